@@ -1,0 +1,6 @@
+"""captum_smooth: less noisy members of the Integrated Gradients family, for Captum."""
+
+from captum_smooth.attr import NoiseBaselineIntegratedGradients, SmoothTaylor
+
+__all__ = ["NoiseBaselineIntegratedGradients", "SmoothTaylor"]
+__version__ = "0.1.0"
