@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
-
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import torch
 from captum._utils.typing import TargetType
+from torch import Tensor
 
 from captum_smooth.attr._engine import Block, Chunk, evaluate
 
@@ -45,7 +44,7 @@ def integrate(
     additional_forward_args: Any,
     internal_batch_size: int | None,
 ) -> RiemannSum:
-    """Push ``blocks`` through the model under ``internal_batch_size`` and fold them with ``rule``."""
+    """Push ``blocks`` through the model in chunks and fold the chunks with ``rule``."""
     n_examples = rule.attributions[0].shape[0]
     for chunk in evaluate(
         forward_func, blocks, target, additional_forward_args, n_examples, internal_batch_size

@@ -20,7 +20,9 @@ def format_inputs(inputs: Any) -> tuple[tuple[Tensor, ...], bool]:
         raise ValueError("`inputs` must hold at least one tensor")
     for x in formatted:
         if not isinstance(x, Tensor):
-            raise TypeError(f"`inputs` must be a tensor or a tuple of tensors, got {type(x).__name__}")
+            raise TypeError(
+                f"`inputs` must be a tensor or a tuple of tensors, got {type(x).__name__}"
+            )
         if not x.is_floating_point():
             raise TypeError(f"`inputs` must be floating point, got dtype {x.dtype}")
         if x.dim() == 0:

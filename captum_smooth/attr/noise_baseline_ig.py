@@ -1,6 +1,6 @@
 """Integrated Gradients averaged over uniform-noise baselines (Goh et al., 2021, eq. 3).
 
-    IG_noise(x) = 1/N Σ_k IG(x, z_k),   z_k ~ U(low, high) per feature, i.i.d.
+IG_noise(x) = 1/N Σ_k IG(x, z_k),   z_k ~ U(low, high) per feature, i.i.d.
 """
 
 from __future__ import annotations
@@ -150,7 +150,9 @@ class NoiseBaselineIntegratedGradients(GradientAttribution):
             for alpha, step in zip(alphas, step_sizes, strict=True):
                 scale = step / n_baselines
                 yield Block(
-                    points=tuple(z + alpha * (x - z) for x, z in zip(inputs, baselines, strict=True)),
+                    points=tuple(
+                        z + alpha * (x - z) for x, z in zip(inputs, baselines, strict=True)
+                    ),
                     displacements=tuple(
                         scale * (x - z) if self._multiply_by_inputs else torch.full_like(x, scale)
                         for x, z in zip(inputs, baselines, strict=True)
