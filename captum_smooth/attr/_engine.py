@@ -12,7 +12,7 @@ steps or samples. Rows keep the index of their block and example so that rules c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import torch
@@ -178,3 +178,55 @@ def _cat(parts: list[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
     if len(parts) == 1:
         return parts[0]
     return tuple(torch.cat(column) for column in zip(*parts, strict=True))
+
+
+AdaptivePath = Generator[Block, tuple[Tensor, tuple[Tensor, ...]], None]
+
+
+def evaluate_adaptive(
+    forward_func: Callable[..., Any],
+    path: AdaptivePath,
+    target: TargetType,
+    additional_forward_args: Any,
+    n_examples: int,
+    internal_batch_size: int | None,
+) -> Iterator[Chunk]:
+    """Evaluate a path whose next point depends on the gradient at the current one.
+
+    ``path`` is a generator: it yields a block, receives ``(values, grads)`` for it and yields
+    the next block. Each block is still split under ``internal_batch_size``. The chunk of
+    block ``j`` is yielded once block ``j + 1`` is known, with the polygonal displacement
+    ``x_{j+1} - x_j`` (zero for the last block), so that any rule can consume it.
+    """
+    block = next(path)
+    index = 0
+    while True:
+        parts = list(
+            evaluate(
+                forward_func,
+                [block],
+                target,
+                additional_forward_args,
+                n_examples,
+                internal_batch_size,
+            )
+        )
+        values = torch.cat([p.values for p in parts])
+        grads = tuple(torch.cat(column) for column in zip(*(p.grads for p in parts), strict=True))
+        try:
+            following = path.send((values, grads))
+        except StopIteration:
+            following = None
+        ends = block.points if following is None else following.points
+        yield Chunk(
+            points=block.points,
+            displacements=tuple(e - p for e, p in zip(ends, block.points, strict=True)),
+            value_weights=torch.cat([p.value_weights for p in parts]),
+            block=torch.full((n_examples,), index, device=values.device),
+            example=torch.arange(n_examples, device=values.device),
+            values=values,
+            grads=grads,
+        )
+        if following is None:
+            return
+        block, index = following, index + 1

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from captum_smooth.attr import _validation as check
 from captum_smooth.attr._engine import Block
+from captum_smooth.attr._paths import straight_line, value_only
 from captum_smooth.attr._rules import RiemannSum, integrate
 
 BaselineTransform = Callable[[Any], Any]
@@ -142,22 +143,14 @@ class NoiseBaselineIntegratedGradients(GradientAttribution):
         the attributions (zero displacement)."""
         step_sizes, alphas = (f(n_steps) for f in approximation_parameters(method))
         if with_endpoints:
-            yield _endpoint(inputs, 1.0)
+            yield value_only(inputs, 1.0)
         for _ in range(n_baselines):
             baselines = draw()
             if with_endpoints:
-                yield _endpoint(baselines, -1.0 / n_baselines)
-            for alpha, step in zip(alphas, step_sizes, strict=True):
-                scale = step / n_baselines
-                yield Block(
-                    points=tuple(
-                        z + alpha * (x - z) for x, z in zip(inputs, baselines, strict=True)
-                    ),
-                    displacements=tuple(
-                        scale * (x - z) if self._multiply_by_inputs else torch.full_like(x, scale)
-                        for x, z in zip(inputs, baselines, strict=True)
-                    ),
-                )
+                yield value_only(baselines, -1.0 / n_baselines)
+            yield from straight_line(
+                inputs, baselines, alphas, step_sizes, 1.0 / n_baselines, self._multiply_by_inputs
+            )
 
     def has_convergence_delta(self) -> bool:
         return True
@@ -165,16 +158,6 @@ class NoiseBaselineIntegratedGradients(GradientAttribution):
     @property
     def multiplies_by_inputs(self) -> bool:
         return self._multiply_by_inputs
-
-
-def _endpoint(points: tuple[Tensor, ...], value_weight: float) -> Block:
-    return Block(
-        points=points,
-        displacements=tuple(torch.zeros_like(p) for p in points),
-        value_weights=torch.full(
-            (points[0].shape[0],), value_weight, dtype=points[0].dtype, device=points[0].device
-        ),
-    )
 
 
 class _UniformBaselines:
