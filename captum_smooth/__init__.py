@@ -1,6 +1,18 @@
 """captum_smooth: less noisy members of the Integrated Gradients family, for Captum."""
 
-from captum_smooth.attr import NoiseBaselineIntegratedGradients, SmoothTaylor
+from captum_smooth.attr import (
+    IDGI,
+    BlurIntegratedGradients,
+    GuidedIntegratedGradients,
+    NoiseBaselineIntegratedGradients,
+    SmoothTaylor,
+)
 
-__all__ = ["NoiseBaselineIntegratedGradients", "SmoothTaylor"]
+__all__ = [
+    "IDGI",
+    "BlurIntegratedGradients",
+    "GuidedIntegratedGradients",
+    "NoiseBaselineIntegratedGradients",
+    "SmoothTaylor",
+]
 __version__ = "0.1.0"
