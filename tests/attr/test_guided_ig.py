@@ -1,0 +1,147 @@
+"""Guided IG against PAIR's analytic tests and its reference implementation."""
+
+import numpy as np
+import pytest
+import torch
+from saliency.core import guided_ig as pair_guided_ig
+from saliency.core.guided_ig import GuidedIG
+
+from captum_smooth import GuidedIntegratedGradients
+from tests.attr.reference import pair_call_model
+
+
+def linear(x):
+    return 2 * x[:, 0] + x[:, 1]
+
+
+def independent_quadratic(x):
+    return 2 * x[:, 0] ** 2 + x[:, 1] ** 2
+
+
+def dependent_quadratic(x):
+    return (2 * x[:, 0] + x[:, 1]) ** 2
+
+
+def point(*values):
+    return torch.tensor([values], dtype=torch.float64)
+
+
+@pytest.mark.parametrize(
+    ("function", "x", "baseline", "kwargs", "expected", "rtol"),
+    [
+        (linear, (10, 5), (0, 0), {"n_steps": 10}, (20, 5), 1e-9),
+        (linear, (10, 5), (-1, -3), {"n_steps": 10}, (22, 8), 1e-9),
+        (independent_quadratic, (3, 3), (0, 0), {"n_steps": 1000}, (18, 9), 0.01),
+        (independent_quadratic, (0, 0), (3, 3), {"n_steps": 1000}, (-18, -9), 0.01),
+        (dependent_quadratic, (3, 3), (0, 0), {"n_steps": 1000, "max_dist": 0.0}, (54, 27), 0.01),
+        (dependent_quadratic, (3, 3), (0, 0), {"n_steps": 1000, "fraction": 1.0}, (54, 27), 0.01),
+        (
+            dependent_quadratic,
+            (3, 3),
+            (0, 0),
+            {"n_steps": 1000, "max_dist": 1.0, "fraction": 0.1},
+            (72, 9),
+            0.01,
+        ),
+    ],
+)
+def test_pair_check_values(function, x, baseline, kwargs, expected, rtol):
+    attr = GuidedIntegratedGradients(function).attribute(
+        point(*x), baselines=point(*baseline), **kwargs
+    )
+    torch.testing.assert_close(attr, point(*expected), rtol=rtol, atol=1e-9)
+
+
+def test_agrees_with_pair_on_a_small_cnn(cnn):
+    image = torch.rand(1, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    baseline = torch.rand(
+        1, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
+    baseline[..., :2] = image[..., :2]  # some features equal to the baseline
+    settings = {"fraction": 0.25, "max_dist": 0.1}
+    ours = GuidedIntegratedGradients(cnn).attribute(
+        image, baselines=baseline, target=2, n_steps=15, **settings
+    )
+    reference = GuidedIG().GetMask(
+        image[0].permute(1, 2, 0).numpy(),
+        pair_call_model(cnn, 2),
+        x_baseline=baseline[0].permute(1, 2, 0).numpy(),
+        x_steps=15,
+        **settings,
+    )
+    np.testing.assert_allclose(ours[0].permute(1, 2, 0).numpy(), reference, rtol=1e-5, atol=1e-10)
+
+
+def test_a_batch_gives_the_rows_of_one_example_calls(cnn):
+    images = torch.rand(3, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    together = GuidedIntegratedGradients(cnn).attribute(
+        images, target=[0, 1, 2], n_steps=12, internal_batch_size=2
+    )
+    for i in range(3):
+        alone = GuidedIntegratedGradients(cnn).attribute(images[i : i + 1], target=i, n_steps=12)
+        torch.testing.assert_close(together[i : i + 1], alone)
+
+
+def test_features_equal_to_the_baseline_get_nothing_and_the_path_ends_at_the_input(cnn):
+    image = torch.rand(2, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    baseline = image.clone()
+    baseline[:, 0] = 0.0
+    visited = []
+
+    def forward(x):
+        visited.append(x.detach().clone())
+        return cnn(x)
+
+    attr, delta = GuidedIntegratedGradients(forward).attribute(
+        image, baselines=baseline, target=1, n_steps=10, return_convergence_delta=True
+    )
+    assert torch.equal(attr[:, 1:], torch.zeros_like(attr[:, 1:]))
+    assert attr[:, 0].abs().sum() > 0
+    assert len(visited) == 11  # n_steps points, then the input
+    torch.testing.assert_close(visited[0], baseline)
+    torch.testing.assert_close(visited[-1], image)
+    assert delta.shape == (2,) and torch.isfinite(delta).all()
+
+
+def test_an_input_equal_to_its_baseline_gets_zero(cnn):
+    image = torch.rand(1, 3, 8, 8, dtype=torch.float64)
+    attr = GuidedIntegratedGradients(cnn).attribute(image, baselines=image, target=0, n_steps=5)
+    assert torch.equal(attr, torch.zeros_like(attr))
+
+
+def test_float32_terminates_and_is_close_to_float64(cnn):
+    image = torch.rand(2, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    exact = GuidedIntegratedGradients(cnn).attribute(image, target=1, n_steps=20, max_dist=0.3)
+    single = GuidedIntegratedGradients(cnn.float()).attribute(
+        image.float(), target=1, n_steps=20, max_dist=0.3
+    )
+    assert single.dtype == torch.float32
+    torch.testing.assert_close(single.double(), exact, rtol=1e-3, atol=1e-4)
+
+
+def test_the_selection_quantile_is_numpys_lower_quantile():
+    # PAIR takes np.quantile(|g|, fraction, interpolation="lower"); check the rank we use
+    generator = np.random.default_rng(0)
+    for n in (2, 3, 10, 97, 1000):
+        values = generator.random(n)
+        for fraction in (0.1, 0.25, 0.3, 0.5, 0.7, 1.0):
+            rank = int(np.floor(n * fraction + (1 + fraction * (1 - 1 - 1)) - 1)) + 1
+            expected = np.quantile(values, fraction, method="lower")
+            assert torch.tensor(values).kthvalue(rank).values.item() == expected
+    assert pair_guided_ig.EPSILON == 1e-9  # the tolerance our path copies
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n_steps": 0}, ValueError, "n_steps"),
+        ({"fraction": 0.0}, ValueError, "fraction"),
+        ({"fraction": 1.5}, ValueError, "fraction"),
+        ({"max_dist": -0.1}, ValueError, "max_dist"),
+        ({"baselines": torch.zeros(3, 3)}, ValueError, "baselines"),
+        ({"baselines": "zero"}, TypeError, "baselines"),
+    ],
+)
+def test_bad_settings_name_the_argument(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        GuidedIntegratedGradients(linear).attribute(point(1.0, 2.0), **kwargs)
