@@ -13,7 +13,9 @@ class TwoInputNet(nn.Module):
         self.head = nn.Linear(6 + 3, 3)
 
     def forward(self, x1, x2, scale=1.0):
-        h = torch.cat([torch.tanh(self.a(x1)), torch.relu(self.b(x2)).mean(dim=(2, 3))], dim=1)
+        h = torch.cat(
+            [torch.tanh(self.a(x1.flatten(1))), torch.relu(self.b(x2)).mean(dim=(2, 3))], dim=1
+        )
         return self.head(h) * scale
 
 

@@ -1,26 +1,68 @@
 """Captum conventions every method of the package follows (SPEC §6), one table of methods."""
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import pytest
 import torch
-from captum.attr import NoiseTunnel
+from captum.attr import IntegratedGradients, NoiseTunnel
 from captum.metrics import sensitivity_max
 
-from captum_smooth import NoiseBaselineIntegratedGradients, SmoothTaylor
+from captum_smooth import (
+    IDGI,
+    BlurIntegratedGradients,
+    GuidedIntegratedGradients,
+    NoiseBaselineIntegratedGradients,
+    SmoothTaylor,
+)
 
-# (name, class, keywords that keep the test fast). Adding a method is one line.
-METHODS = [
-    ("smooth_taylor", SmoothTaylor, {"n_samples": 6, "noise_scale": 0.3}),
-    ("noise_baseline_ig", NoiseBaselineIntegratedGradients, {"n_baselines": 2, "n_steps": 5}),
+
+def idgi_of(method):
+    return lambda model: IDGI(method(model))
+
+
+class Case(NamedTuple):
+    name: str
+    factory: Callable  # model -> attribution method
+    kwargs: dict  # keywords that keep the test fast
+    random: bool  # takes a `generator`
+
+
+# Every method of the package, with Captum conventions to keep. Adding a method is one line.
+CASES = [
+    Case("smooth_taylor", SmoothTaylor, {"n_samples": 6, "noise_scale": 0.3}, True),
+    Case(
+        "noise_baseline_ig",
+        NoiseBaselineIntegratedGradients,
+        {"n_baselines": 2, "n_steps": 5},
+        True,
+    ),
+    Case("guided_ig", GuidedIntegratedGradients, {"n_steps": 4, "max_dist": 0.2}, False),
+    Case("blur_ig", BlurIntegratedGradients, {"n_steps": 4, "max_sigma": 2.0}, False),
+    Case("idgi_ig", idgi_of(IntegratedGradients), {"n_steps": 4}, False),
+    Case("idgi_guided_ig", idgi_of(GuidedIntegratedGradients), {"n_steps": 4}, False),
+    Case("idgi_blur_ig", idgi_of(BlurIntegratedGradients), {"n_steps": 4, "max_sigma": 2.0}, False),
 ]
+RANDOM = [c for c in CASES if c.random]
 # Methods (and keywords) whose result does not depend on random draws.
-DETERMINISTIC = [
-    (
+DETERMINISTIC = [c for c in CASES if not c.random] + [
+    Case(
         "noise_baseline_ig_fixed",
         NoiseBaselineIntegratedGradients,
         {"n_baselines": 1, "n_steps": 5, "baseline_low": 0.25, "baseline_high": 0.25},
+        False,
     ),
 ]
-ids = [m[0] for m in METHODS]
+
+
+def attribute(case, model, inputs, seed=1, **extra):
+    keywords = {**case.kwargs, **extra}
+    if case.random:
+        keywords.setdefault("generator", seeded(seed))
+    return case.factory(model).attribute(inputs, **keywords)
+
+
+all_cases = pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 
 
 def seeded(seed):
@@ -32,141 +74,136 @@ def images():
     return torch.rand(3, 3, 8, 8, dtype=torch.float64, generator=seeded(5))
 
 
-@pytest.mark.parametrize(("name", "cls", "kwargs"), METHODS, ids=ids)
-def test_every_target_form_selects_the_same_rows(name, cls, kwargs, cnn, images):
+@all_cases
+def test_every_target_form_selects_the_same_rows(case, cnn, images):
     targets = [0, 4, 2]
-    as_list = cls(cnn).attribute(images, target=targets, generator=seeded(1), **kwargs)
-    as_tensor = cls(cnn).attribute(
-        images, target=torch.tensor(targets), generator=seeded(1), **kwargs
-    )
+    as_list = attribute(case, cnn, images, target=targets)
+    as_tensor = attribute(case, cnn, images, target=torch.tensor(targets))
     torch.testing.assert_close(as_list, as_tensor)
     for i, t in enumerate(targets):
-        as_int = cls(cnn).attribute(images, target=t, generator=seeded(1), **kwargs)
-        torch.testing.assert_close(as_list[i], as_int[i])
+        torch.testing.assert_close(as_list[i], attribute(case, cnn, images, target=t)[i])
 
 
-@pytest.mark.parametrize(
-    ("name", "cls", "kwargs"), DETERMINISTIC, ids=[m[0] for m in DETERMINISTIC]
-)
-def test_per_example_targets_give_the_rows_of_one_example_calls(name, cls, kwargs, cnn, images):
+@pytest.mark.parametrize("case", DETERMINISTIC, ids=lambda c: c.name)
+def test_per_example_targets_give_the_rows_of_one_example_calls(case, cnn, images):
     targets = [1, 3, 0]
-    together = cls(cnn).attribute(images, target=targets, **kwargs)
+    together = attribute(case, cnn, images, target=targets)
     for i, t in enumerate(targets):
-        alone = cls(cnn).attribute(images[i : i + 1], target=t, **kwargs)
+        alone = attribute(case, cnn, images[i : i + 1], target=t)
         torch.testing.assert_close(together[i : i + 1], alone)
 
 
-@pytest.mark.parametrize(("name", "cls", "kwargs"), METHODS, ids=ids)
-def test_tuple_inputs_and_additional_forward_args(name, cls, kwargs, two_input_net):
-    x1 = torch.randn(2, 4, dtype=torch.float64, generator=seeded(2))
+def two_inputs():
+    x1 = torch.randn(2, 1, 2, 2, dtype=torch.float64, generator=seeded(2))
     x2 = torch.randn(2, 2, 5, 5, dtype=torch.float64, generator=seeded(3))
-    attr = cls(two_input_net).attribute(
-        (x1, x2), target=1, additional_forward_args=(2.0,), generator=seeded(1), **kwargs
-    )
+    return x1, x2
+
+
+@all_cases
+def test_tuple_inputs_and_additional_forward_args(case, two_input_net):
+    x1, x2 = two_inputs()
+    attr = attribute(case, two_input_net, (x1, x2), target=1, additional_forward_args=(2.0,))
     assert isinstance(attr, tuple) and attr[0].shape == x1.shape and attr[1].shape == x2.shape
-    half = cls(two_input_net).attribute(
-        (x1, x2), target=1, additional_forward_args=(1.0,), generator=seeded(1), **kwargs
-    )
+    half = attribute(case, two_input_net, (x1, x2), target=1, additional_forward_args=(1.0,))
     # The output scales linearly with the extra argument, and so does every attribution.
     for a, h in zip(attr, half, strict=True):
         torch.testing.assert_close(a, 2 * h)
 
 
-@pytest.mark.parametrize(("name", "cls", "kwargs"), METHODS, ids=ids)
-def test_additional_forward_tensors_follow_their_example(name, cls, kwargs, two_input_net):
-    x1 = torch.randn(2, 4, dtype=torch.float64, generator=seeded(2))
-    x2 = torch.randn(2, 2, 5, 5, dtype=torch.float64, generator=seeded(3))
+@all_cases
+def test_additional_forward_tensors_follow_their_example(case, two_input_net):
+    x1, x2 = two_inputs()
     scale = torch.tensor([[1.0], [3.0]], dtype=torch.float64)
-    attr = cls(two_input_net).attribute(
-        (x1, x2), target=0, additional_forward_args=(scale,), generator=seeded(1), **kwargs
-    )
-    ones = cls(two_input_net).attribute(
-        (x1, x2), target=0, additional_forward_args=(1.0,), generator=seeded(1), **kwargs
-    )
+    attr = attribute(case, two_input_net, (x1, x2), target=0, additional_forward_args=(scale,))
+    ones = attribute(case, two_input_net, (x1, x2), target=0, additional_forward_args=(1.0,))
     torch.testing.assert_close(attr[0][1], 3 * ones[0][1])
     torch.testing.assert_close(attr[0][0], ones[0][0])
 
 
-@pytest.mark.parametrize(("name", "cls", "kwargs"), METHODS, ids=ids)
-def test_no_more_rows_than_internal_batch_size_reach_the_model(name, cls, kwargs, cnn, images):
+@all_cases
+def test_no_more_rows_than_internal_batch_size_reach_the_model(case, cnn, images):
     sizes = []
 
     def forward(x):
         sizes.append(x.shape[0])
         return cnn(x)
 
-    full = cls(forward).attribute(images, target=1, generator=seeded(1), **kwargs)
+    full = attribute(case, forward, images, target=1)
     sizes.clear()
-    chunked = cls(forward).attribute(
-        images, target=1, generator=seeded(1), internal_batch_size=4, **kwargs
-    )
-    assert max(sizes) <= 4 and len(sizes) > 1
+    chunked = attribute(case, forward, images, target=1, internal_batch_size=2)
+    assert max(sizes) <= 2 and len(sizes) > 1
     torch.testing.assert_close(chunked, full)
 
 
-@pytest.mark.parametrize(("name", "cls", "kwargs"), METHODS, ids=ids)
-def test_same_seed_is_bit_identical_and_other_seeds_differ(name, cls, kwargs, cnn, images):
-    a = cls(cnn).attribute(images, target=1, generator=seeded(7), **kwargs)
-    b = cls(cnn).attribute(images, target=1, generator=seeded(7), **kwargs)
-    c = cls(cnn).attribute(images, target=1, generator=seeded(8), **kwargs)
+@pytest.mark.parametrize("case", RANDOM, ids=lambda c: c.name)
+def test_same_seed_is_bit_identical_and_other_seeds_differ(case, cnn, images):
+    a = attribute(case, cnn, images, seed=7, target=1)
+    b = attribute(case, cnn, images, seed=7, target=1)
+    c = attribute(case, cnn, images, seed=8, target=1)
     assert torch.equal(a, b)
     assert not torch.allclose(a, c)
 
 
-@pytest.mark.parametrize(("name", "cls", "kwargs"), METHODS, ids=ids)
+@all_cases
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_attributions_keep_the_model_dtype(name, cls, kwargs, cnn, images, dtype):
-    attr = cls(cnn.to(dtype)).attribute(images.to(dtype), target=1, generator=seeded(1), **kwargs)
+def test_attributions_keep_the_model_dtype(case, cnn, images, dtype):
+    attr = attribute(case, cnn.to(dtype), images.to(dtype), target=1)
     assert attr.dtype == dtype and torch.isfinite(attr).all() and attr.abs().sum() > 0
 
 
-@pytest.mark.parametrize(("name", "cls", "kwargs"), METHODS, ids=ids)
-def test_noise_tunnel_passes_the_methods_keywords_through(name, cls, kwargs, cnn, images):
-    nt = NoiseTunnel(cls(cnn))
-    attr = nt.attribute(images, nt_samples=3, stdevs=0.1, target=2, generator=seeded(1), **kwargs)
+@all_cases
+def test_noise_tunnel_passes_the_methods_keywords_through(case, cnn, images):
+    nt = NoiseTunnel(case.factory(cnn))
+    keywords = {**case.kwargs, **({"generator": seeded(1)} if case.random else {})}
+    attr = nt.attribute(images, nt_samples=3, stdevs=0.1, target=2, **keywords)
     assert attr.shape == images.shape and torch.isfinite(attr).all()
     with pytest.raises(ValueError, match="internal_batch_size"):
-        nt.attribute(images, nt_samples=2, target=2, internal_batch_size=0, **kwargs)
+        nt.attribute(images, nt_samples=2, target=2, internal_batch_size=0, **case.kwargs)
 
 
-@pytest.mark.parametrize(("name", "cls", "kwargs"), METHODS, ids=ids)
-def test_captum_sensitivity_max_accepts_the_method(name, cls, kwargs, cnn, images):
-    method = cls(cnn)
+@all_cases
+def test_captum_sensitivity_max_accepts_the_method(case, cnn, images):
+    keywords = {**case.kwargs, **({"generator": seeded(1)} if case.random else {})}
     score = sensitivity_max(
-        method.attribute, images, target=1, n_perturb_samples=2, generator=seeded(1), **kwargs
+        case.factory(cnn).attribute, images, target=1, n_perturb_samples=2, **keywords
     )
-    assert score.shape == (3,) and (score >= 0).all()
+    assert score.shape == (3,) and (score >= 0).all() and torch.isfinite(score).all()
 
 
-@pytest.mark.parametrize(("name", "cls", "kwargs"), METHODS, ids=ids)
-def test_methods_declare_captum_properties(name, cls, kwargs, cnn):
-    method = cls(cnn)
+@all_cases
+def test_methods_declare_captum_properties(case, cnn):
+    method = case.factory(cnn)
     assert method.multiplies_by_inputs is True
     assert isinstance(method.has_convergence_delta(), bool)
 
 
-@pytest.mark.parametrize(("name", "cls", "kwargs"), METHODS, ids=ids)
+@all_cases
 @pytest.mark.parametrize(
     ("bad", "error", "match"),
     [
         ({"internal_batch_size": 0}, ValueError, "internal_batch_size"),
         ({"internal_batch_size": 2.5}, TypeError, "internal_batch_size"),
-        ({"generator": 3}, TypeError, "generator"),
         ({"target": [0, 1]}, ValueError, "target"),
     ],
 )
-def test_bad_common_arguments_name_the_argument(name, cls, kwargs, cnn, images, bad, error, match):
+def test_bad_common_arguments_name_the_argument(case, cnn, images, bad, error, match):
     with pytest.raises(error, match=match):
-        cls(cnn).attribute(images, **{"target": 0, **kwargs, **bad})
+        attribute(case, cnn, images, **{"target": 0, **bad})
 
 
-@pytest.mark.parametrize(("name", "cls", "kwargs"), METHODS, ids=ids)
-def test_integer_inputs_are_refused(name, cls, kwargs, cnn):
+@pytest.mark.parametrize("case", RANDOM, ids=lambda c: c.name)
+def test_a_generator_must_be_a_torch_generator(case, cnn, images):
+    with pytest.raises(TypeError, match="generator"):
+        attribute(case, cnn, images, target=0, generator=3)
+
+
+@all_cases
+def test_integer_inputs_are_refused(case, cnn):
     with pytest.raises(TypeError, match="inputs"):
-        cls(cnn).attribute(torch.ones(1, 3, 8, 8, dtype=torch.long), target=0, **kwargs)
+        attribute(case, cnn, torch.ones(1, 3, 8, 8, dtype=torch.long), target=0)
 
 
-@pytest.mark.parametrize(("name", "cls", "kwargs"), METHODS, ids=ids)
-def test_an_output_without_target_is_a_clear_error(name, cls, kwargs, cnn, images):
+@all_cases
+def test_an_output_without_target_is_a_clear_error(case, cnn, images):
     with pytest.raises(ValueError, match="target"):
-        cls(cnn).attribute(images, **kwargs)
+        attribute(case, cnn, images)
