@@ -1,0 +1,138 @@
+"""Evaluation results: per-image scores, summary tables with standard errors, paired tests."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class MetricResult:
+    """One metric on one batch: per-image scores and, if the metric gives them, curves."""
+
+    scores: Tensor
+    curves: Tensor | None = None
+
+    @classmethod
+    def of(cls, value: Any) -> MetricResult:
+        if isinstance(value, Tensor):
+            return cls(value.detach().reshape(-1))
+        scores = getattr(value, "scores", None)
+        if not isinstance(scores, Tensor):
+            raise TypeError(
+                "a metric must return a tensor of per-example scores or an object with a "
+                f"`scores` tensor, got {type(value).__name__}"
+            )
+        curves = getattr(value, "curves", None)
+        return cls(scores.detach().reshape(-1), curves if isinstance(curves, Tensor) else None)
+
+    def to(self, device: str) -> MetricResult:
+        return MetricResult(
+            self.scores.to(device), None if self.curves is None else self.curves.to(device)
+        )
+
+
+@dataclass
+class EvaluationResult:
+    """Per-image scores of every method under every metric, in data-set order."""
+
+    methods: list[str]
+    metrics: list[str]
+    scores: dict[tuple[str, str], Tensor]
+    curves: dict[tuple[str, str], Tensor]
+    targets: Tensor
+
+    @classmethod
+    def from_batches(
+        cls,
+        methods: list[str],
+        metrics: list[str],
+        batches: list[dict[tuple[str, str], MetricResult]],
+        targets: Tensor,
+    ) -> EvaluationResult:
+        scores, curves = {}, {}
+        for key in [(m, k) for m in methods for k in metrics]:
+            scores[key] = torch.cat([b[key].scores.double().cpu() for b in batches])
+            parts = [b[key].curves for b in batches]
+            if parts and all(p is not None for p in parts):
+                curves[key] = torch.cat([p.double().cpu() for p in parts])
+        return cls(methods, metrics, scores, curves, targets)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per method: ``{metric: (mean, standard error)}`` over images (NaN scores,
+        e.g. images a metric skips, are left out)."""
+        rows = []
+        for method in self.methods:
+            row: dict[str, Any] = {"method": method}
+            for metric in self.metrics:
+                values = self.scores[method, metric]
+                values = values[~torch.isnan(values)]
+                n = values.numel()
+                mean = values.mean().item() if n else math.nan
+                se = (values.std().item() / math.sqrt(n)) if n > 1 else math.nan
+                row[metric] = (mean, se)
+            rows.append(row)
+        return rows
+
+    def paired_test(self, method_a: str, method_b: str, metric: str) -> dict[str, float]:
+        """Wilcoxon signed-rank test of ``a - b`` over the images both have a score for:
+        the mean difference, the p-value, and how many images favour each side."""
+        from scipy.stats import wilcoxon
+
+        a, b = self.scores[method_a, metric], self.scores[method_b, metric]
+        keep = ~(torch.isnan(a) | torch.isnan(b))
+        diff = (a - b)[keep]
+        if diff.numel() == 0 or bool((diff == 0).all()):
+            p_value = math.nan if diff.numel() == 0 else 1.0
+        else:
+            p_value = float(wilcoxon(diff.numpy()).pvalue)
+        return {
+            "mean_difference": diff.mean().item() if diff.numel() else math.nan,
+            "p_value": p_value,
+            "n_a_higher": int((diff > 0).sum()),
+            "n_b_higher": int((diff < 0).sum()),
+        }
+
+    def to_markdown(self, digits: int = 4) -> str:
+        """The summary as a Markdown table, ``mean ± standard error`` per cell."""
+        header = "| method | " + " | ".join(self.metrics) + " |"
+        lines = [header, "|" + "---|" * (len(self.metrics) + 1)]
+        for row in self.summary():
+            cells = [f"{m:.{digits}f} ± {s:.{digits}f}" for m, s in (row[k] for k in self.metrics)]
+            lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def to_csv(self, path: str | Path) -> None:
+        """Per-image scores, one row per image and method, one column per metric."""
+        with open(path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["image", "target", "method", *self.metrics])
+            for method in self.methods:
+                for i in range(self.targets.numel()):
+                    values = [self.scores[method, k][i].item() for k in self.metrics]
+                    writer.writerow([i, int(self.targets[i]), method, *values])
+
+    def plot_curves(self, metric: str, path: str | Path) -> None:
+        """The mean curve of ``metric`` per method (for metrics that return curves)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        figure, axis = plt.subplots(figsize=(5, 4))
+        for method in self.methods:
+            curves = self.curves.get((method, metric))
+            if curves is None:
+                raise ValueError(f"metric {metric!r} gave no curves for {method!r}")
+            axis.plot(torch.linspace(0, 1, curves.shape[1]), curves.nanmean(0), label=method)
+        axis.set_title(metric)
+        axis.legend()
+        figure.tight_layout()
+        figure.savefig(path)
+        plt.close(figure)

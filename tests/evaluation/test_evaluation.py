@@ -1,0 +1,139 @@
+"""captum_smooth.evaluation: per-image scores, summaries, paired tests, torchrun sharding."""
+
+import csv
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from captum.attr import Saliency
+
+from captum_smooth.evaluation import Method, evaluate_methods
+from tests.evaluation import workload
+
+
+def test_scores_are_per_image_in_data_set_order_and_explain_the_top1_class():
+    result = workload.run()
+    net, images = workload.model(), torch.stack(workload.images())
+    with torch.no_grad():
+        top1 = net(images).argmax(1)
+    assert torch.equal(result.targets, top1)
+    saliency = Saliency(net).attribute(images, target=top1, abs=False)
+    expected = (saliency > 0).flatten(1).double().mean(1)
+    torch.testing.assert_close(result.scores["saliency", "positive_share"], expected)
+
+
+def test_the_same_seed_gives_the_same_numbers_and_another_seed_does_not():
+    a, b = workload.run(), workload.run()
+    for key in a.scores:
+        assert torch.equal(a.scores[key], b.scores[key])
+    other = evaluate_methods(
+        workload.model(),
+        workload.images(),
+        workload.METHODS,
+        workload.METRICS,
+        batch_size=2,
+        seed=4,
+    )
+    assert not torch.equal(
+        other.scores["smooth_taylor", "noisy_sum"], a.scores["smooth_taylor", "noisy_sum"]
+    )
+
+
+def test_two_torchrun_processes_give_the_single_process_numbers(tmp_path):
+    out = tmp_path / "scores.pt"
+    script = Path(workload.__file__)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(script),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parents[2],
+        env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    distributed = torch.load(out)
+    single = workload.run()
+    assert torch.equal(distributed["targets"], single.targets)
+    for key, scores in single.scores.items():
+        torch.testing.assert_close(distributed["scores"][key], scores)
+
+
+def test_summary_gives_the_mean_and_standard_error_over_images():
+    result = workload.run()
+    row = {r["method"]: r for r in result.summary()}["ig"]
+    values = result.scores["ig", "positive_share"]
+    mean, se = row["positive_share"]
+    assert mean == pytest.approx(values.mean().item())
+    assert se == pytest.approx(values.std().item() / math.sqrt(values.numel()))
+
+
+def test_paired_test_counts_the_images_on_each_side():
+    result = workload.run()
+    test = result.paired_test("smooth_taylor", "smooth_taylor", "noisy_sum")
+    assert test["p_value"] == 1.0 and test["n_a_higher"] == test["n_b_higher"] == 0
+    result.scores["shifted", "noisy_sum"] = result.scores["ig", "noisy_sum"] + 1.0
+    test = result.paired_test("shifted", "ig", "noisy_sum")
+    assert test["n_a_higher"] == 7 and test["mean_difference"] == pytest.approx(1.0)
+    assert test["p_value"] < 0.05
+
+
+def test_markdown_and_csv_hold_every_method_and_image(tmp_path):
+    result = workload.run()
+    markdown = result.to_markdown()
+    assert markdown.count("\n") == 2 + len(workload.METHODS)
+    assert "| smooth_taylor |" in markdown and " ± " in markdown
+    result.to_csv(tmp_path / "scores.csv")
+    rows = list(csv.DictReader(open(tmp_path / "scores.csv")))
+    assert len(rows) == 7 * len(workload.METHODS)
+    assert float(rows[0]["positive_share"]) == pytest.approx(
+        result.scores["saliency", "positive_share"][0].item()
+    )
+
+
+def test_masks_reach_the_metrics():
+    seen = []
+
+    def mask_metric(model, inputs, targets, attributions, masks):
+        seen.append(masks)
+        return masks.flatten(1).double().mean(1)
+
+    data = [(image, torch.ones(8, 8) * (i % 2)) for i, image in enumerate(workload.images(4))]
+    result = evaluate_methods(
+        workload.model(), data, [Method("saliency", Saliency)], {"m": mask_metric}, batch_size=3
+    )
+    assert [m.shape[0] for m in seen] == [3, 1]
+    assert result.scores["saliency", "m"].tolist() == [0.0, 1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"methods": []}, "methods"),
+        ({"metrics": {}}, "metrics"),
+        ({"methods": [Method("a", Saliency), Method("a", Saliency)]}, "unique"),
+        ({"dataset": [torch.rand(8, 8)]}, "dataset"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, match):
+    arguments = {
+        "model": workload.model(),
+        "dataset": workload.images(2),
+        "methods": workload.METHODS,
+        "metrics": workload.METRICS,
+        **kwargs,
+    }
+    with pytest.raises(ValueError, match=match):
+        evaluate_methods(**arguments)
