@@ -1,0 +1,23 @@
+"""Attribution-quality metrics from the SmoothTaylor and IDGI papers (SPEC §5).
+
+Plain functions over batched tensors; each returns per-example scores and the curves behind
+them. Their optional dependencies (``scipy``, ``scikit-image``, ``pillow``,
+``pytorch-msssim``, ``tqdm``: the ``metrics`` extra) are imported when a metric needs them.
+"""
+
+from captum_smooth.metrics.aupc import AUPCResult, aupc
+from captum_smooth.metrics.autvc import AUTVCResult, autvc
+from captum_smooth.metrics.insertion import InsertionResult, deletion, insertion
+from captum_smooth.metrics.localisation import LocalisationResult, localisation
+
+__all__ = [
+    "AUPCResult",
+    "AUTVCResult",
+    "InsertionResult",
+    "LocalisationResult",
+    "aupc",
+    "autvc",
+    "deletion",
+    "insertion",
+    "localisation",
+]

@@ -1,0 +1,146 @@
+"""What the metrics share: argument checks, the 2-D map of an attribution, the model in chunks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from captum_smooth.attr import _validation as check
+
+ChannelReduction = Literal["sum", "abs_sum"]
+InputTransform = Callable[[Tensor], Tensor]
+
+
+def check_images(name: str, images: Any) -> Tensor:
+    """A floating-point batch of images ``(B, C, H, W)``."""
+    if not isinstance(images, Tensor):
+        raise TypeError(f"`{name}` must be a tensor, got {type(images).__name__}")
+    if not images.is_floating_point():
+        raise TypeError(f"`{name}` must be floating point, got dtype {images.dtype}")
+    if images.dim() != 4:
+        raise ValueError(f"`{name}` must have shape (B, C, H, W), got {tuple(images.shape)}")
+    if images.shape[0] == 0:
+        raise ValueError(f"`{name}` must hold at least one image")
+    return images.detach()
+
+
+def saliency_map(
+    attributions: Any, images_shape: torch.Size, channel_reduction: ChannelReduction = "sum"
+) -> Tensor:
+    """The 2-D map ``(B, H, W)`` of ``attributions``: channels summed (signed, SPEC §5) or
+    summed in absolute value; a ``(B, H, W)`` tensor is taken as the map itself."""
+    if not isinstance(attributions, Tensor):
+        raise TypeError(f"`attributions` must be a tensor, got {type(attributions).__name__}")
+    check.check_choice("channel_reduction", channel_reduction, ("sum", "abs_sum"))
+    batch, _, height, width = images_shape
+    shape = tuple(attributions.shape)
+    if attributions.dim() == 4 and shape[:1] + shape[2:] == (batch, height, width):
+        values = attributions.abs() if channel_reduction == "abs_sum" else attributions
+        return values.detach().sum(dim=1)
+    if shape == (batch, height, width):
+        return attributions.detach()
+    raise ValueError(
+        f"`attributions` of shape {shape} does not match the images' shape "
+        f"{tuple(images_shape)}: give (B, C, H, W) or a (B, H, W) map"
+    )
+
+
+def check_fraction(name: str, value: Any, *, open_low: bool = False) -> float:
+    """A float in [0, 1] (or (0, 1] with ``open_low``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"`{name}` must be a float, got {type(value).__name__}")
+    low_ok = value > 0 if open_low else value >= 0
+    if not (math.isfinite(value) and low_ok and value <= 1):
+        interval = "(0, 1]" if open_low else "[0, 1]"
+        raise ValueError(f"`{name}` must lie in {interval}, got {value}")
+    return float(value)
+
+
+def check_range(name: str, value: Any) -> tuple[float, float]:
+    """A pair ``(low, high)`` of finite floats with ``low < high``."""
+    if (
+        not isinstance(value, Sequence)
+        or len(value) != 2
+        or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value)
+    ):
+        raise TypeError(f"`{name}` must be a pair of floats (low, high), got {value!r}")
+    low, high = float(value[0]), float(value[1])
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"`{name}` must be finite with low < high, got {value!r}")
+    return low, high
+
+
+def check_callable(name: str, value: Any) -> None:
+    if value is not None and not callable(value):
+        raise TypeError(f"`{name}` must be callable, got {type(value).__name__}")
+
+
+def target_per_example(target: Any, outputs: Tensor) -> Tensor:
+    """``target`` as a ``(B,)`` index tensor on the outputs' device; ``None`` takes the model's
+    top-1 class (column 0 for a model with one output)."""
+    n_examples = outputs.shape[0]
+    if target is None:
+        return outputs.argmax(dim=1)
+    if isinstance(target, bool) or not isinstance(target, (int, Sequence, Tensor)):
+        raise TypeError(f"`target` must be an int, a sequence or a tensor, got {type(target)}")
+    check.check_target(list(target) if isinstance(target, Sequence) else target, n_examples)
+    index = torch.as_tensor(target, device=outputs.device)
+    if index.is_floating_point() or index.is_complex():
+        raise TypeError("`target` must hold integer class indices")
+    index = index.reshape(-1).long().expand(n_examples)
+    if ((index < 0) | (index >= outputs.shape[1])).any():
+        raise ValueError(f"`target` must index one of the model's {outputs.shape[1]} outputs")
+    return index
+
+
+def model_outputs(
+    forward_func: Callable[..., Any],
+    rows: Callable[[int, int], Tensor],
+    n_rows: int,
+    batch_size: int | None,
+    input_transform: InputTransform | None = None,
+    progress: Any = None,
+) -> Tensor:
+    """The model's outputs ``(n_rows, K)`` for rows built chunk by chunk: ``rows(start, stop)``
+    gives raw rows ``start:stop``, ``input_transform`` maps them to model inputs. Forward
+    only, under ``torch.no_grad``, at most ``batch_size`` rows at a time."""
+    step = n_rows if batch_size is None else batch_size
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, n_rows, step):
+            raw = rows(start, min(start + step, n_rows))
+            output = forward_func(raw if input_transform is None else input_transform(raw))
+            if not isinstance(output, Tensor) or output.shape[0] != raw.shape[0]:
+                raise ValueError(
+                    "forward_func must return a tensor with one row of outputs per image"
+                )
+            outputs.append(output.reshape(raw.shape[0], -1))
+            if progress is not None:
+                progress.update(raw.shape[0])
+    return torch.cat(outputs)
+
+
+def progress_bar(show_progress: bool, total: int, desc: str) -> Any:
+    """A tqdm bar counting rows through the model (``None`` when not shown)."""
+    if not show_progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="rows")
+
+
+def simpson(curves: Tensor) -> Tensor:
+    """Simpson's rule with ``dx = 1`` along the last axis, by ``scipy.integrate.simpson``.
+
+    For an even number of points scipy (≥ 1.11, the only rule since 1.13) applies Simpson's
+    1/3 rule to the first ``N - 2`` intervals and Cartwright's correction (a parabola through
+    the last three points) to the last one.
+    """
+    from scipy.integrate import simpson as scipy_simpson
+
+    values = scipy_simpson(curves.detach().cpu().double().numpy(), dx=1.0, axis=-1)
+    return torch.as_tensor(values, dtype=curves.dtype, device=curves.device)

@@ -1,0 +1,188 @@
+"""Insertion and deletion curves (Petsiuk et al., 2018; IDGI paper §4.3; SPEC §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from captum_smooth.attr import _validation as check
+from captum_smooth.metrics import _common as common
+
+
+class InsertionResult(NamedTuple):
+    """Per-example insertion (or deletion) scores and the curves behind them."""
+
+    score: Tensor
+    """``(B,)`` area under the probability curve over the fraction of pixels, in [0, 1]."""
+    ratio_score: Tensor
+    """``(B,)`` area under the probability-ratio curve (probability / that of the image)."""
+    curve: Tensor
+    """``(B, n_steps + 1)`` softmax probability of the target class at each fraction."""
+    ratio_curve: Tensor
+    """``(B, n_steps + 1)`` the curve divided by the probability on the original image."""
+    fractions: Tensor
+    """``(n_steps + 1,)`` the fraction of pixels inserted (or deleted): 0, 0.05, …, 1."""
+
+
+def insertion(
+    forward_func: Callable[..., Any],
+    inputs: Tensor,
+    attributions: Tensor,
+    target: Any = None,
+    *,
+    baselines: float | Tensor = 0.0,
+    n_steps: int = 20,
+    input_transform: common.InputTransform | None = None,
+    channel_reduction: common.ChannelReduction = "sum",
+    batch_size: int | None = None,
+    show_progress: bool = False,
+) -> InsertionResult:
+    r"""Insertion curve and its area (Petsiuk et al., "RISE", BMVC 2018; as used by Yang et
+    al., "IDGI", CVPR 2023, §4.3).
+
+    Starting from ``baselines`` (a black image by default), the pixels of ``inputs`` are
+    inserted in order of decreasing attribution (channels summed; all channels of a pixel
+    together), ``1 / n_steps`` of the pixels at a time (5 % by default: 21 points). At each
+    point the softmax probability ``p_t`` of the target class is recorded:
+
+    .. math:: \mathrm{Insertion} = \int_0^1 p_t \, dt \ \text{(trapezoid rule)},\qquad
+              \mathrm{ratio} = \int_0^1 p_t / p(x) \, dt
+
+    Higher is better. ``score`` lies in [0, 1]; ``ratio_score`` is positive and unbounded
+    (1 when every point equals the image's probability).
+
+    Args:
+        forward_func: the model: images → logits ``(B, K)`` (softmax is applied here).
+        inputs: ``(B, C, H, W)`` images in raw pixel space.
+        attributions: ``(B, C, H, W)`` attributions or a ``(B, H, W)`` map.
+        target: the class per example; ``None``: the model's top-1 class on ``inputs``.
+        baselines: the image pixels are inserted into, in raw pixel space: a float or a
+            tensor broadcastable to ``inputs`` (default 0, black).
+        n_steps: the number of insertion steps (20: 5 % of the pixels per step).
+        input_transform: raw pixels → model inputs, applied to every row.
+        channel_reduction: ``"sum"`` (signed, default) or ``"abs_sum"`` over channels.
+        batch_size: at most this many rows go through the model at once (``None``: all
+            ``B · (n_steps + 1)`` rows at once).
+        show_progress: show a tqdm progress bar over the rows.
+
+    Returns:
+        :class:`InsertionResult` ``(score, ratio_score, curve, ratio_curve, fractions)``.
+
+    Example:
+        >>> insertion(model, images, attributions, labels, input_transform=normalize).score
+    """
+    return _curve(
+        "insertion",
+        forward_func,
+        inputs,
+        attributions,
+        target,
+        baselines,
+        n_steps,
+        input_transform,
+        channel_reduction,
+        batch_size,
+        show_progress,
+    )
+
+
+def deletion(
+    forward_func: Callable[..., Any],
+    inputs: Tensor,
+    attributions: Tensor,
+    target: Any = None,
+    *,
+    baselines: float | Tensor = 0.0,
+    n_steps: int = 20,
+    input_transform: common.InputTransform | None = None,
+    channel_reduction: common.ChannelReduction = "sum",
+    batch_size: int | None = None,
+    show_progress: bool = False,
+) -> InsertionResult:
+    r"""Deletion curve and its area (Petsiuk et al., "RISE", BMVC 2018): the mirror image of
+    :func:`insertion`.
+
+    Starting from ``inputs``, the pixels are replaced by ``baselines`` in order of decreasing
+    attribution, ``1 / n_steps`` of them at a time; the softmax probability of the target is
+    recorded and integrated over the deleted fraction (trapezoid rule). Lower is better;
+    ``score`` lies in [0, 1]. Arguments and result as in :func:`insertion` (``fractions`` are
+    the fractions deleted).
+    """
+    return _curve(
+        "deletion",
+        forward_func,
+        inputs,
+        attributions,
+        target,
+        baselines,
+        n_steps,
+        input_transform,
+        channel_reduction,
+        batch_size,
+        show_progress,
+    )
+
+
+def _curve(
+    kind: str,
+    forward_func: Callable[..., Any],
+    inputs: Tensor,
+    attributions: Tensor,
+    target: Any,
+    baselines: float | Tensor,
+    n_steps: int,
+    input_transform: common.InputTransform | None,
+    channel_reduction: common.ChannelReduction,
+    batch_size: int | None,
+    show_progress: bool,
+) -> InsertionResult:
+    images = common.check_images("inputs", inputs)
+    heatmap = common.saliency_map(attributions, images.shape, channel_reduction)
+    common.check_callable("forward_func", forward_func)
+    common.check_callable("input_transform", input_transform)
+    background = check.as_tensor_like("baselines", baselines, images).expand_as(images)
+    check.check_count("n_steps", n_steps)
+    check.check_internal_batch_size(batch_size)
+    n_examples, _, height, width = images.shape
+
+    # rank[b, pixel] = 0 for the most important pixel; ties keep raster order.
+    order = heatmap.reshape(n_examples, -1).argsort(dim=1, descending=True, stable=True)
+    rank = torch.empty_like(order).scatter_(
+        1, order, torch.arange(height * width, device=order.device).expand_as(order)
+    )
+    fractions = torch.linspace(0, 1, n_steps + 1, dtype=images.dtype, device=images.device)
+    counts = torch.round(fractions.double() * height * width).long().to(rank.device)
+
+    def rows(start: int, stop: int) -> Tensor:
+        index = torch.arange(start, stop, device=images.device)
+        example, step = index // (n_steps + 1), index % (n_steps + 1)
+        changed = (rank[example] < counts[step][:, None]).view(-1, 1, height, width)
+        source, fill = (images, background) if kind == "insertion" else (background, images)
+        return torch.where(changed, source[example], fill[example])
+
+    n_rows = n_examples * (n_steps + 1)
+    progress = common.progress_bar(show_progress, n_rows, kind.capitalize())
+    logits = common.model_outputs(forward_func, rows, n_rows, batch_size, input_transform, progress)
+    if progress is not None:
+        progress.close()
+    logits = logits.view(n_examples, n_steps + 1, -1)
+    full = logits[:, -1] if kind == "insertion" else logits[:, 0]
+    classes = common.target_per_example(target, full)
+    curve = (
+        logits.softmax(dim=-1)
+        .gather(2, classes.view(-1, 1, 1).expand(-1, n_steps + 1, 1))
+        .squeeze(2)
+    )
+    original = curve[:, -1] if kind == "insertion" else curve[:, 0]
+    # A probability that underflowed to 0 must not turn the ratio into NaN.
+    ratio_curve = curve / original.clamp_min(torch.finfo(curve.dtype).tiny)[:, None]
+    return InsertionResult(
+        torch.trapezoid(curve, fractions, dim=1),
+        torch.trapezoid(ratio_curve, fractions, dim=1),
+        curve,
+        ratio_curve,
+        fractions,
+    )
