@@ -1,0 +1,91 @@
+import pytest
+import torch
+
+from captum_smooth.attr.adaptive import AdaptiveSmoothTaylor
+from captum_smooth.attr.smooth_taylor import SmoothTaylor
+from captum_smooth.metrics import autvc
+
+
+def square_norm(x: torch.Tensor) -> torch.Tensor:
+    """f(z) = Σ z²: SmoothTaylor gives ST_i = -2 x_i ε̄_i - 2 mean(ε_i²), mean ≈ -2σ²."""
+    return (x**2).flatten(1).sum(dim=1)
+
+
+def realised_sigma_objective(inputs, attributions, target):
+    """Prefers σ* = 3 · mean|x| per example: |σ̂ - σ*| with σ̂² = -mean(attributions) / 2."""
+    sigma_hat = (-attributions.flatten(1).mean(dim=1) / 2).clamp(min=0).sqrt()
+    return (sigma_hat - 3 * inputs.abs().flatten(1).mean(dim=1)).abs()
+
+
+def _inputs():
+    signs = torch.where(
+        torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)) < 0.5, -1.0, 1.0
+    ).double()
+    return signs * torch.tensor([0.2, 0.3], dtype=torch.float64).view(2, 1, 1, 1)
+
+
+def test_the_search_finds_the_noise_scale_the_objective_prefers():
+    search = AdaptiveSmoothTaylor(square_norm, realised_sigma_objective)
+    result = search.attribute(_inputs(), n_samples=64, generator=torch.Generator().manual_seed(0))
+    # Start at mean|x| (0.2, 0.3), steps of 0.1: σ* = (0.6, 0.9) are reachable.
+    torch.testing.assert_close(
+        result.noise_scale, torch.tensor([0.6, 0.9], dtype=torch.float64), atol=0.03, rtol=0
+    )
+    torch.testing.assert_close(
+        result.objective, realised_sigma_objective(_inputs(), result.attributions, None)
+    )
+    assert (result.n_evaluations <= 1 + 2 * 20).all()
+    assert result.n_evaluations[1] > result.n_evaluations[0]  # the farther σ* takes longer
+
+
+def test_the_same_generator_gives_the_same_noise_scale_and_attributions():
+    search = AdaptiveSmoothTaylor(square_norm, realised_sigma_objective)
+    runs = [
+        search.attribute(_inputs(), n_samples=16, generator=torch.Generator().manual_seed(3))
+        for _ in range(2)
+    ]
+    assert torch.equal(runs[0].noise_scale, runs[1].noise_scale)
+    assert torch.equal(runs[0].attributions, runs[1].attributions)
+
+
+def test_without_improvement_each_example_stops_after_patience_failures_at_its_start():
+    search = AdaptiveSmoothTaylor(square_norm, lambda x, a, t: torch.zeros(x.shape[0]))
+    inputs = torch.full((3, 2, 4, 4), 0.4, dtype=torch.float64)
+    result = search.attribute(
+        inputs, n_samples=8, patience=2, generator=torch.Generator().manual_seed(1)
+    )
+    assert result.n_evaluations.tolist() == [5, 5, 5]
+    assert result.noise_scale.tolist() == pytest.approx([0.4] * 3)
+    # The kept attributions are the first run's: SmoothTaylor at σ₀ with the same noise.
+    expected = SmoothTaylor(square_norm).attribute(
+        inputs, n_samples=8, noise_scale=0.4, generator=torch.Generator().manual_seed(1)
+    )
+    torch.testing.assert_close(result.attributions, expected)
+
+
+def test_the_autvc_objective_reports_the_autvc_of_the_returned_attributions(cnn):
+    search = AdaptiveSmoothTaylor(cnn, "autvc", {"min_size": 4})
+    images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)).double()
+    result = search.attribute(
+        images,
+        target=[0, 3],
+        n_samples=4,
+        max_iterations=3,
+        generator=torch.Generator().manual_seed(0),
+    )
+    torch.testing.assert_close(result.objective, autvc(result.attributions, min_size=4).score)
+
+
+def test_adaptive_search_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="objective"):
+        AdaptiveSmoothTaylor(square_norm, "accuracy")
+    search = AdaptiveSmoothTaylor(square_norm, lambda x, a, t: torch.zeros(1))
+    with pytest.raises(ValueError, match="objective"):
+        search.attribute(_inputs(), n_samples=2)
+    good = AdaptiveSmoothTaylor(square_norm, realised_sigma_objective)
+    with pytest.raises(ValueError, match="step_decay"):
+        good.attribute(_inputs(), step_decay=0.0)
+    with pytest.raises(ValueError, match="initial_noise_scale"):
+        good.attribute(_inputs(), initial_noise_scale=torch.ones(5))
+    with pytest.raises(TypeError, match="generator"):
+        good.attribute(_inputs(), generator=0)
