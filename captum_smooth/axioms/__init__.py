@@ -1,0 +1,32 @@
+"""The axioms of Sundararajan et al. (2017) as checks users can run in their own CI.
+
+Each check takes a method *factory* (``IntegratedGradients``, ``lambda m: NoiseTunnel(...)``),
+a model and inputs, and raises :class:`AxiomViolation` (an ``AssertionError``) with the
+measured numbers when the axiom fails. :mod:`captum_smooth.axioms.networks` builds small
+networks and their reparameterisations; :mod:`captum_smooth.axioms.strategies` draws them with
+hypothesis (which it needs installed).
+"""
+
+from captum_smooth.axioms._checks import (
+    AxiomViolation,
+    LinearCombination,
+    MethodFactory,
+    check_completeness,
+    check_dummy,
+    check_implementation_invariance,
+    check_linearity,
+    check_sensitivity,
+    check_symmetry,
+)
+
+__all__ = [
+    "AxiomViolation",
+    "LinearCombination",
+    "MethodFactory",
+    "check_completeness",
+    "check_dummy",
+    "check_implementation_invariance",
+    "check_linearity",
+    "check_sensitivity",
+    "check_symmetry",
+]

@@ -1,0 +1,177 @@
+"""Which axioms each method satisfies: the data behind the tests and docs/axioms.md.
+
+One row per method. Every axiom not in ``violated`` holds, and is tested as a hypothesis
+property; every violated axiom names the counterexample (tests/axioms/counterexamples.py)
+that shows it. Adding a method is one line. Regenerate the markdown with
+``python -m tests.axioms.table``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from captum.attr import (
+    DeepLift,
+    GradientShap,
+    InputXGradient,
+    IntegratedGradients,
+    Saliency,
+)
+
+from captum_smooth import (
+    IDGI,
+    BlurIntegratedGradients,
+    GuidedIntegratedGradients,
+    NoiseBaselineIntegratedGradients,
+    SmoothTaylor,
+)
+
+AXIOMS = {
+    "completeness": "Completeness",
+    "sensitivity": "Sensitivity (a)",
+    "dummy": "Sensitivity (b) / dummy",
+    "implementation_invariance": "Implementation invariance",
+    "linearity": "Linearity",
+    "symmetry": "Symmetry preservation",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """A method, the keywords its tests use, and what it violates.
+
+    ``violated`` maps an axiom to the name of its counterexample; ``networks`` restricts the
+    drawn networks (options of ``strategies.network_strategy``); ``tolerances`` maps an axiom
+    to the check's ``atol``/``rtol`` where the defaults are too tight for an approximation;
+    ``example_share`` scales the hypothesis profile's ``max_examples`` for slow methods.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    violated: Mapping[str, str] = field(default_factory=dict)
+    networks: Mapping[str, Any] = field(default_factory=dict)
+    tolerances: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    example_share: float = 1.0
+
+    def holds(self, axiom: str) -> bool:
+        return axiom not in self.violated
+
+
+IG_STEPS = {"n_steps": 24}
+GUIDED = {"n_steps": 24, "fraction": 0.25, "max_dist": 0.1}
+BLUR = {"n_steps": 24, "max_sigma": 3.0}
+IMAGES = {"kinds": ("cnn",)}
+# Guided and Blur IG are left Riemann sums along their paths: O(1/n_steps) from the integral.
+QUADRATURE = {"completeness": {"atol": 1e-2, "rtol": 0.1}}
+ROWS = [
+    Row("Captum IntegratedGradients", IntegratedGradients, IG_STEPS),
+    Row(
+        "Captum Saliency",
+        Saliency,
+        {},
+        {
+            "completeness": "completeness_of_saturated_relu",
+            "sensitivity": "saturated_relu_at_2",
+            "linearity": "negative_coefficient",
+        },
+    ),
+    Row(
+        "Captum Saliency, abs=False",
+        Saliency,
+        {"abs": False},
+        {"completeness": "completeness_of_saturated_relu", "sensitivity": "saturated_relu_at_2"},
+    ),
+    Row(
+        "Captum InputXGradient",
+        InputXGradient,
+        {},
+        {"completeness": "completeness_of_saturated_relu", "sensitivity": "saturated_relu_at_2"},
+    ),
+    Row("Captum DeepLift", DeepLift, {}, {"implementation_invariance": "lecture_pair"}),
+    Row(
+        "Captum GradientShap",
+        GradientShap,
+        {"n_samples": 5},
+        {"completeness": "completeness_of_saturated_relu", "sensitivity": "saturated_relu_at_100"},
+    ),
+    Row(
+        "SmoothTaylor",
+        SmoothTaylor,
+        {"n_samples": 8, "noise_scale": 0.5},
+        {
+            "completeness": "completeness_of_saturated_relu",
+            "sensitivity": "baseline_above_a_dead_input",
+            "symmetry": "sum_of_two",
+        },
+    ),
+    Row(
+        "NoiseBaselineIntegratedGradients",
+        NoiseBaselineIntegratedGradients,
+        {"n_baselines": 3, "n_steps": 24, "method": "gausslegendre"},
+        {"sensitivity": "baseline_above_a_dead_input", "symmetry": "sum_of_two"},
+    ),
+    Row(
+        "GuidedIntegratedGradients",
+        GuidedIntegratedGradients,
+        GUIDED,
+        {"linearity": "linear_plus_square"},
+        tolerances=QUADRATURE,
+        example_share=0.4,
+    ),
+    Row(
+        "BlurIntegratedGradients",
+        BlurIntegratedGradients,
+        BLUR,
+        {"symmetry": "symmetric_pixels_with_different_neighbours"},
+        IMAGES,
+        QUADRATURE,
+    ),
+    Row(
+        "IDGI(IntegratedGradients)",
+        lambda m: IDGI(IntegratedGradients(m)),
+        IG_STEPS,
+        {"linearity": "unequal_linear_features"},
+    ),
+    Row(
+        "IDGI(GuidedIntegratedGradients)",
+        lambda m: IDGI(GuidedIntegratedGradients(m)),
+        GUIDED,
+        {"linearity": "unequal_linear_features"},
+        example_share=0.4,
+    ),
+    Row(
+        "IDGI(BlurIntegratedGradients)",
+        lambda m: IDGI(BlurIntegratedGradients(m)),
+        BLUR,
+        {
+            "linearity": "unequal_linear_features",
+            "symmetry": "symmetric_pixels_with_different_neighbours",
+        },
+        IMAGES,
+    ),
+]
+
+
+def markdown_table(rows: list[Row] = ROWS) -> str:
+    """The method × axiom table: "holds" (with the tolerance where it is not the check's
+    default), or "violated" with the counterexample's name."""
+    header = "| Method | " + " | ".join(AXIOMS.values()) + " |"
+    lines = [header, "|" + "---|" * (len(AXIOMS) + 1)]
+    for row in rows:
+        cells = [_cell(row, axiom) for axiom in AXIOMS]
+        lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(row: Row, axiom: str) -> str:
+    if not row.holds(axiom):
+        return f"**violated** (`{row.violated[axiom]}`)"
+    tolerance = ", ".join(f"{k}={v:g}" for k, v in row.tolerances.get(axiom, {}).items())
+    return f"holds ({tolerance})" if tolerance else "holds"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

@@ -1,0 +1,127 @@
+"""Every cell of the method × axiom table (tests/axioms/table.py) is a test: a hypothesis
+property where the axiom holds, the named counterexample where it is violated."""
+
+import pytest
+from hypothesis import given, settings
+
+from captum_smooth.axioms import (
+    AxiomViolation,
+    check_completeness,
+    check_dummy,
+    check_implementation_invariance,
+    check_linearity,
+    check_sensitivity,
+    check_symmetry,
+)
+from captum_smooth.axioms import strategies as axiom_st
+from tests.axioms.counterexamples import COUNTEREXAMPLES
+from tests.axioms.table import AXIOMS, ROWS
+
+
+def _completeness(row, case, tol):
+    check_completeness(
+        row.factory, case.model, case.inputs, case.baselines, attribute_kwargs=row.kwargs, **tol
+    )
+
+
+def _sensitivity(row, case, tol):
+    check_sensitivity(
+        row.factory, case.model, case.inputs, case.baselines, attribute_kwargs=row.kwargs, **tol
+    )
+
+
+def _dummy(row, case, tol):
+    check_dummy(
+        row.factory,
+        case.model,
+        case.inputs,
+        case.baselines,
+        dummy_features=case.dummy_features,
+        attribute_kwargs=row.kwargs,
+        **tol,
+    )
+
+
+def _invariance(row, case, tol):
+    check_implementation_invariance(
+        row.factory,
+        case.model,
+        case.equivalent_model,
+        case.inputs,
+        case.baselines,
+        attribute_kwargs=row.kwargs,
+        **tol,
+    )
+
+
+def _linearity(row, case, tol):
+    check_linearity(
+        row.factory,
+        case.model_1,
+        case.model_2,
+        case.inputs,
+        case.baselines,
+        a=case.a,
+        b=case.b,
+        attribute_kwargs=row.kwargs,
+        **tol,
+    )
+
+
+def _symmetry(row, case, tol):
+    check_symmetry(
+        row.factory,
+        case.model,
+        case.inputs,
+        case.baselines,
+        symmetric_features=case.symmetric_features,
+        attribute_kwargs=row.kwargs,
+        **tol,
+    )
+
+
+# Completeness is drawn on smooth networks: at ReLU kinks and max-pool switches a quadrature
+# converges only as 1/n_steps, and the tolerance would have to say so.
+PROPERTIES = {
+    "completeness": (
+        lambda **o: axiom_st.cases(
+            **{"activations": axiom_st.SMOOTH_ACTIVATIONS, "max_pool": False, **o}
+        ),
+        _completeness,
+    ),
+    "sensitivity": (axiom_st.one_feature_apart, _sensitivity),
+    "dummy": (axiom_st.dummy_cases, _dummy),
+    "implementation_invariance": (axiom_st.equivalent_pairs, _invariance),
+    "linearity": (axiom_st.linear_cases, _linearity),
+    "symmetry": (axiom_st.symmetric_cases, _symmetry),
+}
+assert set(PROPERTIES) == set(AXIOMS)
+
+HOLDS = [(row, axiom) for row in ROWS for axiom in AXIOMS if row.holds(axiom)]
+VIOLATED = [(row, axiom) for row in ROWS for axiom in AXIOMS if not row.holds(axiom)]
+
+
+def _id(pair):
+    row, axiom = pair
+    return f"{row.name}-{axiom}"
+
+
+@pytest.mark.parametrize(("row", "axiom"), HOLDS, ids=[_id(p) for p in HOLDS])
+def test_axiom_holds_on_random_networks(row, axiom):
+    strategy, check = PROPERTIES[axiom]
+    tolerances = dict(row.tolerances.get(axiom, {}))
+
+    @settings(max_examples=max(1, round(settings.default.max_examples * row.example_share)))
+    @given(case=strategy(**row.networks))
+    def holds(case):
+        check(row, case, tolerances)
+
+    holds()
+
+
+@pytest.mark.parametrize(("row", "axiom"), VIOLATED, ids=[_id(p) for p in VIOLATED])
+def test_axiom_is_violated_by_the_named_counterexample(row, axiom):
+    counter_axiom, counterexample = COUNTEREXAMPLES[row.violated[axiom]]
+    assert counter_axiom == axiom, f"{row.violated[axiom]} is a counterexample to {counter_axiom}"
+    with pytest.raises(AxiomViolation):
+        counterexample(row.factory, dict(row.kwargs))
