@@ -9,15 +9,20 @@ from captum_smooth.metrics.aupc import AUPCResult, aupc
 from captum_smooth.metrics.autvc import AUTVCResult, autvc
 from captum_smooth.metrics.insertion import InsertionResult, deletion, insertion
 from captum_smooth.metrics.localisation import LocalisationResult, localisation
+from captum_smooth.metrics.pic import DEFAULT_THRESHOLDS, PICResult, aic, sic
 
 __all__ = [
+    "DEFAULT_THRESHOLDS",
     "AUPCResult",
     "AUTVCResult",
     "InsertionResult",
     "LocalisationResult",
+    "PICResult",
+    "aic",
     "aupc",
     "autvc",
     "deletion",
     "insertion",
     "localisation",
+    "sic",
 ]

@@ -1,0 +1,418 @@
+"""Performance information curves: SIC and AIC (Kapishnikov et al., 2019; IDGI paper §4.4–4.5).
+
+Reference implementation: PAIR ``saliency.metrics.pic``. The revealed images are built as there
+(linear interpolation from the revealed pixels); their information level is either the size of
+their lossless WebP encoding or their MS-SSIM to the original.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from itertools import pairwise
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from captum_smooth.attr import _validation as check
+from captum_smooth.metrics import _common as common
+
+#: PAIR's thresholds: the fractions of the most salient pixels revealed.
+DEFAULT_THRESHOLDS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.10, 0.13, 0.21, 0.34, 0.5, 0.75)
+INFORMATION_LEVELS = ("compression", "msssim")
+AGGREGATIONS = ("median", "mean")
+Information = Literal["compression", "msssim"]
+
+
+class PICResult(NamedTuple):
+    """An aggregated performance information curve and the per-image curves behind it."""
+
+    auc: Tensor
+    """Area under the aggregated curve (trapezoid rule), in [0, 1]; higher is better."""
+    curve_x: Tensor
+    """``(n_points + 1,)`` information levels 0, 1/n_points, …, 1."""
+    curve: Tensor
+    """``(n_points + 1,)`` the median (SIC) or mean (AIC) of the kept images' curves."""
+    per_example_auc: Tensor
+    """``(B,)`` area under each image's curve (0 where the image was skipped)."""
+    curves: Tensor
+    """``(B, n_points + 1)`` each image's curve (zeros where the image was skipped)."""
+    kept: Tensor
+    """``(B,)`` whether the image passed the filters (confident model, blurred image less
+    informative and less confidently classified than the original)."""
+    information: Tensor
+    """``(B, len(thresholds))`` normalised information level of each revealed image."""
+    predictions: Tensor
+    """``(B, len(thresholds) + 2)`` the model's score (softmax probability or top-1
+    correctness) on the blurred image, each revealed image and the original."""
+
+
+def sic(
+    forward_func: Callable[..., Any],
+    inputs: Tensor,
+    attributions: Tensor,
+    target: Any = None,
+    *,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    information: Information = "compression",
+    random_mask: Tensor | None = None,
+    mask_fraction: float = 0.01,
+    min_pred_value: float = 0.8,
+    keep_monotonous: bool = True,
+    n_points: int = 1000,
+    aggregation: Literal["median", "mean"] = "median",
+    input_transform: common.InputTransform | None = None,
+    channel_reduction: common.ChannelReduction = "sum",
+    batch_size: int | None = None,
+    generator: torch.Generator | None = None,
+    show_progress: bool = False,
+) -> PICResult:
+    r"""Softmax information curve, SIC (Kapishnikov et al., "XRAI: Better Attributions
+    Through Regions", ICCV 2019; Yang et al., "IDGI", CVPR 2023, §4.4–4.5).
+
+    Each image is blurred (interpolated from a random ``mask_fraction`` of its pixels), then
+    the top-``t`` fraction of its pixels by attribution (2-D map, channels summed) is revealed
+    for each threshold ``t``, re-interpolating the rest as PAIR does. Each image ``I`` gets an
+    information level — its lossless WebP size (``information="compression"``) or its MS-SSIM
+    to the original (``"msssim"``, ``pytorch_msssim`` defaults, data range 1) — and a score,
+    the softmax probability ``p(I)`` of the target, both normalised between the blurred image
+    ``B`` and the original ``X`` and clipped to [0, 1]:
+
+    .. math:: u(I) = \frac{e(I) - e(B)}{e(X) - e(B)}, \qquad
+              s(I) = \frac{p(I) - p(B)}{p(X) - p(B)}
+
+    The points ``(u, s)`` (with ``s`` made non-decreasing over the thresholds when
+    ``keep_monotonous``), plus ``(0, 0)`` and ``(1, 1)``, are linearly interpolated at
+    ``n_points`` levels; SIC is the area (trapezoid rule) under the median curve over the
+    images that pass PAIR's filters (``p(X) ≥ min_pred_value``, ``e(B) < e(X)``,
+    ``p(B) < p(X)``). Higher is better; in [0, 1].
+
+    Images are quantised to 8 bits (``round(255 x)``) as in PAIR; the model sees the
+    quantised images. Building the revealed images and their WebP sizes runs on the CPU, one
+    image at a time; the model runs batched on the inputs' device.
+
+    Args:
+        forward_func: the model: images → logits ``(B, K)``.
+        inputs: ``(B, C, H, W)`` images with values in [0, 1] (C = 1 or 3).
+        attributions: ``(B, C, H, W)`` attributions or a ``(B, H, W)`` map; larger is more
+            important (pass ``abs`` yourself to rank by magnitude).
+        target: the class per example; ``None``: the model's top-1 class on ``inputs``.
+        thresholds: ascending fractions of pixels to reveal, each in [0, 1].
+        information: ``"compression"`` (XRAI) or ``"msssim"`` (IDGI §4.5; images must be
+            larger than 160 pixels per side).
+        random_mask: ``(B, H, W)`` bool, the pixels the blurred image keeps (PAIR's
+            ``generate_random_mask``); ``None`` draws ``mask_fraction`` of them.
+        mask_fraction: the fraction of pixels kept in the blurred image, in [0, 1].
+        min_pred_value: images whose score on the original is lower are skipped.
+        keep_monotonous: make each curve non-decreasing (the paper's choice).
+        n_points: interpolation points of the curves (plus the point 1).
+        aggregation: ``"median"`` (SIC) or ``"mean"`` over the kept images.
+        input_transform: pixels in [0, 1] → model inputs, applied to every row.
+        channel_reduction: ``"sum"`` (signed, default) or ``"abs_sum"`` over channels.
+        batch_size: at most this many rows go through the model at once.
+        generator: draws the random mask when none is given.
+        show_progress: show a tqdm progress bar.
+
+    Returns:
+        :class:`PICResult`.
+
+    Raises:
+        ValueError: for bad arguments, and when no image passes the filters.
+    """
+    return _pic(
+        "sic",
+        forward_func,
+        inputs,
+        attributions,
+        target,
+        thresholds,
+        information,
+        random_mask,
+        mask_fraction,
+        min_pred_value,
+        keep_monotonous,
+        n_points,
+        aggregation,
+        input_transform,
+        channel_reduction,
+        batch_size,
+        generator,
+        show_progress,
+    )
+
+
+def aic(
+    forward_func: Callable[..., Any],
+    inputs: Tensor,
+    attributions: Tensor,
+    target: Any = None,
+    *,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    information: Information = "compression",
+    random_mask: Tensor | None = None,
+    mask_fraction: float = 0.01,
+    min_pred_value: float = 0.8,
+    keep_monotonous: bool = True,
+    n_points: int = 1000,
+    aggregation: Literal["median", "mean"] = "mean",
+    input_transform: common.InputTransform | None = None,
+    channel_reduction: common.ChannelReduction = "sum",
+    batch_size: int | None = None,
+    generator: torch.Generator | None = None,
+    show_progress: bool = False,
+) -> PICResult:
+    r"""Accuracy information curve, AIC (Kapishnikov et al., ICCV 2019; IDGI paper §4.4–4.5).
+
+    As :func:`sic`, with the score of an image being its top-1 correctness
+    ``[argmax f(I) = target]`` instead of the softmax probability, and the curves averaged
+    (``aggregation="mean"``) over the kept images (those the model classifies correctly
+    while misclassifying the blurred image). Higher is better; in [0, 1].
+    """
+    return _pic(
+        "aic",
+        forward_func,
+        inputs,
+        attributions,
+        target,
+        thresholds,
+        information,
+        random_mask,
+        mask_fraction,
+        min_pred_value,
+        keep_monotonous,
+        n_points,
+        aggregation,
+        input_transform,
+        channel_reduction,
+        batch_size,
+        generator,
+        show_progress,
+    )
+
+
+def _pic(
+    kind: str,
+    forward_func: Callable[..., Any],
+    inputs: Tensor,
+    attributions: Tensor,
+    target: Any,
+    thresholds: Sequence[float],
+    information: str,
+    random_mask: Tensor | None,
+    mask_fraction: float,
+    min_pred_value: float,
+    keep_monotonous: bool,
+    n_points: int,
+    aggregation: str,
+    input_transform: common.InputTransform | None,
+    channel_reduction: common.ChannelReduction,
+    batch_size: int | None,
+    generator: torch.Generator | None,
+    show_progress: bool,
+) -> PICResult:
+    images = common.check_images("inputs", inputs)
+    heatmap = common.saliency_map(attributions, images.shape, channel_reduction)
+    common.check_callable("forward_func", forward_func)
+    common.check_callable("input_transform", input_transform)
+    levels = _check_thresholds(thresholds)
+    check.check_choice("information", information, INFORMATION_LEVELS)
+    check.check_choice("aggregation", aggregation, AGGREGATIONS)
+    common.check_fraction("mask_fraction", mask_fraction)
+    common.check_fraction("min_pred_value", min_pred_value)
+    check.check_count("n_points", n_points)
+    check.check_internal_batch_size(batch_size)
+    check.check_generator(generator)
+    n_examples, n_channels, height, width = images.shape
+    if n_channels not in (1, 3):
+        raise ValueError(f"`inputs` must have 1 or 3 channels, got {n_channels}")
+    if information == "msssim" and min(height, width) <= 160:
+        raise ValueError(
+            f"`inputs` of {height}×{width} are too small for MS-SSIM (pytorch_msssim's five "
+            f"scales need more than 160 pixels per side)"
+        )
+    if ((images < 0) | (images > 1)).any():
+        raise ValueError("`inputs` must have values in [0, 1]")
+    keep = _random_masks(random_mask, mask_fraction, n_examples, height, width, generator)
+
+    pixels = torch.round(images * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    saliency = heatmap.detach().cpu().double().numpy()
+    n_rows = len(levels) + 2
+    progress = common.progress_bar(show_progress, 2 * n_examples * n_rows, kind.upper())
+    # Per image: the blurred image, one revealed image per threshold, the original.
+    built = []
+    for pixel, salient, mask in zip(pixels, saliency, keep, strict=True):
+        masks = [mask] + [(salient >= np.quantile(salient, 1 - t)) | mask for t in levels]
+        built.append(np.stack([*(_interpolated(pixel, m) for m in masks), pixel]))
+        if progress is not None:
+            progress.update(n_rows)
+    stacked = np.stack(built)  # (B, T + 2, H, W, C) uint8
+    rows = torch.from_numpy(stacked).to(images.device).permute(0, 1, 4, 2, 3)
+    rows = rows.reshape(n_examples * n_rows, n_channels, height, width)
+
+    def scaled(start: int, stop: int) -> Tensor:
+        return rows[start:stop].to(images.dtype) / 255
+
+    logits = common.model_outputs(
+        forward_func, scaled, n_examples * n_rows, batch_size, input_transform, progress
+    ).view(n_examples, n_rows, -1)
+    if progress is not None:
+        progress.close()
+    classes = common.target_per_example(target, logits[:, -1])
+    if kind == "sic":
+        scores = logits.softmax(dim=-1)
+    else:
+        scores = logits.argmax(dim=-1, keepdim=True) == torch.arange(
+            logits.shape[-1], device=logits.device
+        )
+    scores = (
+        scores.to(images.dtype).gather(2, classes.view(-1, 1, 1).expand(-1, n_rows, 1)).squeeze(2)
+    )
+
+    if information == "compression":
+        sizes = torch.tensor(
+            [[_webp_size(image) for image in per_image] for per_image in stacked],
+            dtype=torch.float64,
+        )
+    else:
+        sizes = _msssim_to_original(
+            rows.view(n_examples, n_rows, n_channels, height, width), images.dtype, batch_size
+        )
+    sizes = sizes.to(device=images.device, dtype=torch.float64)
+    predictions = scores.double()
+    kept = (
+        (predictions[:, -1] >= min_pred_value)
+        & (sizes[:, 0] < sizes[:, -1])
+        & (predictions[:, 0] < predictions[:, -1])
+    )
+    info = _normalised(sizes[:, 1:-1], sizes[:, :1], sizes[:, -1:], kept)
+    score = _normalised(predictions[:, 1:-1], predictions[:, :1], predictions[:, -1:], kept)
+    if keep_monotonous:
+        score = score.cummax(dim=1).values
+    curve_x = np.append(np.linspace(0.0, 1.0, n_points, endpoint=False), 1.0)
+    curves = np.zeros((n_examples, n_points + 1))
+    for i in np.flatnonzero(kept.cpu().numpy()):
+        curves[i] = _interpolate(info[i].cpu().numpy(), score[i].cpu().numpy(), curve_x)
+    if not kept.any():
+        raise ValueError(
+            "no image passed the filters (model confident on the original, blurred image "
+            "less informative and scored lower): lower `min_pred_value` or check the inputs"
+        )
+    curve_x_t = torch.as_tensor(curve_x, dtype=images.dtype, device=images.device)
+    curves_t = torch.as_tensor(curves, dtype=images.dtype, device=images.device)
+    chosen = curves_t[kept]
+    aggregate = chosen.quantile(0.5, dim=0) if aggregation == "median" else chosen.mean(dim=0)
+    return PICResult(
+        auc=torch.trapezoid(aggregate, curve_x_t),
+        curve_x=curve_x_t,
+        curve=aggregate,
+        per_example_auc=torch.trapezoid(curves_t, curve_x_t, dim=1) * kept,
+        curves=curves_t,
+        kept=kept,
+        information=info.to(images.dtype),
+        predictions=scores,
+    )
+
+
+def _check_thresholds(thresholds: Any) -> tuple[float, ...]:
+    if isinstance(thresholds, (str, bytes)) or not isinstance(thresholds, Sequence):
+        raise TypeError(f"`thresholds` must be a sequence of floats, got {type(thresholds)}")
+    if len(thresholds) == 0:
+        raise ValueError("`thresholds` must hold at least one threshold")
+    levels = tuple(common.check_fraction("thresholds", t) for t in thresholds)
+    if any(b < a for a, b in pairwise(levels)):
+        raise ValueError(f"`thresholds` must be in ascending order, got {list(thresholds)}")
+    return levels
+
+
+def _random_masks(
+    masks: Tensor | None,
+    fraction: float,
+    n_examples: int,
+    height: int,
+    width: int,
+    generator: torch.Generator | None,
+) -> np.ndarray:
+    """``(B, H, W)`` bool: the given masks, or ``fraction`` of the pixels drawn per image."""
+    if masks is not None:
+        if not isinstance(masks, Tensor) or masks.dtype != torch.bool:
+            raise TypeError("`random_mask` must be a bool tensor")
+        if tuple(masks.shape) != (n_examples, height, width):
+            raise ValueError(
+                f"`random_mask` must have shape {(n_examples, height, width)}, got "
+                f"{tuple(masks.shape)}"
+            )
+        return masks.cpu().numpy()
+    drawn = np.zeros((n_examples, height * width), dtype=bool)
+    n_kept = int(height * width * fraction)
+    for row in drawn:
+        device = "cpu" if generator is None else generator.device
+        order = torch.randperm(height * width, generator=generator, device=device)
+        row[order[:n_kept].cpu().numpy()] = True
+    return drawn.reshape(n_examples, height, width)
+
+
+def _interpolated(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """PAIR's ``create_blurred_image``: the ``(H, W, C)`` uint8 image linearly interpolated
+    from the pixels where ``mask`` is True (corners always kept; mean colour outside the hull)."""
+    from scipy.interpolate import LinearNDInterpolator
+
+    mask = mask.copy()
+    mask[[0, 0, -1, -1], [0, -1, 0, -1]] = True
+    if mask.all():
+        return image
+    known, unknown = np.argwhere(mask), np.argwhere(~mask)
+    values = image[mask].astype(np.float64)
+    interpolated = LinearNDInterpolator(known, values)(unknown)
+    interpolated = np.where(np.isnan(interpolated), image.mean(axis=(0, 1)), interpolated)
+    # PAIR writes into a float32 copy, then rounds.
+    result = image.astype(np.float32) * mask[..., None]
+    result[~mask] = interpolated
+    return np.round(result).astype(np.uint8)
+
+
+def _webp_size(image: np.ndarray) -> int:
+    """Bytes of the lossless WebP encoding, PAIR's ``estimate_image_entropy``."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(
+        buffer, format="webp", lossless=True, quality=100
+    )
+    return buffer.tell()
+
+
+def _msssim_to_original(rows: Tensor, dtype: torch.dtype, batch_size: int | None) -> Tensor:
+    """``(B, T + 2)`` MS-SSIM of every row to its image's original (the last row)."""
+    from pytorch_msssim import ms_ssim
+
+    n_examples, n_rows = rows.shape[:2]
+    images = rows.to(dtype) / 255
+    originals = images[:, -1:].expand_as(images).reshape(-1, *images.shape[2:])
+    flat = images.reshape(-1, *images.shape[2:])
+    step = flat.shape[0] if batch_size is None else batch_size
+    similarity = torch.cat(
+        [
+            ms_ssim(flat[i : i + step], originals[i : i + step], data_range=1, size_average=False)
+            for i in range(0, flat.shape[0], step)
+        ]
+    )
+    return similarity.view(n_examples, n_rows)
+
+
+def _normalised(values: Tensor, low: Tensor, high: Tensor, kept: Tensor) -> Tensor:
+    """``(values - low) / (high - low)`` clipped to [0, 1]; zero for skipped images."""
+    spread = torch.where(kept[:, None], high - low, torch.ones_like(high))
+    return torch.where(kept[:, None], ((values - low) / spread).clamp(0, 1), 0)
+
+
+def _interpolate(info: np.ndarray, score: np.ndarray, curve_x: np.ndarray) -> np.ndarray:
+    """The curve through ``(0, 0)``, the ``(info, score)`` points and ``(1, 1)``, sampled at
+    ``curve_x`` (the last point is 1 by definition)."""
+    x = np.concatenate([info, [0.0, 1.0]])
+    y = np.concatenate([score, [0.0, 1.0]])
+    order = np.argsort(x, kind="stable")
+    curve = np.interp(curve_x, x[order], y[order])
+    curve[-1] = 1.0
+    return curve
