@@ -1,0 +1,104 @@
+"""The classic examples of Sundararajan et al. and of the lecture, with their numbers."""
+
+import pytest
+import torch
+from captum.attr import DeepLift, InputXGradient, IntegratedGradients, Saliency
+
+from captum_smooth import IDGI, SmoothTaylor
+from captum_smooth.axioms import (
+    AxiomViolation,
+    check_completeness,
+    check_implementation_invariance,
+    check_linearity,
+    check_sensitivity,
+)
+from captum_smooth.axioms.networks import lecture_networks, saturated_relu
+from tests.axioms.counterexamples import Function, flat, image, linear
+
+
+def tensor(*rows):
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def test_saturated_relu_is_one_minus_relu_of_one_minus_x():
+    x = torch.linspace(-3, 3, 61, dtype=torch.float64)[:, None]
+    torch.testing.assert_close(saturated_relu()(x), 1 - torch.relu(1 - x))
+
+
+@pytest.mark.parametrize("method", [Saliency, InputXGradient])
+def test_gradients_and_gradient_times_input_give_zero_at_the_saturated_input(method):
+    x, baseline = tensor([2.0]), tensor([0.0])
+    assert method(saturated_relu()).attribute(x).item() == 0.0
+    with pytest.raises(AxiomViolation, match=r"f\(x\) - f\(x'\) = 1 .* attribution 0"):
+        check_sensitivity(method, saturated_relu(), x, baseline)
+
+
+def test_integrated_gradients_gives_the_saturated_feature_its_output_change():
+    x, baseline = tensor([2.0]), tensor([0.0])
+    attribution = IntegratedGradients(saturated_relu()).attribute(x, baseline, n_steps=50)
+    torch.testing.assert_close(attribution, tensor([1.0]))
+    check_sensitivity(IntegratedGradients, saturated_relu(), x, baseline)
+    check_completeness(IntegratedGradients, saturated_relu(), x, baseline)
+
+
+def test_lecture_networks_are_functionally_equivalent():
+    f, g = lecture_networks()
+    grid = torch.cartesian_prod(*[torch.linspace(-3, 4, 29, dtype=torch.float64)] * 2)
+    torch.testing.assert_close(f(grid), g(grid))
+    inner = torch.relu(torch.relu(grid[:, :1]) - 1 - torch.relu(grid[:, 1:]))
+    torch.testing.assert_close(f(grid), inner)
+
+
+def test_lecture_networks_have_biases_where_the_formulas_put_them():
+    f, g = lecture_networks()
+    assert f[2].bias.item() == -1.0 and f[0].bias.abs().sum() == 0
+    assert g[0].bias.tolist() == [-1.0, 0.0] and g[2].bias.item() == 0.0
+
+
+def test_integrated_gradients_gives_the_lecture_numbers_on_both_networks():
+    x, baseline = tensor([3.0, 1.0]), tensor([0.0, 0.0])
+    for model in lecture_networks():
+        attribution = IntegratedGradients(model).attribute(x, baseline, n_steps=50)
+        torch.testing.assert_close(attribution, tensor([1.5, -0.5]))
+    check_implementation_invariance(IntegratedGradients, *lecture_networks(), x, baseline)
+
+
+def test_deeplift_gives_different_numbers_on_the_two_lecture_networks():
+    x, baseline = tensor([3.0, 1.0]), tensor([0.0, 0.0])
+    f, g = lecture_networks()
+    torch.testing.assert_close(DeepLift(f).attribute(x, baseline), tensor([1.5, -0.5]))
+    torch.testing.assert_close(DeepLift(g).attribute(x, baseline), tensor([2.0, -1.0]))
+    with pytest.raises(AxiomViolation, match=r"model gives -0\.5, equivalent_model gives -1"):
+        check_implementation_invariance(DeepLift, f, g, x, baseline)
+
+
+def test_idgi_splits_a_linear_sum_by_squared_gradients_and_breaks_linearity():
+    x1, x2 = flat(linear(1.0, 0.0)), flat(linear(0.0, 2.0))
+    both = flat(linear(1.0, 2.0))
+    x, baseline = image(1.0, 1.0), image(0.0, 0.0)
+    idgi = IDGI(IntegratedGradients(both)).attribute(x, baselines=baseline, n_steps=8)
+    torch.testing.assert_close(idgi.flatten(), tensor(0.6, 2.4))
+    ig = IntegratedGradients(both).attribute(x, baseline, n_steps=8)
+    torch.testing.assert_close(ig.flatten(), tensor(1.0, 2.0))
+    with pytest.raises(AxiomViolation, match=r"gives 0\.6, .* gives 1"):
+        check_linearity(
+            lambda m: IDGI(IntegratedGradients(m)),
+            x1,
+            x2,
+            x,
+            baseline,
+            attribute_kwargs={"n_steps": 8},
+        )
+
+
+def test_smooth_taylor_is_not_complete_on_a_quadratic():
+    # SPEC §3: for f = a·x², E[ST] = -2aσ², far from f(x) - f(0) = a·x².
+    square = Function(lambda x: x**2)
+    with pytest.raises(AxiomViolation, match="completeness violated"):
+        check_completeness(
+            SmoothTaylor,
+            square,
+            image(1.0),
+            image(0.0),
+            attribute_kwargs={"n_samples": 50, "noise_scale": 0.3},
+        )
