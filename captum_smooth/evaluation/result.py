@@ -23,13 +23,13 @@ class MetricResult:
     def of(cls, value: Any) -> MetricResult:
         if isinstance(value, Tensor):
             return cls(value.detach().reshape(-1))
-        scores = getattr(value, "scores", None)
+        scores = getattr(value, "score", None)
         if not isinstance(scores, Tensor):
             raise TypeError(
                 "a metric must return a tensor of per-example scores or an object with a "
-                f"`scores` tensor, got {type(value).__name__}"
+                f"`score` tensor, got {type(value).__name__}"
             )
-        curves = getattr(value, "curves", None)
+        curves = getattr(value, "curve", None)
         return cls(scores.detach().reshape(-1), curves if isinstance(curves, Tensor) else None)
 
     def to(self, device: str) -> MetricResult:
@@ -98,6 +98,25 @@ class EvaluationResult:
             "n_a_higher": int((diff > 0).sum()),
             "n_b_higher": int((diff < 0).sum()),
         }
+
+    def aggregate(self, method: str, metric: str, how: str = "median") -> tuple[float, Tensor]:
+        """The median (SIC) or mean (AIC) of the per-image curves over images with a curve
+        (NaN rows are skipped images), and the area under it by the trapezoid rule on [0, 1]
+        — the data-set level score of PAIR's performance information curves."""
+        curves = self.curves.get((method, metric))
+        if curves is None:
+            raise ValueError(f"metric {metric!r} gave no curves for {method!r}")
+        kept = curves[~torch.isnan(curves).any(dim=1)]
+        if kept.shape[0] == 0:
+            return math.nan, torch.full((curves.shape[1],), math.nan, dtype=curves.dtype)
+        if how == "median":
+            curve = kept.median(dim=0).values
+        elif how == "mean":
+            curve = kept.mean(dim=0)
+        else:
+            raise ValueError(f"`how` must be 'median' or 'mean', got {how!r}")
+        x = torch.linspace(0, 1, curve.numel(), dtype=curve.dtype)
+        return torch.trapezoid(curve, x).item(), curve
 
     def to_markdown(self, digits: int = 4) -> str:
         """The summary as a Markdown table, ``mean ± standard error`` per cell."""

@@ -38,6 +38,7 @@ def evaluate_methods(
     metrics: Mapping[str, Metric],
     batch_size: int = 8,
     target: Callable[[Tensor], Tensor] | None = None,
+    input_transform: Callable[[Tensor], Tensor] | None = None,
     seed: int = 0,
     show_progress: bool = False,
 ) -> EvaluationResult:
@@ -45,16 +46,22 @@ def evaluate_methods(
 
     Args:
         model: the classifier, in eval mode, on the device the images should go to.
-        dataset: an iterable (or ``torch.utils.data.Dataset``) of images (``C×H×W`` tensors in
-            the model's input space), or of ``(image, mask)`` pairs for localisation metrics.
-        methods: the methods to compare.
-        metrics: name → ``metric(model, inputs, targets, attributions, **extra)`` returning
-            per-example scores (a tensor) or an object with a ``scores`` tensor and,
-            optionally, ``curves``. ``extra`` holds ``masks`` when the data set has them and
-            ``generator`` (seeded per batch) when the metric accepts it.
+        dataset: an iterable (or ``torch.utils.data.Dataset``) of images (``C×H×W`` tensors),
+            or of ``(image, mask)`` pairs for localisation metrics. The images are in raw
+            pixel space when ``input_transform`` is given, else in the model's input space.
+        methods: the methods to compare. Their ``attribute`` gets the model inputs and the
+            targets; it may return the attributions or an object with an ``attributions``
+            field (e.g. :class:`~captum_smooth.attr.adaptive.AdaptiveSmoothTaylor`, which also
+            gets the raw images as ``objective_inputs``).
+        metrics: name → ``metric(model, images, attributions, targets, **extra)`` in the
+            convention of :mod:`captum_smooth.metrics`, returning per-example scores (a tensor)
+            or an object with a ``score`` tensor and, optionally, a ``curve`` tensor.
+            ``extra`` holds, where the metric accepts them, ``input_transform``, ``masks``
+            (when the data set has them) and a ``generator`` seeded per batch.
         batch_size: images per batch, for the methods and the metrics.
         target: maps the model's outputs to the explained class per image; default its top-1
             prediction, like the papers.
+        input_transform: maps raw images to model inputs (e.g. ImageNet normalisation).
         seed: makes every method's and metric's random draws reproducible.
         show_progress: a tqdm progress bar over batches.
 
@@ -81,24 +88,28 @@ def evaluate_methods(
     local: list[tuple[int, dict[tuple[str, str], MetricResult], Tensor]] = []
     for b, (images, masks) in _progress(mine, show_progress):
         images = images.to(device)
+        inputs = images if input_transform is None else input_transform(images)
         with torch.no_grad():
-            outputs = model(images)
+            outputs = model(inputs)
         targets = (target or _top1)(outputs)
         batch_results: dict[tuple[str, str], MetricResult] = {}
         for method in methods:
+            attribution_method = method.factory(model)
             attribute_kwargs = dict(method.kwargs)
             if method.random:
                 attribute_kwargs["generator"] = _generator(seed, b, device)
-            attributions = method.factory(model).attribute(
-                images, target=targets, **attribute_kwargs
-            )
+            if _accepts(attribution_method.attribute, "objective_inputs"):
+                attribute_kwargs["objective_inputs"] = images
+            attributions = attribution_method.attribute(inputs, target=targets, **attribute_kwargs)
+            attributions = getattr(attributions, "attributions", attributions).detach()
             for metric_name, metric in metrics.items():
-                extra: dict[str, Any] = {}
-                if masks is not None:
-                    extra["masks"] = masks.to(device)
-                if _accepts(metric, "generator"):
-                    extra["generator"] = _generator(seed + 1, b, device)
-                value = metric(model, images, targets, attributions.detach(), **extra)
+                context = {
+                    "input_transform": input_transform,
+                    "masks": None if masks is None else masks.to(device),
+                    "generator": _generator(seed + 1, b, device),
+                }
+                extra = {k: v for k, v in context.items() if v is not None and _accepts(metric, k)}
+                value = metric(model, images, attributions, targets, **extra)
                 batch_results[method.name, metric_name] = MetricResult.of(value)
         local.append((b, batch_results, targets.cpu()))
     gathered = _gather(local, world)
@@ -126,9 +137,7 @@ def _accepts(function: Callable[..., Any], name: str) -> bool:
         parameters = inspect.signature(function).parameters
     except (TypeError, ValueError):
         return False
-    return name in parameters or any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
-    )
+    return name in parameters
 
 
 def _batches(dataset: Iterable[Any], batch_size: int):

@@ -105,7 +105,7 @@ def test_markdown_and_csv_hold_every_method_and_image(tmp_path):
 def test_masks_reach_the_metrics():
     seen = []
 
-    def mask_metric(model, inputs, targets, attributions, masks):
+    def mask_metric(model, inputs, attributions, targets, masks):
         seen.append(masks)
         return masks.flatten(1).double().mean(1)
 

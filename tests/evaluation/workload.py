@@ -28,13 +28,13 @@ def images(n=7):
     return [torch.rand(3, 8, 8, generator=generator) for _ in range(n)]
 
 
-def noisy_sum(model, inputs, targets, attributions, generator):
+def noisy_sum(model, inputs, attributions, targets, generator):
     """A toy randomised metric: the attribution sum plus a draw from `generator`."""
     noise = torch.rand(inputs.shape[0], generator=generator)
     return attributions.flatten(1).sum(1) + noise
 
 
-def positive_share(model, inputs, targets, attributions):
+def positive_share(model, inputs, attributions, targets):
     return (attributions > 0).flatten(1).double().mean(1)
 
 

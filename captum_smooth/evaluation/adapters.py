@@ -1,0 +1,91 @@
+"""The package's metrics in the shape :func:`evaluate_methods` calls:
+``metric(model, images, attributions, targets, **extra)`` → per-image ``score`` and ``curve``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+
+class Scored(NamedTuple):
+    score: Tensor
+    curve: Tensor | None = None
+
+
+def insertion_metric(ratio: bool = False, deletion: bool = False, **kwargs: Any) -> Callable:
+    """Insertion (or deletion) AUC per image: the softmax probability, or with ``ratio`` the
+    probability divided by the original image's. ``kwargs`` go to the metric."""
+    from captum_smooth.metrics import deletion as deletion_metric
+    from captum_smooth.metrics import insertion
+
+    function = deletion_metric if deletion else insertion
+
+    def metric(model, images, attributions, targets, input_transform=None):
+        result = function(
+            model, images, attributions, targets, input_transform=input_transform, **kwargs
+        )
+        if ratio:
+            return Scored(result.ratio_score, result.ratio_curve)
+        return Scored(result.score, result.curve)
+
+    return metric
+
+
+def pic_metric(kind: str = "sic", **kwargs: Any) -> Callable:
+    """SIC or AIC per image: each image's area under its performance information curve and
+    the curve (NaN for images the filters skip); aggregate over a data set with
+    :meth:`EvaluationResult.aggregate` (median for SIC, mean for AIC)."""
+    from captum_smooth.metrics import aic, sic
+
+    function = {"sic": sic, "aic": aic}[kind]
+
+    def metric(model, images, attributions, targets, input_transform=None, generator=None):
+        result = function(
+            model,
+            images,
+            attributions,
+            targets,
+            input_transform=input_transform,
+            generator=generator,
+            **kwargs,
+        )
+        nan = torch.full_like(result.per_example_auc, float("nan"))
+        score = torch.where(result.kept, result.per_example_auc, nan)
+        curves = torch.where(result.kept[:, None], result.curves, float("nan"))
+        return Scored(score, curves)
+
+    return metric
+
+
+def aupc_metric(**kwargs: Any) -> Callable:
+    """AUPC per image and its perturbation curve."""
+    from captum_smooth.metrics import aupc
+
+    def metric(model, images, attributions, targets, input_transform=None, generator=None):
+        result = aupc(
+            model,
+            images,
+            attributions,
+            targets,
+            input_transform=input_transform,
+            generator=generator,
+            **kwargs,
+        )
+        return Scored(result.score, result.curve)
+
+    return metric
+
+
+def autvc_metric(**kwargs: Any) -> Callable:
+    """AUTVC per image and its per-level total variation curve (needs no model)."""
+    from captum_smooth.metrics import autvc
+
+    def metric(model, images, attributions, targets):
+        result = autvc(attributions, **kwargs)
+        return Scored(result.score, result.curve)
+
+    return metric

@@ -1,0 +1,88 @@
+"""The package's metrics run through evaluate_methods give the numbers of direct calls."""
+
+import math
+
+import torch
+from captum.attr import Saliency
+
+from captum_smooth.evaluation import Method, evaluate_methods
+from captum_smooth.evaluation.adapters import (
+    aupc_metric,
+    autvc_metric,
+    insertion_metric,
+    pic_metric,
+)
+from captum_smooth.metrics import autvc, insertion, sic
+
+
+def model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16, 3),
+    ).eval()
+
+
+def normalise(x):
+    return (x - 0.5) / 0.25
+
+
+def images(n=5):
+    generator = torch.Generator().manual_seed(2)
+    return [torch.rand(3, 32, 32, generator=generator) for _ in range(n)]
+
+
+def test_metrics_through_the_evaluation_equal_direct_calls(tmp_path):
+    net = model()
+    metrics = {
+        "insertion": insertion_metric(),
+        "insertion_ratio": insertion_metric(ratio=True),
+        "aupc": aupc_metric(window_size=4, n_steps=3, n_candidates=2),
+        "autvc": autvc_metric(min_size=8),
+        "sic": pic_metric("sic", min_pred_value=0.0),
+    }
+    result = evaluate_methods(
+        net,
+        images(),
+        [Method("saliency", Saliency, {"abs": False})],
+        metrics,
+        batch_size=5,
+        input_transform=normalise,
+    )
+    raw = torch.stack(images())
+    with torch.no_grad():
+        targets = net(normalise(raw)).argmax(1)
+    attributions = Saliency(net).attribute(normalise(raw), target=targets, abs=False)
+    direct = insertion(net, raw, attributions, targets, input_transform=normalise)
+    torch.testing.assert_close(result.scores["saliency", "insertion"], direct.score.double())
+    torch.testing.assert_close(
+        result.scores["saliency", "insertion_ratio"], direct.ratio_score.double()
+    )
+    torch.testing.assert_close(
+        result.scores["saliency", "autvc"], autvc(attributions, min_size=8).score.double()
+    )
+    assert result.scores["saliency", "aupc"].shape == (5,)
+    assert torch.isfinite(result.scores["saliency", "aupc"]).all()
+    generator = torch.Generator().manual_seed(1 * 1_000_003 + 0)
+    reference = sic(
+        net,
+        raw,
+        attributions,
+        targets,
+        input_transform=normalise,
+        min_pred_value=0.0,
+        generator=generator,
+    )
+    auc, curve = result.aggregate("saliency", "sic", "median")
+    torch.testing.assert_close(curve, reference.curve.double(), atol=1e-6, rtol=0)
+    kept = reference.kept
+    assert kept.any()
+    torch.testing.assert_close(
+        result.scores["saliency", "sic"][kept], reference.per_example_auc[kept].double()
+    )
+    assert math.isclose(auc, reference.auc.item(), abs_tol=1e-6)
+    result.plot_curves("insertion", tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 1000
