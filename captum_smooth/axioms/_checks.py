@@ -447,6 +447,7 @@ class _Runner:
         }
 
     def build(self, model: Callable[..., Any]) -> Attribution:
+        self.output(model, self.inputs)
         attributor = self._method(model)
         if not isinstance(attributor, Attribution):
             raise TypeError(

@@ -12,6 +12,7 @@ import copy
 import itertools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -91,7 +92,7 @@ def cnn(
     """
     if max_pool and size % 2:
         raise ValueError(f"`size` must be even with `max_pool`, got {size}")
-    conv = nn.Conv2d(in_channels, channels, 3, padding=1, dtype=dtype)
+    conv = _new(nn.Conv2d, in_channels, channels, 3, padding=1, dtype=dtype)
     _fill(conv, in_channels * 9, generator)
     side = size // 2 if max_pool else size
     layers: list[nn.Module] = [conv, _activation(activation)]
@@ -267,6 +268,12 @@ def lecture_networks(dtype: torch.dtype = torch.float64) -> tuple[nn.Sequential,
     return f.eval(), g.eval()
 
 
+def _new(cls: type[nn.Module], *args: Any, **kwargs: Any) -> nn.Module:
+    """A layer without its default random initialisation, which would draw from torch's
+    global generator: every parameter is set explicitly here."""
+    return torch.nn.utils.skip_init(cls, *args, **kwargs)
+
+
 def _activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
         raise ValueError(f"`activation` must be one of {sorted(ACTIVATIONS)}, got {name!r}")
@@ -274,7 +281,7 @@ def _activation(name: str) -> nn.Module:
 
 
 def _random_linear(fan_in, fan_out, generator, dtype) -> nn.Linear:
-    layer = nn.Linear(fan_in, fan_out, dtype=dtype)
+    layer = _new(nn.Linear, fan_in, fan_out, dtype=dtype)
     _fill(layer, fan_in, generator)
     return layer
 
@@ -287,7 +294,7 @@ def _fill(layer: nn.Module, fan_in: int, generator: torch.Generator | None) -> N
 
 
 def _fixed_linear(weight, bias, dtype) -> nn.Linear:
-    layer = nn.Linear(len(weight[0]), len(weight), dtype=dtype)
+    layer = _new(nn.Linear, len(weight[0]), len(weight), dtype=dtype)
     with torch.no_grad():
         layer.weight.copy_(torch.tensor(weight, dtype=dtype))
         layer.bias.copy_(torch.tensor(bias, dtype=dtype))
@@ -336,8 +343,9 @@ def _with_units(layer: nn.Module, n_units: int) -> nn.Module:
         "device": layer.weight.device,
     }
     if isinstance(layer, nn.Linear):
-        return nn.Linear(layer.in_features, n_units, **kw)
-    return nn.Conv2d(
+        return _new(nn.Linear, layer.in_features, n_units, **kw)
+    return _new(
+        nn.Conv2d,
         layer.in_channels,
         n_units,
         layer.kernel_size,
@@ -355,9 +363,10 @@ def _with_inputs(layer: nn.Module, blocks: Tensor) -> nn.Module:
         "device": layer.weight.device,
     }
     if isinstance(layer, nn.Linear):
-        new = nn.Linear(blocks.shape[1] * blocks.shape[2], layer.out_features, **kw)
+        new = _new(nn.Linear, blocks.shape[1] * blocks.shape[2], layer.out_features, **kw)
     else:
-        new = nn.Conv2d(
+        new = _new(
+            nn.Conv2d,
             blocks.shape[1],
             layer.out_channels,
             layer.kernel_size,
