@@ -88,7 +88,9 @@ def check_completeness(
     attribute_kwargs : mapping, optional
         Further keywords for ``attribute`` (``n_steps``, ``n_samples``...).
     atol, rtol : float
-        The gap may be at most ``atol + rtol · (|f(x)| + |f(x')|)``.
+        The gap may be at most ``atol + rtol · (|f(x)| + |f(x')|)``; with the method's own
+        delta, ``atol + rtol · (|Σ A| + |Σ A - delta|)``. Riemann and Gauss-Legendre sums
+        converge slowly across ReLU kinks: choose ``n_steps`` and the tolerance together.
     seed : int
         Seed of torch's and numpy's global generators for every ``attribute`` call.
 
