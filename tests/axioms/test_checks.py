@@ -182,3 +182,19 @@ def test_the_global_random_state_is_left_as_it_was():
 def test_baselines_reach_a_wrapped_method_through_keywords():
     # IDGI passes **kwargs to IG: with the baselines the sum is f(x) - f(x'), exactly.
     check_completeness(lambda m: IDGI(IntegratedGradients(m)), net(), X, 0.5 * X, atol=1e-10)
+
+
+def test_checks_follow_the_dtype_of_the_inputs():
+    model = mlp(3, [4], "tanh", generator=torch.Generator().manual_seed(0), dtype=torch.float32)
+    inputs = X.float()
+    check_completeness(
+        IntegratedGradients,
+        model,
+        inputs,
+        0.0,
+        rtol=1e-3,
+        atol=1e-4,
+        attribute_kwargs={"n_steps": 32},
+    )
+    with pytest.raises(AxiomViolation, match="dummy feature 1"):
+        check_dummy(Saliency, model, inputs, dummy_features=[1])

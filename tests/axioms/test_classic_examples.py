@@ -3,6 +3,7 @@
 import pytest
 import torch
 from captum.attr import DeepLift, InputXGradient, IntegratedGradients, Saliency
+from hypothesis import given
 
 from captum_smooth import IDGI, SmoothTaylor
 from captum_smooth.axioms import (
@@ -12,6 +13,7 @@ from captum_smooth.axioms import (
     check_linearity,
     check_sensitivity,
 )
+from captum_smooth.axioms import strategies as axiom_st
 from captum_smooth.axioms.networks import lecture_networks, saturated_relu
 from tests.axioms.counterexamples import Function, flat, image, linear
 
@@ -102,3 +104,12 @@ def test_smooth_taylor_is_not_complete_on_a_quadratic():
             image(0.0),
             attribute_kwargs={"n_samples": 50, "noise_scale": 0.3},
         )
+
+
+@given(axiom_st.equivalent_pairs())
+def test_deeplift_is_invariant_to_the_reparameterisations_the_strategies_draw(case):
+    # Its violation needs a bias moved through a ReLU, as in the lecture's pair; permuted,
+    # split and positively rescaled units keep every rescale multiplier.
+    check_implementation_invariance(
+        DeepLift, case.model, case.equivalent_model, case.inputs, case.baselines
+    )
