@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -42,17 +43,25 @@ def pic_metric(kind: str = "sic", **kwargs: Any) -> Callable:
     from captum_smooth.metrics import aic, sic
 
     function = {"sic": sic, "aic": aic}[kind]
+    n_points = kwargs.get("n_points", inspect.signature(function).parameters["n_points"].default)
 
     def metric(model, images, attributions, targets, input_transform=None, generator=None):
-        result = function(
-            model,
-            images,
-            attributions,
-            targets,
-            input_transform=input_transform,
-            generator=generator,
-            **kwargs,
-        )
+        try:
+            result = function(
+                model,
+                images,
+                attributions,
+                targets,
+                input_transform=input_transform,
+                generator=generator,
+                **kwargs,
+            )
+        except ValueError as error:
+            # a batch in which no image passes PAIR's filters contributes no curve
+            if not str(error).startswith("no image passed the filters"):
+                raise
+            nan = torch.full((images.shape[0],), float("nan"), dtype=images.dtype)
+            return Scored(nan, torch.full((images.shape[0], n_points + 1), float("nan")))
         nan = torch.full_like(result.per_example_auc, float("nan"))
         score = torch.where(result.kept, result.per_example_auc, nan)
         curves = torch.where(result.kept[:, None], result.curves, float("nan"))
