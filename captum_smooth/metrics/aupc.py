@@ -72,7 +72,8 @@ def aupc(
             every row before ``forward_func``. ``None``: the identity.
         channel_reduction: ``"sum"`` (signed, default) or ``"abs_sum"`` over channels.
         batch_size: at most this many rows go through the model at once (``None``: one step's
-            ``B · P`` rows at once).
+            ``B · P`` rows at once). Chunks never span two steps: each step starts from the
+            previous step's kept candidates.
         generator: the source of the noise, for reproducible scores.
         show_progress: show a tqdm progress bar over the rows.
 
