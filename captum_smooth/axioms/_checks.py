@@ -106,7 +106,7 @@ def check_completeness(
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
     )
-    check_tolerances(atol, rtol)
+    _check_tolerances(atol, rtol)
     attributor = run.build(model)
     if not run.takes_baselines(attributor) and attributor.has_convergence_delta():
         attributions, delta = run.attribute(
@@ -173,7 +173,7 @@ def check_sensitivity(
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
     )
-    check_tolerances(atol, 0.0)
+    _check_tolerances(atol, 0.0)
     differs = _per_example(run.inputs != run.baselines)
     if (differs.sum(dim=1) > 1).any():
         raise ValueError("`baselines` must differ from `inputs` in at most one feature per example")
@@ -226,7 +226,7 @@ def check_dummy(
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
     )
-    check_tolerances(atol, 0.0)
+    _check_tolerances(atol, 0.0)
     dummies = _check_features("dummy_features", dummy_features, run.n_features)
     attributions = _per_example(run.attribute(run.build(model)))[:, dummies]
     if attributions.numel() and attributions.abs().max() > atol:
@@ -277,7 +277,7 @@ def check_implementation_invariance(
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
     )
-    check_tolerances(atol, rtol)
+    _check_tolerances(atol, rtol)
     for points in (run.inputs, run.baselines):
         f, g = run.output(model, points), run.output(equivalent_model, points)
         if not torch.allclose(f, g, rtol=rtol, atol=atol):
@@ -332,7 +332,7 @@ def check_linearity(
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
     )
-    check_tolerances(atol, rtol)
+    _check_tolerances(atol, rtol)
     if model_1 is model_2:
         raise ValueError("`model_1` and `model_2` must be distinct module instances")
     for name, value in (("a", a), ("b", b)):
@@ -383,7 +383,7 @@ def check_symmetry(
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
     )
-    check_tolerances(atol, rtol)
+    _check_tolerances(atol, rtol)
     if not isinstance(symmetric_features, tuple) or len(symmetric_features) != 2:
         raise TypeError("`symmetric_features` must be a pair of feature indices")
     i, j = _check_features("symmetric_features", symmetric_features, run.n_features)
@@ -403,7 +403,7 @@ def check_symmetry(
     )
 
 
-def check_tolerances(atol: float, rtol: float) -> None:
+def _check_tolerances(atol: float, rtol: float) -> None:
     """Non-negative finite tolerances, else ``ValueError``."""
     for name, value in (("atol", atol), ("rtol", rtol)):
         if isinstance(value, bool) or not isinstance(value, int | float):

@@ -12,6 +12,7 @@ from torch import nn
 
 from captum_smooth.axioms import (
     check_completeness,
+    check_dummy,
     check_implementation_invariance,
     check_linearity,
     check_sensitivity,
@@ -77,10 +78,32 @@ def baseline_above_a_dead_input(method, kwargs) -> None:
     check_sensitivity(method, relu_above(5.0), image(3.0), image(10.0), attribute_kwargs=kwargs)
 
 
+def ramp_in_the_last_step(method, kwargs) -> None:
+    """Sensitivity (a): ``f(x) = ReLU(x₁ - a) + x₂``, ``x = (1, 0)``, ``x' = (0, 0)``, with the
+    ramp ``a = 1 - 1/(2·n_steps)`` inside the last step of the straight path. IDGI takes each
+    step's direction from the gradient at its start, ``(0, 1)``: the whole rise goes to ``x₂``,
+    which did not change, and ``x₁`` gets exactly 0 (IG's Gauss-Legendre nodes reach the ramp).
+    """
+    a = 1 - 1 / (2 * kwargs.get("n_steps", 50))
+    model = Function(lambda x: torch.relu(x[:, :1] - a) + x[:, 1:2])
+    check_sensitivity(method, model, image(1.0, 0.0), image(0.0, 0.0), attribute_kwargs=kwargs)
+
+
 def completeness_of_saturated_relu(method, kwargs) -> None:
     """Completeness: ``f(x) = 1 - ReLU(1 - x)``, ``x = 2``, ``x' = 0``, ``f(x) - f(x') = 1``."""
     check_completeness(
         method, flat(saturated_relu()), image(2.0), image(0.0), attribute_kwargs=kwargs
+    )
+
+
+def ramp_between_steps(method, kwargs) -> None:
+    """Dummy: ``f(x) = ReLU(x₁ - 0.001) - ReLU(x₁ - 0.002)``, ``x = (1, 1)``, ``x' = (0, 0)``;
+    ``x₂`` is a dummy. ``f`` rises only between the first two points of any path of fewer than
+    500 steps, where its gradient is zero at both ends: IDGI's fallback (SPEC §4) then splits
+    that rise by ``|Δx|``, giving the moving dummy a share."""
+    ramp = Function(lambda x: torch.relu(x[:, :1] - 0.001) - torch.relu(x[:, :1] - 0.002))
+    check_dummy(
+        method, ramp, image(1.0, 1.0), image(0.0, 0.0), dummy_features=[1], attribute_kwargs=kwargs
     )
 
 

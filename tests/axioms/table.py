@@ -2,8 +2,9 @@
 
 One row per method. Every axiom not in ``violated`` holds, and is tested as a hypothesis
 property; every violated axiom names the counterexample (tests/axioms/counterexamples.py)
-that shows it. Adding a method is one line. Regenerate the markdown with
-``python -m tests.axioms.table``.
+that shows it. "Violated" means by the method itself, whatever its number of steps; what a
+finite number of steps can miss is in tests/axioms/test_finite_steps.py. Adding a method is
+one entry. Regenerate the markdown with ``python -m tests.axioms.table``.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ IMAGES = {"kinds": ("cnn",)}
 # the "thorough" profile), so 1e-3.
 GAUSS_LEGENDRE = {"completeness": {"rtol": 1e-3}}
 # Guided and Blur IG are left Riemann sums along their paths: O(1/n_steps) from the integral.
+# Guided IG's gaps reached 20 % (|f| ~ 0.15) under the thorough profile at 24 steps.
 QUADRATURE = {"completeness": {"atol": 1e-2, "rtol": 0.1}}
+GUIDED_QUADRATURE = {"completeness": {"atol": 5e-2, "rtol": 0.2}}
 ROWS = [
     Row("Captum IntegratedGradients", IntegratedGradients, IG_STEPS, tolerances=GAUSS_LEGENDRE),
     Row(
@@ -122,14 +125,17 @@ ROWS = [
         GuidedIntegratedGradients,
         GUIDED,
         {"linearity": "linear_plus_square"},
-        tolerances=QUADRATURE,
+        tolerances=GUIDED_QUADRATURE,
         example_share=0.4,
     ),
     Row(
         "BlurIntegratedGradients",
         BlurIntegratedGradients,
         BLUR,
-        {"symmetry": "symmetric_pixels_with_different_neighbours"},
+        {
+            "sensitivity": "baseline_above_a_dead_input",
+            "symmetry": "symmetric_pixels_with_different_neighbours",
+        },
         IMAGES,
         QUADRATURE,
     ),
@@ -151,6 +157,7 @@ ROWS = [
         lambda m: IDGI(BlurIntegratedGradients(m)),
         BLUR,
         {
+            "sensitivity": "baseline_above_a_dead_input",
             "linearity": "unequal_linear_features",
             "symmetry": "symmetric_pixels_with_different_neighbours",
         },
