@@ -111,7 +111,7 @@ def test_msssim_information_levels_are_normalised_similarities_to_the_original()
     model = DetailModel()
     images, maps = _images(2, size=168), _maps(2, size=168)
     masks = torch.rand(2, 168, 168, generator=torch.Generator().manual_seed(0)) < 0.01
-    thresholds = (0.1, 0.5)
+    thresholds = (0.02, 0.1)
     result = sic(
         model, images, maps, 0, thresholds=thresholds, information="msssim", random_mask=masks
     )
