@@ -49,14 +49,12 @@ def saliency_map(
     )
 
 
-def check_fraction(name: str, value: Any, *, open_low: bool = False) -> float:
-    """A float in [0, 1] (or (0, 1] with ``open_low``)."""
+def check_fraction(name: str, value: Any) -> float:
+    """A float in [0, 1]."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"`{name}` must be a float, got {type(value).__name__}")
-    low_ok = value > 0 if open_low else value >= 0
-    if not (math.isfinite(value) and low_ok and value <= 1):
-        interval = "(0, 1]" if open_low else "[0, 1]"
-        raise ValueError(f"`{name}` must lie in {interval}, got {value}")
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        raise ValueError(f"`{name}` must lie in [0, 1], got {value}")
     return float(value)
 
 
@@ -74,8 +72,8 @@ def check_range(name: str, value: Any) -> tuple[float, float]:
     return low, high
 
 
-def check_callable(name: str, value: Any) -> None:
-    if value is not None and not callable(value):
+def check_callable(name: str, value: Any, optional: bool = False) -> None:
+    if not (callable(value) or (optional and value is None)):
         raise TypeError(f"`{name}` must be callable, got {type(value).__name__}")
 
 

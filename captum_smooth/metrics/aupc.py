@@ -89,7 +89,7 @@ def aupc(
     images = common.check_images("inputs", inputs)
     heatmap = common.saliency_map(attributions, images.shape, channel_reduction)
     common.check_callable("forward_func", forward_func)
-    common.check_callable("input_transform", input_transform)
+    common.check_callable("input_transform", input_transform, optional=True)
     check.check_count("window_size", window_size)
     check.check_count("n_steps", n_steps)
     check.check_count("n_candidates", n_candidates)
@@ -189,7 +189,6 @@ def _greedy_windows(magnitude: Tensor, size: int, n_windows: int) -> Tensor:
     """Top-left corners ``(B, n_windows, 2)`` of the greedily chosen, non-overlapping
     ``size × size`` windows with the largest mean ``magnitude`` (``-1`` once none is free)."""
     scores = torch.nn.functional.avg_pool2d(magnitude[:, None], size, stride=1)[:, 0]
-    scores = scores.to(torch.float64 if scores.dtype == torch.float64 else torch.float32)
     n_examples, n_rows, n_cols = scores.shape
     rows = torch.arange(n_rows, device=scores.device)[None, :, None]
     cols = torch.arange(n_cols, device=scores.device)[None, None, :]

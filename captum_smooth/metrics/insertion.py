@@ -142,7 +142,7 @@ def _curve(
     images = common.check_images("inputs", inputs)
     heatmap = common.saliency_map(attributions, images.shape, channel_reduction)
     common.check_callable("forward_func", forward_func)
-    common.check_callable("input_transform", input_transform)
+    common.check_callable("input_transform", input_transform, optional=True)
     background = check.as_tensor_like("baselines", baselines, images).expand_as(images)
     check.check_count("n_steps", n_steps)
     check.check_internal_batch_size(batch_size)

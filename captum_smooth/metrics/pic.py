@@ -215,7 +215,7 @@ def _pic(
     images = common.check_images("inputs", inputs)
     heatmap = common.saliency_map(attributions, images.shape, channel_reduction)
     common.check_callable("forward_func", forward_func)
-    common.check_callable("input_transform", input_transform)
+    common.check_callable("input_transform", input_transform, optional=True)
     levels = _check_thresholds(thresholds)
     check.check_choice("information", information, INFORMATION_LEVELS)
     check.check_choice("aggregation", aggregation, AGGREGATIONS)

@@ -105,6 +105,10 @@ def test_aupc_rejects_bad_arguments(region_model, region_maps, bright_images):
         _aupc(region_model, bright_images, region_maps["region"], n_candidates=0)
     with pytest.raises(ValueError, match="pixel_range"):
         _aupc(region_model, bright_images, region_maps["region"], pixel_range=(1.0, 0.0))
+    with pytest.raises(TypeError, match="forward_func"):
+        _aupc(None, bright_images, region_maps["region"])
+    with pytest.raises(TypeError, match="input_transform"):
+        _aupc(region_model, bright_images, region_maps["region"], input_transform="normalise")
     with pytest.raises(ValueError, match="target"):
         aupc(region_model, bright_images, region_maps["region"], 2, window_size=8)
     with pytest.raises(ValueError, match=r"\|f\(x\)\|"):
