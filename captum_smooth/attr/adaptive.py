@@ -156,7 +156,9 @@ class AdaptiveSmoothTaylor:
                 _forward_args_rows(forward_args, rows),
                 internal_batch_size,
             ).attributions[0]
-            scores = self._score(scored[rows], attributions, sub_target, generator)
+            scores = self._score(
+                scored[rows.to(scored.device)], attributions, sub_target, generator
+            )
             return attributions, scores
 
         everyone = torch.arange(n_examples, device=x.device)
