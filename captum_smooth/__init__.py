@@ -2,6 +2,7 @@
 
 from captum_smooth.attr import (
     IDGI,
+    AdaptiveSmoothTaylor,
     BlurIntegratedGradients,
     GuidedIntegratedGradients,
     NoiseBaselineIntegratedGradients,
@@ -10,6 +11,7 @@ from captum_smooth.attr import (
 
 __all__ = [
     "IDGI",
+    "AdaptiveSmoothTaylor",
     "BlurIntegratedGradients",
     "GuidedIntegratedGradients",
     "NoiseBaselineIntegratedGradients",
