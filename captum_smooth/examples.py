@@ -13,6 +13,7 @@ import io
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -79,7 +80,7 @@ def imagenet_categories() -> list[str]:
     return list(models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-def to_tensor(image, size: int = IMAGE_SIZE) -> Tensor:
+def to_tensor(image: np.ndarray, size: int = IMAGE_SIZE) -> Tensor:
     """An ``(H, W, 3)`` uint8 array → ``(1, 3, size, size)`` float pixels in [0, 1]: the short
     side resized to ``size`` (antialiased), then the centre cropped."""
     x = torch.as_tensor(image).permute(2, 0, 1).float().div(255).unsqueeze(0)
@@ -91,30 +92,36 @@ def to_tensor(image, size: int = IMAGE_SIZE) -> Tensor:
     return x[..., top : top + size, left : left + size].clamp(0, 1)
 
 
-def load_photo(name: str = "coffee", size: int = IMAGE_SIZE) -> Tensor:
-    """One of scikit-image's bundled photos (:data:`PHOTOS`) as ``(1, 3, size, size)`` pixels
-    in [0, 1]."""
+def read_photo(name: str = "coffee") -> np.ndarray:
+    """One of scikit-image's bundled photos (:data:`PHOTOS`) as an ``(H, W, 3)`` uint8 array."""
     if name not in PHOTOS:
         raise ValueError(f"unknown photo {name!r}; choose one of {', '.join(PHOTOS)}")
-    data = require("skimage.data")
-    return to_tensor(getattr(data, name)(), size)
+    return getattr(require("skimage.data"), name)()
 
 
-def load_image(path: str | Path, size: int = IMAGE_SIZE) -> Tensor:
-    """An image file (any format Pillow reads) as ``(1, 3, size, size)`` pixels in [0, 1].
+def load_photo(name: str = "coffee", size: int = IMAGE_SIZE) -> Tensor:
+    """One of scikit-image's bundled photos as ``(1, 3, size, size)`` pixels in [0, 1]."""
+    return to_tensor(read_photo(name), size)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file (any format Pillow reads) as an ``(H, W, 3)`` uint8 RGB array.
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: the file is not an image Pillow can read.
     """
     image_module = require("PIL.Image")
-    numpy = require("numpy")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     try:
         with image_module.open(path) as image:
-            pixels = numpy.asarray(image.convert("RGB"))
+            return np.asarray(image.convert("RGB"))
     except (OSError, image_module.DecompressionBombError) as error:
         raise ValueError(f"cannot read image {path}: {error}") from error
-    return to_tensor(pixels, size)
+
+
+def load_image(path: str | Path, size: int = IMAGE_SIZE) -> Tensor:
+    """An image file as ``(1, 3, size, size)`` pixels in [0, 1] (see :func:`read_image`)."""
+    return to_tensor(read_image(path), size)

@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from captum_smooth import examples
 from captum_smooth.cli.figure import save_figure
 from captum_smooth.cli.registry import METHODS, Settings
+
+DEFAULT_PHOTO = "coffee"
 
 
 class UserError(Exception):
@@ -112,9 +115,10 @@ def run(args: argparse.Namespace) -> None:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
     device = _device(args.device)
     tqdm = examples.require("tqdm").tqdm
+    photos = _read_images(args.images)
     model = load_model(args.model, args.size, args.mean, args.std)
     model.module.to(device)
-    images = _images(args.images, model.size)
+    images = [(label, examples.to_tensor(photo, model.size)) for label, photo in photos]
     n_metrics = 3 if args.metrics else 0
     for label, pixels in images:
         pixels = pixels.to(device)
@@ -240,13 +244,13 @@ def _generator(seed: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def _images(paths: list[str], size: int) -> list[tuple[str, Tensor]]:
+def _read_images(paths: list[str]) -> list[tuple[str, np.ndarray]]:
     if not paths:
-        return [("coffee", examples.load_photo("coffee", size))]
+        return [(DEFAULT_PHOTO, examples.read_photo(DEFAULT_PHOTO))]
     images = []
     for path in paths:
         try:
-            images.append((Path(path).stem, examples.load_image(path, size)))
+            images.append((Path(path).stem, examples.read_image(path)))
         except (FileNotFoundError, ValueError) as error:
             raise UserError(str(error)) from error
     return images
