@@ -45,12 +45,12 @@ def test_an_image_file_is_classified_and_the_target_explained_by_each_method(tmp
     image = tmp_path / "cat.png"
     PIL.fromarray(skimage_data.chelsea()).save(image)
     out = tmp_path / "cat-explained.png"
-    methods = "ig-noise,guided-ig,idgi-blur"
+    methods = "ig-noise,idgi-blur"
     result = explain(str(image), "--method", methods, "--target", "281", "--out", str(out), *SMALL)
     assert result.returncode == 0, result.stderr
     assert "  1. Egyptian cat (285)" in result.stdout
     assert "explaining tabby (281)" in result.stdout
-    assert png_size(out) == (4 * PANEL_WIDTH, PANEL_HEIGHT)
+    assert png_size(out) == (3 * PANEL_WIDTH, PANEL_HEIGHT)
 
 
 def _not_an_image(tmp_path: Path) -> str:
@@ -66,9 +66,7 @@ def _not_an_image(tmp_path: Path) -> str:
         (lambda tmp: [_not_an_image(tmp)], "cannot read image"),
         (lambda tmp: ["--method", "ig,gradcam"], "unknown method gradcam; available: smooth"),
         (lambda tmp: ["--model", "no-such-net"], "unknown model 'no-such-net'"),
-        (lambda tmp: ["--model", str(tmp / "net.pt")], "no such model file"),
         (lambda tmp: ["--target", "1000"], "--target 1000 is out of range"),
-        (lambda tmp: ["--n-steps", "0"], "--n-steps must be at least 1"),
         (lambda tmp: ["--n-steps", "many"], "invalid int value"),
     ],
     ids=[
@@ -76,9 +74,7 @@ def _not_an_image(tmp_path: Path) -> str:
         "unreadable-image",
         "unknown-method",
         "unknown-model",
-        "missing-model-file",
         "target-out-of-range",
-        "zero-steps",
         "bad-number",
     ],
 )
