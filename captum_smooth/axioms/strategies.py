@@ -1,7 +1,8 @@
 """Hypothesis strategies for the axiom checks: small random networks with inputs and
 baselines, functionally equivalent pairs, networks with dummy inputs, symmetric networks.
 
-Needs ``hypothesis`` (``pip install hypothesis``). Every strategy draws float64 tensors and
+Needs ``hypothesis`` (``pip install 'captum-smooth[axioms]'``). Every strategy draws float64
+tensors and
 networks whose weights come from a drawn seed, so a failing example prints as a short
 description (``network``) plus the tensors, and replays exactly.
 
@@ -28,7 +29,7 @@ try:
     from hypothesis import strategies as st
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "captum_smooth.axioms.strategies needs hypothesis: `pip install hypothesis`"
+        "captum_smooth.axioms.strategies needs hypothesis: `pip install 'captum-smooth[axioms]'`"
     ) from error
 
 from captum_smooth.axioms import networks
