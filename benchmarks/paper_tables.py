@@ -216,19 +216,29 @@ def smoothtaylor_methods(p: dict) -> list[Method]:
     return methods
 
 
+def on_probability(factory):
+    """The method built on the model followed by a softmax: IDGI's paper explains the class
+    probability (the metrics take the logits model and apply the softmax themselves)."""
+    return lambda model: factory(softmax_model(model))
+
+
 def idgi_methods(p: dict) -> list[Method]:
     ibs, steps = p["internal_batch_size"], p["path_steps"]
     black = {"baselines": examples.normalize(torch.zeros(1, 3, 1, 1))}
     blur = {"n_steps": steps, "max_sigma": p["blur_sigma"], "internal_batch_size": ibs}
     straight = {"n_steps": steps, "internal_batch_size": ibs, **black}
     return [
-        Method("IG", IntegratedGradients, {**straight, "method": "riemann_trapezoid"}),
-        Method("IDGI(IG)", lambda m: IDGI(IntegratedGradients(m)), straight),
-        Method("GuidedIG", GuidedIntegratedGradients, straight),
-        Method("IDGI(GuidedIG)", lambda m: IDGI(GuidedIntegratedGradients(m)), straight),
-        Method("BlurIG", BlurIntegratedGradients, blur),
-        Method("IDGI(BlurIG)", lambda m: IDGI(BlurIntegratedGradients(m)), blur),
-        Method("Gradient", Saliency, {"abs": False}),
+        Method(
+            "IG", on_probability(IntegratedGradients), {**straight, "method": "riemann_trapezoid"}
+        ),
+        Method("IDGI(IG)", on_probability(lambda m: IDGI(IntegratedGradients(m))), straight),
+        Method("GuidedIG", on_probability(GuidedIntegratedGradients), straight),
+        Method(
+            "IDGI(GuidedIG)", on_probability(lambda m: IDGI(GuidedIntegratedGradients(m))), straight
+        ),
+        Method("BlurIG", on_probability(BlurIntegratedGradients), blur),
+        Method("IDGI(BlurIG)", on_probability(lambda m: IDGI(BlurIntegratedGradients(m))), blur),
+        Method("Gradient", on_probability(Saliency), {"abs": False}),
         Method("random map", RandomMap, random=True),
     ]
 
@@ -251,6 +261,8 @@ def paired_lines(result, sources, pairs, metric, higher_is_better):
         holds = sign * test["mean_difference"] > 0 and test["p_value"] < 0.05
         direction = "higher" if higher_is_better else "lower"
         verdict = "holds" if holds else "does not hold"
+        if not photo_votes:
+            verdict = "cannot be judged (no image has a score)"
         lines.append(
             f"- {better} {direction} than {worse} on {metric}: **{verdict}** here "
             f"(mean difference {test['mean_difference']:+.4f}, Wilcoxon p = "
@@ -376,7 +388,6 @@ def smoothtaylor_table(model, images, sources, p, seed):
 
 def idgi_table(model, images, sources, p, seed):
     ibs = p["internal_batch_size"]
-    probability = softmax_model(model)
     metrics = {
         "ins. prob": insertion_metric(batch_size=ibs),
         "ins. ratio": insertion_metric(ratio=True, batch_size=ibs),
@@ -388,7 +399,7 @@ def idgi_table(model, images, sources, p, seed):
         "MS-SSIM AIC": pic_metric("aic", information="msssim", batch_size=ibs),
     }
     result = evaluate_methods(
-        probability,
+        model,
         images,
         idgi_methods(p),
         metrics,
