@@ -14,8 +14,8 @@ from captum.attr._utils.common import _sum_rows
 from torch import Tensor
 
 from captum_smooth.attr import _validation as check
-from captum_smooth.attr._engine import AdaptivePath, Block, evaluate, evaluate_adaptive
-from captum_smooth.attr._rules import IDGISum, RiemannSum
+from captum_smooth.attr._engine import AdaptivePath, Block
+from captum_smooth.attr._rules import IDGISum, RiemannSum, integrate
 
 
 def straight_line(
@@ -114,17 +114,15 @@ class PathAttribution(GradientAttribution):
         check.check_internal_batch_size(internal_batch_size)
         check.check_target(target, inputs_tuple[0].shape[0])
         path = self._path(inputs_tuple, rule, return_convergence_delta, **settings)
-        folder = RiemannSum(inputs_tuple) if rule == "riemann" else IDGISum(inputs_tuple)
-        run = evaluate_adaptive if self.adaptive else evaluate
-        for chunk in run(
+        folder = integrate(
+            RiemannSum(inputs_tuple) if rule == "riemann" else IDGISum(inputs_tuple),
             self.forward_func,
             path,
             target,
             additional_forward_args,
-            inputs_tuple[0].shape[0],
             internal_batch_size,
-        ):
-            folder.update(chunk)
+            adaptive=self.adaptive,
+        )
         attributions = _format_output(is_tuple, folder.attributions)
         if not return_convergence_delta:
             return attributions

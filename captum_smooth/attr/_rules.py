@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from captum._utils.typing import TargetType
 from torch import Tensor
 
-from captum_smooth.attr._engine import Block, Chunk, evaluate
+from captum_smooth.attr._engine import Chunk, evaluate, evaluate_adaptive
 
 
 class RiemannSum:
@@ -41,16 +41,19 @@ class RiemannSum:
 
 
 def integrate(
-    rule: RiemannSum,
+    rule: Rule,
     forward_func: Callable[..., Any],
-    blocks: Iterable[Block],
+    blocks: Any,
     target: TargetType,
     additional_forward_args: Any,
     internal_batch_size: int | None,
-) -> RiemannSum:
-    """Push ``blocks`` through the model in chunks and fold the chunks with ``rule``."""
+    adaptive: bool = False,
+) -> Rule:
+    """Push a path's blocks through the model in chunks and fold the chunks with ``rule``;
+    ``adaptive`` paths are generators evaluated block by block (``evaluate_adaptive``)."""
     n_examples = rule.attributions[0].shape[0]
-    for chunk in evaluate(
+    run = evaluate_adaptive if adaptive else evaluate
+    for chunk in run(
         forward_func, blocks, target, additional_forward_args, n_examples, internal_batch_size
     ):
         rule.update(chunk)
@@ -134,6 +137,9 @@ class IDGISum:
                 has_start.view(shape), w_start, torch.where(has_end.view(shape), w_end, w_step)
             )
             total += weight * rise.view(shape)
+
+
+Rule = TypeVar("Rule", RiemannSum, IDGISum)
 
 
 class _Evaluated(NamedTuple):
