@@ -14,7 +14,6 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 
 import torch
 from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
@@ -28,22 +27,7 @@ from captum_smooth import (
     SmoothTaylor,
 )
 
-
-def best_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def roofline(model, images, n_rows, batch, target):
-    """Bare forward+backward (input gradients only) of n_rows rows in batches of `batch`."""
-    x = images[:1].expand(batch, *images.shape[1:]).clone()
-    for start in range(0, n_rows, batch):
-        rows = x[: min(batch, n_rows - start)].detach().requires_grad_(True)
-        torch.autograd.grad(model(rows)[:, target].sum(), rows)
+from _timing import best_time, roofline
 
 
 def peak_memory_child(n_samples, batch):

@@ -15,29 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 from torchvision.models import resnet18
 
 from captum_smooth.metrics import aupc, insertion
 
-
-def best_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def bare_forward(model, images, n_rows: int, batch: int) -> None:
-    """Forward-only passes of n_rows rows in batches of `batch`."""
-    rows = images[:1].expand(batch, *images.shape[1:]).clone()
-    with torch.no_grad():
-        for start in range(0, n_rows, batch):
-            model(rows[: min(batch, n_rows - start)])
+from _timing import bare_forward, best_time
 
 
 def main() -> None:

@@ -1,0 +1,274 @@
+"""The speed table: every method on the pretrained EfficientNet-Lite0 and on torchvision's
+resnet18 (weights=None), measured side by side in one run.
+
+    python benchmarks/bench_speed.py [--images 2] [--repeats 2] [--out benchmarks/results/speed.md]
+
+Each row times one of our methods on the same batch of real photos (ImageNet-normalised
+224×224 crops, the model's top-1 class explained) against two references, run in alternation
+in the same process so that a busy machine slows all alike (best of ``--repeats``):
+
+- **÷ roofline**: bare forward+backward of the same number of rows at the same batch size,
+  what any method evaluating those gradients must pay;
+- **÷ nearest**: the nearest existing implementation on the same images: Captum
+  (``IntegratedGradients``, ``NoiseTunnel(Saliency)``), PAIR ``saliency`` (Guided IG, Blur IG;
+  one image per call, as it runs), or, for IDGI, the wrapped method itself (same path,
+  Riemann rule).
+
+Adaptive noising runs SmoothTaylor and the AUPC objective several times per image; its
+"nearest" is the search done by hand: (one SmoothTaylor run + one AUPC run) per image times the
+number of evaluations the search made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from captum.attr import IntegratedGradients, NoiseTunnel
+from captum.attr import Saliency as CaptumSaliency
+from torchvision.models import resnet18
+
+import captum_smooth
+from captum_smooth import (
+    IDGI,
+    AdaptiveSmoothTaylor,
+    BlurIntegratedGradients,
+    GuidedIntegratedGradients,
+    NoiseBaselineIntegratedGradients,
+    SmoothTaylor,
+    examples,
+)
+from captum_smooth.metrics import aupc
+
+from _timing import best_time, roofline
+
+
+@dataclass
+class Row:
+    """One line of the table: our method, the rows it evaluates, its nearest equivalent."""
+
+    method: str
+    settings: str
+    ours: Callable[[], object]
+    rows_per_image: int | None
+    reference: str
+    nearest: Callable[[], object] | None
+
+
+def pair_call(model: torch.nn.Module, targets: list[int]):
+    """PAIR's call_model_function for one image (HWC numpy) of a torch model."""
+    from saliency.core.base import INPUT_OUTPUT_GRADIENTS
+
+    def call(batch, call_model_args=None, expected_keys=None):
+        index = call_model_args["index"]
+        x = torch.as_tensor(np.asarray(batch, dtype=np.float32)).permute(0, 3, 1, 2)
+        x.requires_grad_(True)
+        (g,) = torch.autograd.grad(model(x)[:, targets[index]].sum(), x)
+        return {INPUT_OUTPUT_GRADIENTS: g.permute(0, 2, 3, 1).numpy()}
+
+    return call
+
+
+def rows_for(model, raw, targets, p) -> list[Row]:
+    images = examples.normalize(raw)
+    ibs, gen = p.batch, lambda: torch.Generator().manual_seed(0)
+    ig_steps, r, (n_base, n_steps), path_steps = p.ig_steps, p.samples, p.noise, p.path_steps
+    baselines = [
+        examples.normalize(torch.rand(images.shape, generator=torch.Generator().manual_seed(k)))
+        for k in range(n_base)
+    ]
+    hwc = [im.permute(1, 2, 0).numpy() for im in images]
+    call = pair_call(model, targets)
+    try:
+        from saliency.core import BlurIG, GuidedIG
+    except ImportError:
+        print("PAIR saliency not installed (pip install 'captum-smooth[reference]')")
+        BlurIG = GuidedIG = None
+
+    def pair(make, **kwargs):
+        if make is None:
+            return None
+        return lambda: [
+            make().GetMask(h, call, call_model_args={"index": i}, **kwargs)
+            for i, h in enumerate(hwc)
+        ]
+
+    ig = IntegratedGradients(model)
+    guided, blur = GuidedIntegratedGradients(model), BlurIntegratedGradients(model)
+    path = {"target": targets, "internal_batch_size": ibs}
+    guided_kwargs = {**path, "n_steps": path_steps}
+    blur_kwargs = {**path, "n_steps": path_steps}
+    objective = p.aupc | {"input_transform": examples.normalize, "batch_size": 4 * ibs}
+    adaptive = AdaptiveSmoothTaylor(model, objective="aupc", objective_kwargs=objective)
+    search = {"target": targets, "n_samples": r, "max_iterations": p.iterations,
+              "objective_inputs": raw, "internal_batch_size": ibs}  # fmt: skip
+    evaluations = adaptive.attribute(images, generator=gen(), **search).n_evaluations.tolist()
+
+    def search_by_hand():
+        for i, n_evaluations in enumerate(evaluations):
+            for _ in range(n_evaluations):
+                st = SmoothTaylor(model).attribute(
+                    images[i : i + 1], target=targets[i], n_samples=r, internal_batch_size=ibs,
+                    generator=gen(),
+                )  # fmt: skip
+                aupc(model, raw[i : i + 1], st, targets[i], generator=gen(), **objective)
+
+    return [
+        Row(
+            "SmoothTaylor", f"R={r}",
+            lambda: SmoothTaylor(model).attribute(
+                images, target=targets, n_samples=r, internal_batch_size=ibs, generator=gen()
+            ),
+            r, f"Captum NoiseTunnel(Saliency), {r} samples",
+            lambda: NoiseTunnel(CaptumSaliency(model)).attribute(
+                images, nt_type="smoothgrad", nt_samples=r,
+                nt_samples_batch_size=max(1, ibs // len(images)), stdevs=0.5, target=targets,
+                abs=False,
+            ),
+        ),
+        Row(
+            "NoiseBaselineIG", f"N={n_base}, S={n_steps}",
+            lambda: NoiseBaselineIntegratedGradients(model).attribute(
+                images, target=targets, n_baselines=n_base, n_steps=n_steps,
+                baseline_transform=examples.normalize, internal_batch_size=ibs, generator=gen(),
+            ),
+            n_base * n_steps, f"{n_base} × Captum IG(S={n_steps})",
+            lambda: [
+                ig.attribute(
+                    images, baselines=z, target=targets, n_steps=n_steps,
+                    method="riemann_right", internal_batch_size=ibs,
+                )
+                for z in baselines
+            ],
+        ),
+        Row(
+            "IDGI(IG)", f"S={ig_steps}",
+            lambda: IDGI(ig).attribute(images, n_steps=ig_steps, **path),
+            ig_steps + 1, f"Captum IG(S={ig_steps})",
+            lambda: ig.attribute(images, n_steps=ig_steps, method="riemann_right", **path),
+        ),
+        Row(
+            "GuidedIG", f"S={path_steps}",
+            lambda: guided.attribute(images, **guided_kwargs),
+            path_steps + 1, "PAIR GuidedIG",
+            pair(GuidedIG, x_steps=path_steps, x_baseline=np.zeros_like(hwc[0])),
+        ),
+        Row(
+            "IDGI(GuidedIG)", f"S={path_steps}",
+            lambda: IDGI(guided).attribute(images, **guided_kwargs),
+            path_steps + 1, "our GuidedIG",
+            lambda: guided.attribute(images, **guided_kwargs),
+        ),
+        Row(
+            "BlurIG", f"S={path_steps}",
+            lambda: blur.attribute(images, **blur_kwargs),
+            path_steps, "PAIR BlurIG",
+            pair(BlurIG, steps=path_steps, batch_size=ibs),
+        ),
+        Row(
+            "IDGI(BlurIG)", f"S={path_steps}",
+            lambda: IDGI(blur).attribute(images, **blur_kwargs),
+            path_steps + 1, "our BlurIG",
+            lambda: blur.attribute(images, **blur_kwargs),
+        ),
+        Row(
+            "AdaptiveSmoothTaylor", f"AUPC, R={r}, ≤{p.iterations} iterations",
+            lambda: adaptive.attribute(images, generator=gen(), **search),
+            None, f"{sum(evaluations)} × (SmoothTaylor + AUPC), one image at a time",
+            search_by_hand,
+        ),
+    ]  # fmt: skip
+
+
+def measure(row: Row, model, images, p) -> dict[str, float | None]:
+    """Best-of-repeats times of the row's three contenders, interleaved."""
+    n = len(images)
+    n_rows = None if row.rows_per_image is None else row.rows_per_image * n
+    contenders = {"ours": row.ours, "nearest": row.nearest}
+    if n_rows is not None:
+        contenders["roofline"] = lambda: roofline(model, images, n_rows, p.batch)
+    best = {name: float("inf") for name, fn in contenders.items() if fn is not None}
+    row.ours()  # warm-up
+    for _ in range(p.repeats):
+        for name in best:
+            best[name] = min(best[name], best_time(contenders[name], 1))
+    return {name: best.get(name) for name in ("ours", "nearest", "roofline")}
+
+
+def lite0():
+    return examples.load_lite0()
+
+
+def resnet():
+    torch.manual_seed(0)
+    return resnet18(weights=None).eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=2, help="photos in the batch")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=16, help="internal_batch_size")
+    parser.add_argument("--ig-steps", type=int, default=32)
+    parser.add_argument("--samples", type=int, default=32, help="SmoothTaylor R")
+    parser.add_argument("--noise", type=int, nargs=2, default=(4, 8), metavar=("N", "S"))
+    parser.add_argument("--path-steps", type=int, default=16, help="Guided/Blur IG steps")
+    parser.add_argument("--iterations", type=int, default=2, help="adaptive max_iterations")
+    parser.add_argument("--models", nargs="+", default=["lite0", "resnet18"])
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    args.aupc = {"n_steps": 3, "n_candidates": 8, "window_size": 28}
+    torch.set_num_threads(min(torch.get_num_threads(), 2))
+
+    names = list(examples.PHOTOS[: args.images])
+    raw = torch.cat([examples.load_photo(name) for name in names])
+    images = examples.normalize(raw)
+    lines = [
+        "# Speed of every method, side by side",
+        "",
+        "Command: `" + " ".join(["python benchmarks/bench_speed.py", *sys.argv[1:]]) + "`",
+        "",
+        f"One run on {platform.machine()}, {torch.get_num_threads()} threads; Python "
+        f"{sys.version.split()[0]}, torch {torch.__version__}, captum_smooth "
+        f"{captum_smooth.__version__}. Batch: {len(names)} photos ({', '.join(names)}), "
+        f"ImageNet-normalised 224×224, top-1 class; internal_batch_size {args.batch}; best of "
+        f"{args.repeats}, the three timings of a row interleaved. Seconds per image; ratios "
+        "below 1 mean ours is faster.",
+    ]
+    for model_name in args.models:
+        model = {"lite0": lite0, "resnet18": resnet}[model_name]()
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        with torch.no_grad():
+            targets = model(images).argmax(1).tolist()
+        lines += [
+            "",
+            f"## {model_name}",
+            "",
+            "| method | settings | s / image | ÷ roofline | nearest equivalent | ÷ nearest |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in rows_for(model, raw, targets, args):
+            t = measure(row, model, images, args)
+            per_image = t["ours"] / len(images)
+            roof = "—" if t["roofline"] is None else f"{t['ours'] / t['roofline']:.2f}"
+            near = "—" if t["nearest"] is None else f"{t['ours'] / t['nearest']:.2f}"
+            lines.append(
+                f"| {row.method} | {row.settings} | {per_image:.2f} | {roof} | "
+                f"{row.reference} | {near} |"
+            )
+            print(lines[-1], flush=True)
+    text = "\n".join(lines) + "\n"
+    if args.out is not None:
+        args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
