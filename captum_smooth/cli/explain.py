@@ -102,7 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metrics",
         action="store_true",
-        help="score each map by insertion (↑), AUPC (↓) and AUTVC (↓) in its title",
+        help="score each map by insertion (↑), AUPC (↓) and AUTVC (↓); printed and in its title",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -157,7 +157,9 @@ def run(args: argparse.Namespace) -> None:
                 bar.update()
                 title = f"{name} ({method.describe(settings)})"
                 if args.metrics:
-                    title += "\n" + _scores(model, pixels, attribution, target, settings, bar)
+                    scores = _scores(model, pixels, attribution, target, settings, bar)
+                    bar.write(f"  {name}: {scores}")
+                    title += "\n" + scores
                 panels.append((title, attribution.detach()))
         out = _out_path(args.out, label, len(images) > 1)
         save_figure(pixels, panels, f"{label}: {model.category(target)}", out)
@@ -284,13 +286,14 @@ def _scores(
     inserted = metrics.insertion(model.module, pixels, attribution, target, **common).score
     bar.update()
     # fewer windows and candidates than the paper's 30 × 50 keep it to seconds on a CPU
+    windows, candidates = 10, 4
     perturbed = metrics.aupc(
         model.module,
         pixels,
         attribution,
         target,
-        n_steps=10,
-        n_candidates=4,
+        n_steps=windows,
+        n_candidates=candidates,
         generator=s.generator,
         **common,
     ).score
@@ -298,7 +301,8 @@ def _scores(
     variation = metrics.autvc(attribution.cpu()).score
     bar.update()
     return (
-        f"insertion {float(inserted):.3f} ↑, AUPC {float(perturbed):.2f} ↓, "
+        f"insertion {float(inserted):.3f} ↑, AUPC {float(perturbed):.2f} ↓ "
+        f"({windows} windows × {candidates}), "
         f"AUTVC {float(variation):.2f} ↓"
     )
 

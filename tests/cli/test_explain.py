@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+from torch import nn
 
 pytest.importorskip("efficientnet_lite_pytorch")
 PIL = pytest.importorskip("PIL.Image")
@@ -50,6 +53,40 @@ def test_an_image_file_is_classified_and_the_target_explained_by_each_method(tmp
     assert result.returncode == 0, result.stderr
     assert "  1. Egyptian cat (285)" in result.stdout
     assert "explaining tabby (281)" in result.stdout
+    assert png_size(out) == (3 * PANEL_WIDTH, PANEL_HEIGHT)
+
+
+SCORES = re.compile(
+    r"^  (?P<method>[\w-]+): insertion (?P<insertion>[\d.]+) ↑, AUPC (?P<aupc>-?[\d.]+) ↓ "
+    r"\(10 windows × 4\), AUTVC (?P<autvc>[\d.]+) ↓$",
+    re.MULTILINE,
+)
+
+
+# TorchScript is deprecated in torch ≥ 2.10 but is what `--model FILE` loads
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+def test_a_torchscript_model_with_metrics_prints_each_methods_scores(tmp_path: Path):
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(4, 7),
+    ).eval()  # fmt: skip
+    model = tmp_path / "tiny.pt"
+    torch.jit.script(net).save(str(model))
+    image = tmp_path / "cat.png"
+    PIL.fromarray(skimage_data.chelsea()).save(image)
+    out = tmp_path / "tiny.png"
+    result = explain(
+        str(image), "--model", str(model), "--size", "32", "--method", "ig,smoothtaylor",
+        "--metrics", "--out", str(out), *SMALL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"explaining class \d \(\d\)", result.stdout), result.stdout
+    scores = {m["method"]: m for m in SCORES.finditer(result.stdout)}
+    assert set(scores) == {"ig", "smoothtaylor"}, result.stdout
+    for m in scores.values():
+        assert 0.0 <= float(m["insertion"]) <= 1.0
+        assert float(m["autvc"]) >= 0.0
     assert png_size(out) == (3 * PANEL_WIDTH, PANEL_HEIGHT)
 
 
