@@ -315,7 +315,7 @@ def main() -> None:
     lines = [
         f"# The papers' tables on EfficientNet-Lite0 — preset `{args.preset}`",
         "",
-        f"Command: `python benchmarks/paper_tables.py --preset {args.preset}` "
+        f"Command: `{' '.join(['python benchmarks/paper_tables.py', *sys.argv[1:]])}` "
         f"(seed {args.seed}). Machine: {platform.machine()}, {torch.get_num_threads()} "
         f"threads, {platform.processor() or 'CPU'}; Python {sys.version.split()[0]}, torch "
         f"{torch.__version__}, captum_smooth {captum_smooth.__version__}.",

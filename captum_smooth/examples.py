@@ -83,7 +83,8 @@ def imagenet_categories() -> list[str]:
 def to_tensor(image: np.ndarray, size: int = IMAGE_SIZE) -> Tensor:
     """An ``(H, W, 3)`` uint8 array → ``(1, 3, size, size)`` float pixels in [0, 1]: the short
     side resized to ``size`` (antialiased), then the centre cropped."""
-    x = torch.as_tensor(image).permute(2, 0, 1).float().div(255).unsqueeze(0)
+    # a copy: photos from some packages are read-only arrays, which torch cannot share
+    x = torch.tensor(np.asarray(image)).permute(2, 0, 1).float().div(255).unsqueeze(0)
     height, width = x.shape[-2:]
     scale = size / min(height, width)
     new_size = (max(size, round(height * scale)), max(size, round(width * scale)))
