@@ -46,7 +46,7 @@ from captum_smooth import (
     examples,
 )
 from captum_smooth.attr.adaptive import AdaptiveSmoothTaylor
-from captum_smooth.evaluation import Method, evaluate_methods
+from captum_smooth.evaluation import Method, RandomMap, evaluate_methods
 from captum_smooth.evaluation.adapters import (
     aupc_metric,
     autvc_metric,
@@ -142,16 +142,6 @@ def photos(names: list[str]) -> tuple[list[torch.Tensor], list[str]]:
         images += [crop, crop.flip(-1)]
         sources += [name, name]
     return images, sources
-
-
-class RandomMap:
-    """Chance level: attributions drawn uniformly at random."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.model = model
-
-    def attribute(self, inputs, target=None, generator=None):
-        return torch.rand(inputs.shape, generator=generator, dtype=inputs.dtype)
 
 
 def softmax_model(model: torch.nn.Module) -> torch.nn.Module:

@@ -6,10 +6,13 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass
@@ -137,21 +140,28 @@ class EvaluationResult:
                     values = [self.scores[method, k][i].item() for k in self.metrics]
                     writer.writerow([i, int(self.targets[i]), method, *values])
 
-    def plot_curves(self, metric: str, path: str | Path) -> None:
-        """The mean curve of ``metric`` per method (for metrics that return curves)."""
-        import matplotlib
+    def plot_curves(self, metric: str, path: str | Path | None = None) -> Figure:
+        """The mean curve of ``metric`` per method (for metrics that return curves), against
+        the curve's fraction (e.g. of pixels inserted); saved to ``path`` when given.
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        Returns the matplotlib ``Figure``: it is not attached to pyplot, so it neither
+        changes the backend nor stays open (in Jupyter, display it by leaving it last in a
+        cell).
+        """
+        from matplotlib.figure import Figure
 
-        figure, axis = plt.subplots(figsize=(5, 4))
+        figure = Figure(figsize=(5, 4))
+        axis = figure.subplots()
         for method in self.methods:
             curves = self.curves.get((method, metric))
             if curves is None:
                 raise ValueError(f"metric {metric!r} gave no curves for {method!r}")
             axis.plot(torch.linspace(0, 1, curves.shape[1]), curves.nanmean(0), label=method)
         axis.set_title(metric)
+        axis.set_xlabel("fraction of the curve (0 → 1)")
+        axis.set_ylabel(f"mean {metric}")
         axis.legend()
         figure.tight_layout()
-        figure.savefig(path)
-        plt.close(figure)
+        if path is not None:
+            figure.savefig(path)
+        return figure

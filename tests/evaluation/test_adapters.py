@@ -2,6 +2,7 @@
 
 import math
 
+import matplotlib
 import torch
 from captum.attr import Saliency
 
@@ -84,5 +85,13 @@ def test_metrics_through_the_evaluation_equal_direct_calls(tmp_path):
         result.scores["saliency", "sic"][kept], reference.per_example_auc[kept].double()
     )
     assert math.isclose(auc, reference.auc.item(), abs_tol=1e-6)
-    result.plot_curves("insertion", tmp_path / "curves.png")
+    backend = matplotlib.get_backend()
+    figure = result.plot_curves("insertion", tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 1000
+    (axis,) = figure.axes
+    assert [line.get_label() for line in axis.get_lines()] == result.methods
+    torch.testing.assert_close(
+        torch.as_tensor(axis.get_lines()[0].get_ydata()),
+        result.curves[result.methods[0], "insertion"].nanmean(0),
+    )
+    assert matplotlib.get_backend() == backend  # the user's backend is left alone

@@ -1,0 +1,41 @@
+"""The chance level every evaluation should include: a map that knows nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from captum._utils.typing import TargetType
+from torch import Tensor
+
+
+class RandomMap:
+    """Attributions drawn i.i.d. uniform in [0, 1), shaped like the inputs: the chance level
+    of any metric. A method that does not beat it on a metric carries no signal there.
+
+    Args:
+        forward_func: ignored; accepted so that ``Method("random map", RandomMap,
+            random=True)`` builds it like any attribution method.
+
+    Example:
+        >>> methods = [Method("IG", IntegratedGradients),
+        ...            Method("random map", RandomMap, random=True)]
+    """
+
+    def __init__(self, forward_func: Callable[..., Any] | None = None) -> None:
+        self.forward_func = forward_func
+
+    def attribute(
+        self,
+        inputs: Tensor,
+        target: TargetType = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Uniform noise shaped like ``inputs``, on their device and in their dtype, drawn
+        from ``generator`` (which must live on the same device) for reproducibility."""
+        if not isinstance(inputs, Tensor) or not inputs.is_floating_point():
+            raise TypeError("`inputs` must be a floating-point tensor")
+        return torch.rand(
+            inputs.shape, generator=generator, dtype=inputs.dtype, device=inputs.device
+        )
