@@ -156,9 +156,7 @@ def _guided_path(
             threshold = magnitude.kthvalue(rank, dim=1).values
             selected = (magnitude <= threshold[:, None]) & (grad != torch.inf) & active[:, None]
             l1_selected = ((x - x_max).abs() * selected).sum(dim=1)
-            gamma = torch.where(
-                l1_selected > 0, (l1_current - l1_target) / l1_selected, torch.inf
-            )
+            gamma = torch.where(l1_selected > 0, (l1_current - l1_target) / l1_selected, torch.inf)
             move = torch.where(gamma[:, None] > 1, x_max, x + (x_max - x) * gamma[:, None])
             x = torch.where(selected, move, x)
             active &= gamma > 1
