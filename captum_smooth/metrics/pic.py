@@ -242,11 +242,16 @@ def _pic(
     progress = common.progress_bar(show_progress, 2 * n_examples * n_rows, kind.upper())
     # Per image: the blurred image, one revealed image per threshold, the original.
     built = []
-    for pixel, salient, mask in zip(pixels, saliency, keep, strict=True):
-        masks = [mask] + [(salient >= np.quantile(salient, 1 - t)) | mask for t in levels]
-        built.append(np.stack([*(_interpolated(pixel, m) for m in masks), pixel]))
-        if progress is not None:
-            progress.update(n_rows)
+    # The triangulation makes many tiny LAPACK calls: with a multi-threaded BLAS on a busy
+    # machine they thrash (seconds to minutes per image instead of ~0.2 s), one thread does not.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        for pixel, salient, mask in zip(pixels, saliency, keep, strict=True):
+            masks = [mask] + [(salient >= np.quantile(salient, 1 - t)) | mask for t in levels]
+            built.append(np.stack([*(_interpolated(pixel, m) for m in masks), pixel]))
+            if progress is not None:
+                progress.update(n_rows)
     stacked = np.stack(built)  # (B, T + 2, H, W, C) uint8
     rows = torch.from_numpy(stacked).to(images.device).permute(0, 1, 4, 2, 3)
     rows = rows.reshape(n_examples * n_rows, n_channels, height, width)
