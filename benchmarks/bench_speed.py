@@ -102,8 +102,7 @@ def rows_for(model, raw, targets, p) -> list[Row]:
     ig = IntegratedGradients(model)
     guided, blur = GuidedIntegratedGradients(model), BlurIntegratedGradients(model)
     path = {"target": targets, "internal_batch_size": ibs}
-    guided_kwargs = {**path, "n_steps": path_steps}
-    blur_kwargs = {**path, "n_steps": path_steps}
+    along = {**path, "n_steps": path_steps}  # Guided and Blur IG, with and without IDGI
     objective = p.aupc | {"input_transform": examples.normalize, "batch_size": 4 * ibs}
     adaptive = AdaptiveSmoothTaylor(model, objective="aupc", objective_kwargs=objective)
     search = {"target": targets, "n_samples": r, "max_iterations": p.iterations,
@@ -155,27 +154,27 @@ def rows_for(model, raw, targets, p) -> list[Row]:
         ),
         Row(
             "GuidedIG", f"S={path_steps}",
-            lambda: guided.attribute(images, **guided_kwargs),
+            lambda: guided.attribute(images, **along),
             path_steps + 1, "PAIR GuidedIG",
             pair(GuidedIG, x_steps=path_steps, x_baseline=np.zeros_like(hwc[0])),
         ),
         Row(
             "IDGI(GuidedIG)", f"S={path_steps}",
-            lambda: IDGI(guided).attribute(images, **guided_kwargs),
+            lambda: IDGI(guided).attribute(images, **along),
             path_steps + 1, "our GuidedIG",
-            lambda: guided.attribute(images, **guided_kwargs),
+            lambda: guided.attribute(images, **along),
         ),
         Row(
             "BlurIG", f"S={path_steps}",
-            lambda: blur.attribute(images, **blur_kwargs),
+            lambda: blur.attribute(images, **along),
             path_steps, "PAIR BlurIG",
             pair(BlurIG, steps=path_steps, batch_size=ibs),
         ),
         Row(
             "IDGI(BlurIG)", f"S={path_steps}",
-            lambda: IDGI(blur).attribute(images, **blur_kwargs),
+            lambda: IDGI(blur).attribute(images, **along),
             path_steps + 1, "our BlurIG",
-            lambda: blur.attribute(images, **blur_kwargs),
+            lambda: blur.attribute(images, **along),
         ),
         Row(
             "AdaptiveSmoothTaylor", f"AUPC, R={r}, ≤{p.iterations} iterations",
