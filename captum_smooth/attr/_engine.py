@@ -12,6 +12,8 @@ steps or samples. Rows keep the index of their block and example so that rules c
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -58,13 +60,18 @@ def evaluate(
     """Yield the model's target values and input gradients for every row of ``blocks``.
 
     Rows are taken in order (block by block) and regrouped into chunks of at most
-    ``internal_batch_size`` rows (all pending rows when it is ``None``). ``target`` and
+    ``internal_batch_size`` rows (``None``: see :func:`chunk_rows`). ``target`` and
     ``additional_forward_args`` are given per example, as the user passed them, and are
     selected for each row by its example index.
     """
     additional_forward_args = _format_additional_forward_args(additional_forward_args)
-    stream = (_flatten(b, i, n_examples) for i, b in enumerate(blocks))
-    for flat, layout in _rebatch(stream, internal_batch_size):
+    blocks = iter(blocks)
+    first = next(blocks, None)
+    if first is None:
+        return
+    size = chunk_rows(internal_batch_size, first.points)
+    stream = (_flatten(b, i, n_examples) for i, b in enumerate(itertools.chain([first], blocks)))
+    for flat, layout in _rebatch(stream, size):
         points, displacements, value_weights, block, example = _unflatten(flat, layout)
         values, grads = value_and_grad(
             forward_func,
@@ -73,6 +80,23 @@ def evaluate(
             _forward_args_rows(additional_forward_args, example, n_examples),
         )
         yield Chunk(points, displacements, value_weights, block, example, values, grads)
+
+
+AUTO_CHUNK_ELEMENTS = 2_500_000
+"""With ``internal_batch_size=None``, a chunk holds at most this many input elements: 16 rows
+of a 3×224×224 image (about 2.2 GB peak for EfficientNet-Lite0 forward and backward), many
+thousands of rows of a small tabular model."""
+
+
+def chunk_rows(internal_batch_size: int | None, row: tuple[Tensor, ...]) -> int:
+    """How many rows go through the model at once: ``internal_batch_size`` when given, else as
+    many as hold :data:`AUTO_CHUNK_ELEMENTS` input elements (at least one), so that memory
+    stays bounded by default whatever the number of steps, samples or examples (Captum's
+    ``None`` sends every row at once; here that needs an explicit large number)."""
+    if internal_batch_size is not None:
+        return internal_batch_size
+    elements = sum(math.prod(t.shape[1:]) for t in row)
+    return max(1, AUTO_CHUNK_ELEMENTS // max(1, elements))
 
 
 def value_and_grad(
@@ -99,11 +123,27 @@ def value_and_grad(
                 f"the output to explain."
             )
         values = output.reshape(n_rows)
-        if values.requires_grad:
-            grads = torch.autograd.grad(values.sum(), rows, materialize_grads=True)
-        else:  # a model constant in its inputs
-            grads = tuple(torch.zeros_like(r) for r in rows)
-    return values.detach(), tuple(g.detach() for g in grads)
+        grads = (
+            torch.autograd.grad(values.sum(), rows, allow_unused=True)
+            if values.requires_grad
+            else (None,) * len(rows)
+        )
+    if all(g is None for g in grads):
+        raise ValueError(
+            "forward_func's output does not depend differentiably on the inputs: autograd "
+            "finds no path from them to it (a forward under torch.no_grad(), a .detach(), or "
+            "a non-differentiable step such as argmax or .numpy()). Attributions need "
+            "gradients: run the model with autograd enabled."
+        )
+    # an input the output does not depend on (one of a tuple) gets zero gradients
+    grads = tuple(torch.zeros_like(r) if g is None else g for g, r in zip(grads, rows, strict=True))
+    values = values.detach()
+    if not (torch.isfinite(values).all() and all(torch.isfinite(g).all() for g in grads)):
+        raise ValueError(
+            "forward_func gave a non-finite output or gradient (NaN or inf) on the "
+            "attribution path; the attributions would be NaN"
+        )
+    return values, grads
 
 
 def _target_rows(target: TargetType, example: Tensor, n_examples: int) -> TargetType:
@@ -152,10 +192,10 @@ def _unflatten(flat: tuple[Tensor, ...], layout: _Layout):
 
 
 def _rebatch(
-    stream: Iterable[tuple[tuple[Tensor, ...], _Layout]], size: int | None
+    stream: Iterable[tuple[tuple[Tensor, ...], _Layout]], size: int
 ) -> Iterator[tuple[tuple[Tensor, ...], _Layout]]:
     """Regroup a stream of row-aligned tensor tuples into chunks of exactly ``size`` rows
-    (the last one shorter); everything in one chunk when ``size`` is None."""
+    (the last one shorter)."""
     pending: list[tuple[Tensor, ...]] = []
     n_pending = 0
     layout = None
@@ -165,7 +205,7 @@ def _rebatch(
         layout = block_layout
         pending.append(flat)
         n_pending += flat[0].shape[0]
-        while size is not None and n_pending >= size:
+        while n_pending >= size:
             joined = _cat(pending)
             yield tuple(t[:size] for t in joined), layout
             n_pending -= size

@@ -114,25 +114,32 @@ def _guided_path(
     max_dist: float,
 ) -> AdaptivePath:
     """Yields ``x_0 = x'``, …, ``x_{n-1}`` (each after receiving the gradient at the previous
-    point), then ``x`` itself; the first and last carry value weights -1 and +1."""
+    point), then ``x`` itself; the first and last carry value weights -1 and +1.
+
+    The path's bookkeeping (distances, the selection threshold, the steps) runs in float64
+    whatever the model's dtype, as PAIR's does: the selection compares gradient magnitudes
+    and L1 distances, and float32 rounding there changes which features move, a chaotic
+    choice. The model sees each point in its own dtype.
+    """
     shapes = [x.shape for x in inputs]
-    target = _flat(inputs)
-    start = _flat(baselines)
+    dtype = inputs[0].dtype
+    target = _flat(inputs).double()
+    start = _flat(baselines).double()
     batch, n_features = target.shape
     distance = target - start
     l1_total = distance.abs().sum(dim=1)
     x = start.clone()
     # the selection threshold is PAIR's np.quantile(|g|, fraction, interpolation="lower"):
     # numpy's virtual index n·q + (1 - q) - 1, floored, computed with the same float ops
-    rank = math.floor(n_features * fraction + (1 + fraction * (1 - 1 - 1)) - 1) + 1
+    rank = math.floor(n_features * fraction + (1 - fraction) - 1) + 1
     # each inner iteration finishes at least the selected share of the remaining features
     max_iterations = 2 * math.ceil(1 / fraction) + 4
     weight = torch.full((batch,), -1.0, dtype=target.dtype, device=target.device)
 
     for step in range(n_steps):
-        _, grads = yield Block(_unflat(x, shapes), value_weights=weight)
+        _, grads = yield Block(_unflat(x.to(dtype), shapes), value_weights=weight.to(dtype))
         weight = torch.zeros_like(weight)
-        grad = _flat(grads).to(target.dtype)
+        grad = _flat(grads).double()
         alpha = (step + 1.0) / n_steps
         alpha_min, alpha_max = max(alpha - max_dist, 0.0), min(alpha + max_dist, 1.0)
         x_min = start + distance * alpha_min
@@ -162,7 +169,7 @@ def _guided_path(
             active &= gamma > 1
             if not active.any():
                 break
-    yield Block(inputs, value_weights=torch.ones_like(weight))
+    yield Block(inputs, value_weights=torch.ones_like(weight).to(dtype))
 
 
 def _flat(tensors: tuple[Tensor, ...]) -> Tensor:

@@ -12,7 +12,6 @@ import torch
 from captum._utils.common import _format_output
 from captum._utils.typing import TargetType, TensorOrTupleOfTensorsGeneric
 from captum.attr import GradientAttribution
-from captum.attr._utils.approximation_methods import SUPPORTED_METHODS, approximation_parameters
 from captum.attr._utils.common import _sum_rows
 from captum.log import log_usage
 from torch import Tensor
@@ -20,6 +19,7 @@ from torch import Tensor
 from captum_smooth.attr import _validation as check
 from captum_smooth.attr._engine import Block
 from captum_smooth.attr._paths import straight_line, value_only
+from captum_smooth.attr._quadrature import Quadrature, quadrature
 from captum_smooth.attr._rules import RiemannSum, integrate
 
 BaselineTransform = Callable[[Any], Any]
@@ -83,7 +83,10 @@ class NoiseBaselineIntegratedGradients(GradientAttribution):
             baseline_transform: maps the uniform draw to baselines in the model's input space;
                 it receives and returns the form of ``inputs`` (tensor or tuple).
             n_steps: steps of the path integral per baseline (authors: 50).
-            method: Captum's approximation method; default ``"riemann_right"`` as the authors.
+            method: the quadrature along each path, by Captum's names: ``"riemann_right"``
+                (default, as the authors), ``"riemann_left"``, ``"riemann_middle"``,
+                ``"riemann_trapezoid"`` or ``"gausslegendre"``. Unlike Captum's, the trapezoid
+                rule's weights sum to one (second order; docs/reference.md, "Quadrature").
             internal_batch_size: at most this many rows (baselines × steps × examples, all
                 batched together) go through the model at once.
             return_convergence_delta: also return, per example,
@@ -97,7 +100,7 @@ class NoiseBaselineIntegratedGradients(GradientAttribution):
         inputs_tuple, is_tuple = check.format_inputs(inputs)
         check.check_count("n_baselines", n_baselines)
         check.check_count("n_steps", n_steps)
-        check.check_choice("method", method, SUPPORTED_METHODS)
+        nodes = quadrature(method, n_steps)
         check.check_internal_batch_size(internal_batch_size)
         check.check_generator(generator)
         check.check_target(target, inputs_tuple[0].shape[0])
@@ -118,9 +121,7 @@ class NoiseBaselineIntegratedGradients(GradientAttribution):
             bounds.append((low_t, high_t))
 
         draw = _UniformBaselines(inputs_tuple, bounds, baseline_transform, is_tuple, generator)
-        blocks = self._blocks(
-            inputs_tuple, draw, n_baselines, n_steps, method, return_convergence_delta
-        )
+        blocks = self._blocks(inputs_tuple, draw, n_baselines, nodes, return_convergence_delta)
         rule = integrate(
             RiemannSum(inputs_tuple),
             self.forward_func,
@@ -136,12 +137,16 @@ class NoiseBaselineIntegratedGradients(GradientAttribution):
         return attributions, total - rule.weighted_values
 
     def _blocks(
-        self, inputs, draw, n_baselines, n_steps, method, with_endpoints
+        self,
+        inputs: tuple[Tensor, ...],
+        draw: _UniformBaselines,
+        n_baselines: int,
+        nodes: Quadrature,
+        with_endpoints: bool,
     ) -> Iterator[Block]:
         """Straight paths to every baseline; with ``with_endpoints``, also the rows whose
         outputs make the convergence delta: ``+f(x)`` and ``-f(z_k)/N``, which add nothing to
         the attributions (zero displacement)."""
-        step_sizes, alphas = (f(n_steps) for f in approximation_parameters(method))
         if with_endpoints:
             yield value_only(inputs, 1.0)
         for _ in range(n_baselines):
@@ -149,7 +154,12 @@ class NoiseBaselineIntegratedGradients(GradientAttribution):
             if with_endpoints:
                 yield value_only(baselines, -1.0 / n_baselines)
             yield from straight_line(
-                inputs, baselines, alphas, step_sizes, 1.0 / n_baselines, self._multiply_by_inputs
+                inputs,
+                baselines,
+                nodes.alphas,
+                nodes.weights,
+                1.0 / n_baselines,
+                self._multiply_by_inputs,
             )
 
     def has_convergence_delta(self) -> bool:

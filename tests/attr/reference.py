@@ -5,11 +5,12 @@ import torch
 from saliency.core.base import INPUT_OUTPUT_GRADIENTS
 
 
-def pair_call_model(model, target, channels_last=True):
-    """PAIR's call_model_function for a float64 torch image model (PAIR images are H×W×C)."""
+def pair_call_model(model, target, channels_last=True, dtype=torch.float64):
+    """PAIR's call_model_function for a torch image model of ``dtype`` (PAIR images are
+    H×W×C; its paths are float64 and the model sees them in its own dtype)."""
 
     def call(batch, call_model_args=None, expected_keys=None):
-        x = torch.as_tensor(np.asarray(batch), dtype=torch.float64)
+        x = torch.as_tensor(np.asarray(batch), dtype=dtype)
         if channels_last:
             x = x.permute(0, 3, 1, 2)
         x.requires_grad_(True)
@@ -17,6 +18,6 @@ def pair_call_model(model, target, channels_last=True):
         (grad,) = torch.autograd.grad(out.sum(), x)
         if channels_last:
             grad = grad.permute(0, 2, 3, 1)
-        return {INPUT_OUTPUT_GRADIENTS: grad.detach().numpy()}
+        return {INPUT_OUTPUT_GRADIENTS: grad.detach().double().numpy()}
 
     return call

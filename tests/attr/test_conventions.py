@@ -15,6 +15,7 @@ from captum_smooth import (
     NoiseBaselineIntegratedGradients,
     SmoothTaylor,
 )
+from captum_smooth.attr._engine import chunk_rows
 
 
 def idgi_of(method):
@@ -207,3 +208,43 @@ def test_integer_inputs_are_refused(case, cnn):
 def test_an_output_without_target_is_a_clear_error(case, cnn, images):
     with pytest.raises(ValueError, match="target"):
         attribute(case, cnn, images)
+
+
+@all_cases
+@pytest.mark.parametrize(
+    "without_gradients",
+    [lambda model: lambda x: model(x).detach(), lambda model: torch.no_grad()(model)],
+    ids=["detached", "no_grad"],
+)
+def test_a_forward_without_gradients_is_an_error_naming_forward_func(
+    case, cnn, images, without_gradients
+):
+    # Captum raises here; a map of zeros (or IDGI's Δf spread over |Δx|) would be made up
+    with pytest.raises(ValueError, match="forward_func"):
+        attribute(case, without_gradients(cnn), images, target=1)
+
+
+@all_cases
+def test_an_input_the_model_ignores_gets_zeros_and_the_other_input_its_attribution(
+    case, two_input_net
+):
+    x1, x2 = two_inputs()
+    attr = attribute(case, lambda a, b: two_input_net(a, torch.zeros_like(b)), (x1, x2), target=0)
+    assert torch.equal(attr[1], torch.zeros_like(x2)) and attr[0].abs().sum() > 0
+
+
+@all_cases
+def test_by_default_the_model_sees_a_bounded_number_of_rows(case):
+    # 3×400×400 rows: the automatic bound is a few rows per model call, whatever the steps
+    images = torch.rand(2, 3, 400, 400, dtype=torch.float64, generator=seeded(0))
+    weights = torch.randn(3, 4, dtype=torch.float64, generator=seeded(1))
+    sizes = []
+
+    def forward(x):
+        sizes.append(x.shape[0])
+        return torch.tanh(x.mean(dim=(2, 3))) @ weights
+
+    attribute(case, forward, images, target=1)
+    bound = chunk_rows(None, (images,))
+    assert bound < 2 * 4 <= sum(sizes)  # more rows in all than one call may take
+    assert max(sizes) <= bound

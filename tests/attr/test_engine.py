@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from captum_smooth import SmoothTaylor
-from captum_smooth.attr._engine import Block, evaluate
+from captum_smooth.attr._engine import AUTO_CHUNK_ELEMENTS, Block, chunk_rows, evaluate
 
 
 def blocks_counted(n_blocks, n_examples, produced):
@@ -71,9 +71,57 @@ def test_gradients_are_taken_with_respect_to_the_inputs_only():
 
 def test_a_model_constant_in_its_inputs_gets_zero_gradients():
     chunk = next(
-        evaluate(lambda x: torch.ones(x.shape[0]), [Block((torch.randn(2, 3),))], None, None, 2, 2)
+        evaluate(lambda x: 0 * x.sum(1) + 1, [Block((torch.randn(2, 3),))], None, None, 2, 2)
     )
     assert torch.equal(chunk.grads[0], torch.zeros(2, 3))
+
+
+def test_an_input_the_model_ignores_gets_zero_gradients_and_the_others_theirs():
+    points = (torch.randn(2, 3), torch.randn(2, 4))
+    chunk = next(evaluate(lambda a, b: (a**2).sum(1), [Block(points)], None, None, 2, None))
+    assert torch.equal(chunk.grads[1], torch.zeros(2, 4))
+    torch.testing.assert_close(chunk.grads[0], 2 * points[0])
+
+
+@pytest.mark.parametrize(
+    "forward",
+    [
+        lambda x: torch.ones(x.shape[0]),
+        lambda x: (x**2).sum(1).detach(),
+        torch.no_grad()(lambda x: (x**2).sum(1)),
+        lambda x: (x.detach() * torch.ones(3, requires_grad=True)).sum(1),
+    ],
+    ids=["constant-tensor", "detached", "no-grad", "parameters-only"],
+)
+def test_an_output_without_a_gradient_path_from_the_inputs_is_an_error(forward):
+    with pytest.raises(ValueError, match=r"forward_func.*does not depend differentiably"):
+        next(evaluate(forward, [Block((torch.randn(2, 3),))], None, None, 2, None))
+
+
+@pytest.mark.parametrize(
+    "forward",
+    [lambda x: x.sum(1) * torch.nan, lambda x: x.sqrt().sum(1)],
+    ids=["nan-output", "infinite-gradient"],
+)
+def test_a_non_finite_output_or_gradient_is_an_error(forward):
+    with pytest.raises(ValueError, match="forward_func gave a non-finite"):
+        next(evaluate(forward, [Block((torch.zeros(2, 3),))], None, None, 2, None))
+
+
+def test_without_internal_batch_size_a_chunk_holds_a_bounded_number_of_input_elements():
+    rows = chunk_rows(None, (torch.zeros(1, 3, 224, 224),))
+    assert rows * 3 * 224 * 224 <= AUTO_CHUNK_ELEMENTS < (rows + 1) * 3 * 224 * 224
+    assert chunk_rows(None, (torch.zeros(1, 10**8),)) == 1
+    assert chunk_rows(7, (torch.zeros(1, 10**8),)) == 7
+    sizes = []
+
+    def forward(x):
+        sizes.append(x.shape[0])
+        return x.sum((1, 2))
+
+    blocks = [Block((torch.zeros(3, 1000, 1000),)) for _ in range(4)]
+    list(evaluate(forward, blocks, None, None, 3, None))
+    assert max(sizes) == AUTO_CHUNK_ELEMENTS // 10**6 and sum(sizes) == 12
 
 
 def test_gradients_are_enabled_under_no_grad():

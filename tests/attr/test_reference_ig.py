@@ -1,11 +1,10 @@
 """Our straight-line IG against PAIR's IntegratedGradients.
 
-PAIR weights S points ``linspace(0, 1, S)`` uniformly by ``1/S`` (its own rule); Captum's
-``riemann_trapezoid`` grid (which our straight paths can use) weights the same points by
-``1/S`` too, but halved at both ends (its weights sum to (S-1)/S). The two differ by a known
-amount, checked exactly here:
+PAIR weights S points ``linspace(0, 1, S)`` uniformly by ``1/S`` (its own rule, summing to
+one but first order); our ``riemann_trapezoid`` weights the same points by ``1/(S-1)``, halved
+at both ends. The two differ by a known amount, checked exactly here:
 
-    PAIR(S) = trapezoid(S) + (x - x')/(2S) ⊙ (∇f(x') + ∇f(x))
+    PAIR(S) = (S-1)/S · trapezoid(S) + (x - x')/(2S) ⊙ (∇f(x') + ∇f(x))
 """
 
 import numpy as np
@@ -32,7 +31,9 @@ def test_straight_line_ig_agrees_with_pair_up_to_the_documented_weights(cnn):
     (baseline,) = drawn  # not a constant image: max-pool ties would make gradients arbitrary
     ends = torch.cat([baseline, image]).requires_grad_(True)
     gradients = Saliency(cnn).attribute(ends, target=target, abs=False)
-    ours = trapezoid + (image - baseline) / (2 * steps) * gradients.sum(0, keepdim=True)
+    ours = trapezoid * (steps - 1) / steps + (image - baseline) / (2 * steps) * gradients.sum(
+        0, keepdim=True
+    )
     reference = PairIG().GetMask(
         image[0].permute(1, 2, 0).numpy(),
         pair_call_model(cnn, target),
