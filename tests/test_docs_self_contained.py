@@ -147,3 +147,15 @@ def test_relative_links_of_the_documents_exist(name):
         and not (document.parent / target.split("#")[0]).exists()
     ]
     assert not missing, f"{name} links to missing files: {missing}"
+
+
+def test_every_test_the_reference_cites_exists():
+    cited = re.findall(r"(tests/[\w/]+\.py)::(\w+)", REFERENCE.read_text(encoding="utf-8"))
+    assert cited
+    missing = [
+        f"{path}::{name}"
+        for path, name in cited
+        if not (ROOT / path).is_file()
+        or not re.search(rf"^def {name}\(", (ROOT / path).read_text(encoding="utf-8"), re.M)
+    ]
+    assert not missing, "docs/reference.md cites tests that do not exist:\n" + "\n".join(missing)
