@@ -61,7 +61,8 @@ def integrate(
 
 
 class IDGISum:
-    """Important Direction Gradient Integration (Yang et al., CVPR 2023, Algorithm 1; SPEC §4).
+    """Important Direction Gradient Integration (Yang et al., CVPR 2023, Algorithm 1;
+    docs/reference.md#idgi).
 
     Over the ordered points ``x_0 … x_m`` of any path::
 

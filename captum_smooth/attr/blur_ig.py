@@ -1,5 +1,6 @@
 """Blur Integrated Gradients (Xu et al., CVPR 2020): the path from a heavily blurred image to
-the input through Gaussian blurs of decreasing σ (reference: PAIR ``saliency`` BlurIG)."""
+the input through Gaussian blurs of decreasing σ (reference: PAIR ``saliency`` BlurIG;
+docs/reference.md#blur-ig)."""
 
 from __future__ import annotations
 

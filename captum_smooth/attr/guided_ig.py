@@ -1,5 +1,6 @@
 """Guided Integrated Gradients (Kapishnikov et al., CVPR 2021): an adaptive path that moves
-the features with the smallest gradients first (reference: PAIR ``saliency`` GuidedIG)."""
+the features with the smallest gradients first (reference: PAIR ``saliency`` GuidedIG;
+docs/reference.md#guided-ig)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """IDGI, Important Direction Gradient Integration (Yang et al., CVPR 2023): a rule for
-integrating along the path of any IG-family method (SPEC §4)."""
+integrating along the path of any IG-family method (docs/reference.md#idgi)."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ BaselineTransform = Callable[[Any], Any]
 
 class NoiseBaselineIntegratedGradients(GradientAttribution):
     r"""Integrated Gradients averaged over ``N`` uniform-noise baselines (SmoothTaylor paper,
-    eq. 3; SPEC §2).
+    eq. 3; docs/reference.md#noise-baseline-ig).
 
     .. math:: \overline{IG}_{noise}(x) = \frac{1}{N}\sum_{k=1}^{N} IG(x, z_k), \quad
               z_k = T(u_k),\ u_k \sim U(\text{low}, \text{high}) \text{ i.i.d. per feature}

@@ -1,4 +1,5 @@
-"""SmoothTaylor (Goh et al., 2021): a Taylor expansion averaged over Gaussian roots.
+"""SmoothTaylor (Goh et al., 2021): a Taylor expansion averaged over Gaussian roots
+(docs/reference.md#smoothtaylor).
 
 ST_i(x) = 1/R Σ_r (x_i - z_i^(r)) · ∂f(z^(r))/∂x_i,   z^(r) = x + ε^(r),  ε ~ N(0, σ²I)
 """

@@ -71,7 +71,8 @@ def check_completeness(
     Where it does not but returns a convergence delta (``method.has_convergence_delta()``),
     the method's own delta is used: it defines the baseline's value, e.g. ``mean_k f(z_k)``
     over the noise baselines of :class:`~captum_smooth.NoiseBaselineIntegratedGradients`
-    (SPEC §2). Otherwise (Saliency, SmoothTaylor, ...) ``x'`` is ``baselines``, zero if None.
+    (docs/reference.md#noise-baseline-ig). Otherwise (Saliency, SmoothTaylor, ...) ``x'`` is
+    ``baselines``, zero if None.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Attribution-quality metrics from the SmoothTaylor and IDGI papers (SPEC §5).
+"""Attribution-quality metrics from the SmoothTaylor and IDGI papers (docs/reference.md#metrics).
 
 Plain functions over batched tensors; each returns per-example scores and the curves behind
 them. Their optional dependencies (``scipy``, ``scikit-image``, ``pillow``,

@@ -31,8 +31,9 @@ def check_images(name: str, images: Any) -> Tensor:
 def saliency_map(
     attributions: Any, images_shape: torch.Size, channel_reduction: ChannelReduction = "sum"
 ) -> Tensor:
-    """The 2-D map ``(B, H, W)`` of ``attributions``: channels summed (signed, SPEC §5) or
-    summed in absolute value; a ``(B, H, W)`` tensor is taken as the map itself."""
+    """The 2-D map ``(B, H, W)`` of ``attributions``: channels summed (signed, the default of
+    docs/reference.md#metrics) or summed in absolute value; a ``(B, H, W)`` tensor is taken as
+    the map itself."""
     if not isinstance(attributions, Tensor):
         raise TypeError(f"`attributions` must be a tensor, got {type(attributions).__name__}")
     check.check_choice("channel_reduction", channel_reduction, ("sum", "abs_sum"))

@@ -1,4 +1,5 @@
-"""Area under the perturbation curve (Goh et al., 2021, SmoothTaylor paper; SPEC §5)."""
+"""Area under the perturbation curve (Goh et al., 2021, SmoothTaylor paper;
+docs/reference.md#aupc)."""
 
 from __future__ import annotations
 

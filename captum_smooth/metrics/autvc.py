@@ -1,4 +1,5 @@
-"""Area under the multi-scale total-variation curve (Goh et al., 2021; SPEC §5)."""
+"""Area under the multi-scale total-variation curve (Goh et al., 2021;
+docs/reference.md#autvc)."""
 
 from __future__ import annotations
 

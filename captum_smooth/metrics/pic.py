@@ -2,7 +2,7 @@
 
 Reference implementation: PAIR ``saliency.metrics.pic``. The revealed images are built as there
 (linear interpolation from the revealed pixels); their information level is either the size of
-their lossless WebP encoding or their MS-SSIM to the original.
+their lossless WebP encoding or their MS-SSIM to the original (docs/reference.md#sic-and-aic).
 """
 
 from __future__ import annotations

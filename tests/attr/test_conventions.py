@@ -1,4 +1,5 @@
-"""Captum conventions every method of the package follows (SPEC §6), one table of methods."""
+"""Captum conventions every method of the package follows (docs/reference.md#captum-conventions),
+one table of methods."""
 
 from collections.abc import Callable
 from typing import NamedTuple

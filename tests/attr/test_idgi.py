@@ -1,4 +1,4 @@
-"""IDGI as a rule over the straight, guided and blur paths (SPEC §4)."""
+"""IDGI as a rule over the straight, guided and blur paths (docs/reference.md#idgi)."""
 
 import pytest
 import torch
@@ -22,8 +22,8 @@ def dependent_quadratic(x):
     ("function", "expected"),
     [(independent_quadratic, (21.6, 5.4)), (dependent_quadratic, (64.8, 16.2))],
 )
-def test_spec_check_values_hold_for_any_step_count(function, expected, n_steps):
-    # both functions have a zero gradient at the start: SPEC's fallback rule is exercised
+def test_check_values_hold_for_any_step_count(function, expected, n_steps):
+    # both functions have a zero gradient at the start: the zero-gradient rule is exercised
     x = torch.tensor([[3.0, 3.0]], dtype=torch.float64)
     attr, delta = IDGI(IntegratedGradients(function)).attribute(
         x, baselines=0.0, n_steps=n_steps, return_convergence_delta=True
@@ -33,7 +33,7 @@ def test_spec_check_values_hold_for_any_step_count(function, expected, n_steps):
 
 
 def idgi_by_the_formula(function, points):
-    """SPEC §4 written out over recorded path points (all gradients non-zero)."""
+    """docs/reference.md#idgi written out over recorded path points (all gradients non-zero)."""
     values, grads = [], []
     for p in points:
         p = p.clone().requires_grad_(True)

@@ -1,4 +1,5 @@
-"""Integrated Gradients over uniform-noise baselines (SPEC §2) against Captum's IG."""
+"""Integrated Gradients over uniform-noise baselines (docs/reference.md#noise-baseline-ig)
+against Captum's IG."""
 
 import pytest
 import torch

@@ -1,4 +1,5 @@
-"""SmoothTaylor against SPEC §3's analytic expectation, and its own settings."""
+"""SmoothTaylor against its analytic expectation (docs/reference.md#smoothtaylor), and its own
+settings."""
 
 import pytest
 import torch

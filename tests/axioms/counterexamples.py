@@ -99,8 +99,9 @@ def completeness_of_saturated_relu(method, kwargs) -> None:
 def ramp_between_steps(method, kwargs) -> None:
     """Dummy: ``f(x) = ReLU(x₁ - 0.001) - ReLU(x₁ - 0.002)``, ``x = (1, 1)``, ``x' = (0, 0)``;
     ``x₂`` is a dummy. ``f`` rises only between the first two points of any path of fewer than
-    500 steps, where its gradient is zero at both ends: IDGI's fallback (SPEC §4) then splits
-    that rise by ``|Δx|``, giving the moving dummy a share."""
+    500 steps, where its gradient is zero at both ends: IDGI's zero-gradient rule
+    (docs/reference.md#zero-gradients) then splits that rise by ``|Δx|``, giving the moving
+    dummy a share."""
     ramp = Function(lambda x: torch.relu(x[:, :1] - 0.001) - torch.relu(x[:, :1] - 0.002))
     check_dummy(
         method, ramp, image(1.0, 1.0), image(0.0, 0.0), dummy_features=[1], attribute_kwargs=kwargs

@@ -94,7 +94,7 @@ def test_idgi_splits_a_linear_sum_by_squared_gradients_and_breaks_linearity():
 
 
 def test_smooth_taylor_is_not_complete_on_a_quadratic():
-    # SPEC §3: for f = a·x², E[ST] = -2aσ², far from f(x) - f(0) = a·x².
+    # docs/reference.md#smoothtaylor: for f = a·x², E[ST] = -2aσ², far from f(x) - f(0) = a·x².
     square = Function(lambda x: x**2)
     with pytest.raises(AxiomViolation, match="completeness violated"):
         check_completeness(
