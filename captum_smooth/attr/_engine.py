@@ -13,14 +13,18 @@ steps or samples. Rows keep the index of their block and example so that rules c
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import torch
-from captum._utils.common import _format_additional_forward_args, _run_forward
-from captum._utils.typing import TargetType
 from torch import Tensor
+
+from captum_smooth._utils.batching import chunk_rows
+from captum_smooth._utils.captum_compat import (
+    TargetType,
+    format_additional_forward_args,
+    run_forward,
+)
 
 
 class Block(NamedTuple):
@@ -64,7 +68,7 @@ def evaluate(
     ``additional_forward_args`` are given per example, as the user passed them, and are
     selected for each row by its example index.
     """
-    additional_forward_args = _format_additional_forward_args(additional_forward_args)
+    additional_forward_args = format_additional_forward_args(additional_forward_args)
     blocks = iter(blocks)
     first = next(blocks, None)
     if first is None:
@@ -82,23 +86,6 @@ def evaluate(
         yield Chunk(points, displacements, value_weights, block, example, values, grads)
 
 
-AUTO_CHUNK_ELEMENTS = 2_500_000
-"""With ``internal_batch_size=None``, a chunk holds at most this many input elements: 16 rows
-of a 3×224×224 image (about 2.2 GB peak for EfficientNet-Lite0 forward and backward), many
-thousands of rows of a small tabular model."""
-
-
-def chunk_rows(internal_batch_size: int | None, row: tuple[Tensor, ...]) -> int:
-    """How many rows go through the model at once: ``internal_batch_size`` when given, else as
-    many as hold :data:`AUTO_CHUNK_ELEMENTS` input elements (at least one), so that memory
-    stays bounded by default whatever the number of steps, samples or examples (Captum's
-    ``None`` sends every row at once; here that needs an explicit large number)."""
-    if internal_batch_size is not None:
-        return internal_batch_size
-    elements = sum(math.prod(t.shape[1:]) for t in row)
-    return max(1, AUTO_CHUNK_ELEMENTS // max(1, elements))
-
-
 def value_and_grad(
     forward_func: Callable[..., Any],
     points: tuple[Tensor, ...],
@@ -114,7 +101,7 @@ def value_and_grad(
     n_rows = points[0].shape[0]
     with torch.enable_grad():
         rows = tuple(p.detach().requires_grad_(True) for p in points)
-        output = _run_forward(forward_func, rows, target, additional_forward_args)
+        output = run_forward(forward_func, rows, target, additional_forward_args)
         if not isinstance(output, Tensor) or output.numel() != n_rows:
             shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
             raise ValueError(

@@ -7,13 +7,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import torch
-from captum._utils.common import _format_output
-from captum._utils.typing import TargetType
 from captum.attr import GradientAttribution
-from captum.attr._utils.common import _sum_rows
 from torch import Tensor
 
-from captum_smooth.attr import _validation as check
+from captum_smooth._utils import validation as check
+from captum_smooth._utils.captum_compat import TargetType, format_output, sum_rows
 from captum_smooth.attr._engine import AdaptivePath, Block
 from captum_smooth.attr._rules import IDGISum, RiemannSum, integrate
 
@@ -111,7 +109,7 @@ class PathAttribution(GradientAttribution):
         **settings: Any,
     ) -> Any:
         inputs_tuple, is_tuple = check.format_inputs(inputs)
-        check.check_internal_batch_size(internal_batch_size)
+        check.check_batch_size(internal_batch_size)
         check.check_target(target, inputs_tuple[0].shape[0])
         path = self._path(inputs_tuple, rule, return_convergence_delta, **settings)
         folder = integrate(
@@ -123,10 +121,10 @@ class PathAttribution(GradientAttribution):
             internal_batch_size,
             adaptive=self.adaptive,
         )
-        attributions = _format_output(is_tuple, folder.attributions)
+        attributions = format_output(is_tuple, folder.attributions)
         if not return_convergence_delta:
             return attributions
-        total = sum(_sum_rows(a) for a in folder.attributions)
+        total = sum(sum_rows(a) for a in folder.attributions)
         return attributions, total - folder.expected_total()
 
     def has_convergence_delta(self) -> bool:

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
 import torch
-from captum._utils.typing import TargetType
 from torch import Tensor
 
+from captum_smooth._utils.captum_compat import TargetType
 from captum_smooth.attr._engine import Chunk, evaluate, evaluate_adaptive
 
 

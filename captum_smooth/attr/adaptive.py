@@ -7,11 +7,10 @@ from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
 import torch
-from captum._utils.common import _format_additional_forward_args
-from captum._utils.typing import TargetType
 from torch import Tensor
 
-from captum_smooth.attr import _validation as check
+from captum_smooth._utils import validation as check
+from captum_smooth._utils.captum_compat import TargetType, format_additional_forward_args
 from captum_smooth.attr._rules import RiemannSum, integrate
 from captum_smooth.attr.smooth_taylor import _gaussian_roots
 
@@ -137,10 +136,10 @@ class AdaptiveSmoothTaylor:
         scored = x if objective_inputs is None else objective_inputs
         if not isinstance(scored, Tensor) or scored.shape[0] != n_examples:
             raise ValueError("`objective_inputs` must be a tensor with one row per example")
-        check.check_internal_batch_size(internal_batch_size)
+        check.check_batch_size(internal_batch_size)
         check.check_generator(generator)
         check.check_target(target, n_examples)
-        forward_args = _format_additional_forward_args(additional_forward_args)
+        forward_args = format_additional_forward_args(additional_forward_args)
 
         def run(rows: Tensor, sigmas: Tensor) -> tuple[Tensor, Tensor]:
             """SmoothTaylor at a per-example σ for ``rows``, and the objective's scores."""

@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from captum._utils.typing import TargetType, TensorOrTupleOfTensorsGeneric
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_smooth.attr import _validation as check
+from captum_smooth._utils import validation as check
+from captum_smooth._utils.captum_compat import TargetType, TensorOrTupleOfTensorsGeneric
 from captum_smooth.attr._engine import Block
 from captum_smooth.attr._paths import PathAttribution, value_only
 

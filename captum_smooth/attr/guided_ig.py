@@ -9,11 +9,15 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
-from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_smooth.attr import _validation as check
+from captum_smooth._utils import validation as check
+from captum_smooth._utils.captum_compat import (
+    BaselineType,
+    TargetType,
+    TensorOrTupleOfTensorsGeneric,
+)
 from captum_smooth.attr._engine import AdaptivePath, Block
 from captum_smooth.attr._paths import PathAttribution, format_baselines
 

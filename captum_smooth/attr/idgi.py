@@ -6,12 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from captum.attr import GradientAttribution, IntegratedGradients
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_smooth.attr import _validation as check
+from captum_smooth._utils import validation as check
+from captum_smooth._utils.captum_compat import (
+    BaselineType,
+    TargetType,
+    TensorOrTupleOfTensorsGeneric,
+)
 from captum_smooth.attr._engine import Block
 from captum_smooth.attr._paths import PathAttribution, format_baselines, straight_line
 

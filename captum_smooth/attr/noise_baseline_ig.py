@@ -9,14 +9,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from captum._utils.common import _format_output
-from captum._utils.typing import TargetType, TensorOrTupleOfTensorsGeneric
 from captum.attr import GradientAttribution
-from captum.attr._utils.common import _sum_rows
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_smooth.attr import _validation as check
+from captum_smooth._utils import validation as check
+from captum_smooth._utils.captum_compat import (
+    TargetType,
+    TensorOrTupleOfTensorsGeneric,
+    format_output,
+    sum_rows,
+)
 from captum_smooth.attr._engine import Block
 from captum_smooth.attr._paths import straight_line, value_only
 from captum_smooth.attr._quadrature import Quadrature, quadrature
@@ -101,7 +104,7 @@ class NoiseBaselineIntegratedGradients(GradientAttribution):
         check.check_count("n_baselines", n_baselines)
         check.check_count("n_steps", n_steps)
         nodes = quadrature(method, n_steps)
-        check.check_internal_batch_size(internal_batch_size)
+        check.check_batch_size(internal_batch_size)
         check.check_generator(generator)
         check.check_target(target, inputs_tuple[0].shape[0])
         if baseline_transform is not None and not callable(baseline_transform):
@@ -130,10 +133,10 @@ class NoiseBaselineIntegratedGradients(GradientAttribution):
             additional_forward_args,
             internal_batch_size,
         )
-        attributions = _format_output(is_tuple, rule.attributions)
+        attributions = format_output(is_tuple, rule.attributions)
         if not return_convergence_delta:
             return attributions
-        total = sum(_sum_rows(a) for a in rule.attributions)
+        total = sum(sum_rows(a) for a in rule.attributions)
         return attributions, total - rule.weighted_values
 
     def _blocks(

@@ -10,13 +10,16 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import torch
-from captum._utils.common import _format_output
-from captum._utils.typing import TargetType, TensorOrTupleOfTensorsGeneric
 from captum.attr import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_smooth.attr import _validation as check
+from captum_smooth._utils import validation as check
+from captum_smooth._utils.captum_compat import (
+    TargetType,
+    TensorOrTupleOfTensorsGeneric,
+    format_output,
+)
 from captum_smooth.attr._engine import Block
 from captum_smooth.attr._rules import RiemannSum, integrate
 
@@ -74,7 +77,7 @@ class SmoothTaylor(GradientAttribution):
                 ``"relative"`` — σ is a fraction of each example's input range
                 ``max(x) - min(x)`` (the authors' "percent" mode).
             internal_batch_size: at most this many rows go through the model at once
-                (``None``: all ``n_samples × batch`` rows in one pass).
+                (``None``: as many as hold 2.5 million input elements, 16 rows of 3×224×224).
             generator: the source of the Gaussian noise, for reproducible attributions.
 
         Returns:
@@ -87,7 +90,7 @@ class SmoothTaylor(GradientAttribution):
             check.check_scale("noise_scale", s)
             for s in check.per_input("noise_scale", noise_scale, len(inputs_tuple))
         ]
-        check.check_internal_batch_size(internal_batch_size)
+        check.check_batch_size(internal_batch_size)
         check.check_generator(generator)
         check.check_target(target, inputs_tuple[0].shape[0])
 
@@ -103,7 +106,7 @@ class SmoothTaylor(GradientAttribution):
             additional_forward_args,
             internal_batch_size,
         )
-        return _format_output(is_tuple, rule.attributions)
+        return format_output(is_tuple, rule.attributions)
 
     def has_convergence_delta(self) -> bool:
         return False

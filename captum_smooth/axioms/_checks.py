@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from captum._utils.common import _run_forward
-from captum._utils.typing import TargetType
 from captum.attr import Attribution
 from torch import Tensor, nn
 
-from captum_smooth.attr import _validation as check
+from captum_smooth._utils import validation as check
+from captum_smooth._utils.captum_compat import TargetType, run_forward
 
 MethodFactory = Callable[[Callable[..., Any]], Attribution]
 
@@ -483,7 +482,7 @@ class _Runner:
 
     def output(self, model: Callable[..., Any], points: Tensor) -> Tensor:
         with torch.no_grad():
-            out = _run_forward(model, points, self.target, self.additional_forward_args)
+            out = run_forward(model, points, self.target, self.additional_forward_args)
         if out.numel() != self.batch_size:
             raise ValueError(
                 f"the model's output for `target` must be one scalar per example, got shape "

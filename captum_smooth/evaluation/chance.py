@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from captum._utils.typing import TargetType
 from torch import Tensor
+
+from captum_smooth._utils.captum_compat import TargetType
 
 
 class RandomMap:

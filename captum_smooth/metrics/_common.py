@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
-from captum_smooth.attr import _validation as check
+from captum_smooth._utils import batching
+from captum_smooth._utils import validation as check
 
 ChannelReduction = Literal["sum", "abs_sum"]
 InputTransform = Callable[[Tensor], Tensor]
@@ -50,34 +50,6 @@ def saliency_map(
     )
 
 
-def check_fraction(name: str, value: Any) -> float:
-    """A float in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"`{name}` must be a float, got {type(value).__name__}")
-    if not (math.isfinite(value) and 0 <= value <= 1):
-        raise ValueError(f"`{name}` must lie in [0, 1], got {value}")
-    return float(value)
-
-
-def check_range(name: str, value: Any) -> tuple[float, float]:
-    """A pair ``(low, high)`` of finite floats with ``low < high``."""
-    if (
-        not isinstance(value, Sequence)
-        or len(value) != 2
-        or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value)
-    ):
-        raise TypeError(f"`{name}` must be a pair of floats (low, high), got {value!r}")
-    low, high = float(value[0]), float(value[1])
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise ValueError(f"`{name}` must be finite with low < high, got {value!r}")
-    return low, high
-
-
-def check_callable(name: str, value: Any, optional: bool = False) -> None:
-    if not (callable(value) or (optional and value is None)):
-        raise TypeError(f"`{name}` must be callable, got {type(value).__name__}")
-
-
 def target_per_example(target: Any, outputs: Tensor) -> Tensor:
     """``target`` as a ``(B,)`` index tensor on the outputs' device; ``None`` takes the model's
     top-1 class (column 0 for a model with one output)."""
@@ -106,8 +78,9 @@ def model_outputs(
 ) -> Tensor:
     """The model's outputs ``(n_rows, K)`` for rows built chunk by chunk: ``rows(start, stop)``
     gives raw rows ``start:stop``, ``input_transform`` maps them to model inputs. Forward
-    only, under ``torch.no_grad``, at most ``batch_size`` rows at a time."""
-    step = n_rows if batch_size is None else batch_size
+    only, under ``torch.no_grad``, at most ``batch_size`` rows at a time (``None``: as many
+    as :func:`~captum_smooth._utils.batching.chunk_rows` allows for one row)."""
+    step = batching.chunk_rows(batch_size, rows(0, 1)) if n_rows else 1
     outputs = []
     with torch.no_grad():
         for start in range(0, n_rows, step):

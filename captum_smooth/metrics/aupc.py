@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from captum_smooth.attr import _validation as check
+from captum_smooth._utils import validation as check
 from captum_smooth.metrics import _common as common
 
 
@@ -72,8 +72,8 @@ def aupc(
         input_transform: raw pixels → model inputs (e.g. ImageNet normalisation); applied to
             every row before ``forward_func``. ``None``: the identity.
         channel_reduction: ``"sum"`` (signed, default) or ``"abs_sum"`` over channels.
-        batch_size: at most this many rows go through the model at once (``None``: one step's
-            ``B · P`` rows at once). Chunks never span two steps: each step starts from the
+        batch_size: at most this many rows go through the model at once (``None``: as many
+            as hold 2.5 million input elements, 16 rows of 3×224×224). Chunks never span two steps: each step starts from the
             previous step's kept candidates.
         generator: the source of the noise, for reproducible scores.
         show_progress: show a tqdm progress bar over the rows.
@@ -89,13 +89,13 @@ def aupc(
     """
     images = common.check_images("inputs", inputs)
     heatmap = common.saliency_map(attributions, images.shape, channel_reduction)
-    common.check_callable("forward_func", forward_func)
-    common.check_callable("input_transform", input_transform, optional=True)
+    check.check_callable("forward_func", forward_func)
+    check.check_callable("input_transform", input_transform, optional=True)
     check.check_count("window_size", window_size)
     check.check_count("n_steps", n_steps)
     check.check_count("n_candidates", n_candidates)
-    low, high = common.check_range("pixel_range", pixel_range)
-    check.check_internal_batch_size(batch_size)
+    low, high = check.check_range("pixel_range", pixel_range)
+    check.check_batch_size(batch_size, "batch_size")
     check.check_generator(generator)
     n_examples, _, height, width = images.shape
     if window_size > min(height, width):

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from captum_smooth.attr import _validation as check
+from captum_smooth._utils import validation as check
 from captum_smooth.metrics import _common as common
 
 

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from captum_smooth.attr import _validation as check
+from captum_smooth._utils import validation as check
 from captum_smooth.metrics import _common as common
 
 
@@ -65,8 +65,8 @@ def insertion(
         n_steps: the number of insertion steps (20: 5 % of the pixels per step).
         input_transform: raw pixels → model inputs, applied to every row.
         channel_reduction: ``"sum"`` (signed, default) or ``"abs_sum"`` over channels.
-        batch_size: at most this many rows go through the model at once (``None``: all
-            ``B · (n_steps + 1)`` rows at once).
+        batch_size: at most this many rows go through the model at once (``None``: as many
+            as hold 2.5 million input elements, 16 rows of 3×224×224).
         show_progress: show a tqdm progress bar over the rows.
 
     Returns:
@@ -142,11 +142,11 @@ def _curve(
 ) -> InsertionResult:
     images = common.check_images("inputs", inputs)
     heatmap = common.saliency_map(attributions, images.shape, channel_reduction)
-    common.check_callable("forward_func", forward_func)
-    common.check_callable("input_transform", input_transform, optional=True)
+    check.check_callable("forward_func", forward_func)
+    check.check_callable("input_transform", input_transform, optional=True)
     background = check.as_tensor_like("baselines", baselines, images).expand_as(images)
     check.check_count("n_steps", n_steps)
-    check.check_internal_batch_size(batch_size)
+    check.check_batch_size(batch_size, "batch_size")
     n_examples, _, height, width = images.shape
 
     # rank[b, pixel] = 0 for the most important pixel; ties keep raster order.

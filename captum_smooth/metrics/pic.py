@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from captum_smooth.attr import _validation as check
+from captum_smooth._utils import batching
+from captum_smooth._utils import validation as check
 from captum_smooth.metrics import _common as common
 
 #: PAIR's thresholds: the fractions of the most salient pixels revealed.
@@ -111,7 +112,8 @@ def sic(
         aggregation: ``"median"`` (SIC) or ``"mean"`` over the kept images.
         input_transform: pixels in [0, 1] → model inputs, applied to every row.
         channel_reduction: ``"sum"`` (signed, default) or ``"abs_sum"`` over channels.
-        batch_size: at most this many rows go through the model at once.
+        batch_size: at most this many rows go through the model at once (``None``: as many
+            as hold 2.5 million input elements, 16 rows of 3×224×224).
         generator: draws the random mask when none is given.
         show_progress: show a tqdm progress bar.
 
@@ -214,15 +216,15 @@ def _pic(
 ) -> PICResult:
     images = common.check_images("inputs", inputs)
     heatmap = common.saliency_map(attributions, images.shape, channel_reduction)
-    common.check_callable("forward_func", forward_func)
-    common.check_callable("input_transform", input_transform, optional=True)
+    check.check_callable("forward_func", forward_func)
+    check.check_callable("input_transform", input_transform, optional=True)
     levels = _check_thresholds(thresholds)
     check.check_choice("information", information, INFORMATION_LEVELS)
     check.check_choice("aggregation", aggregation, AGGREGATIONS)
-    common.check_fraction("mask_fraction", mask_fraction)
-    common.check_fraction("min_pred_value", min_pred_value)
+    check.check_fraction("mask_fraction", mask_fraction)
+    check.check_fraction("min_pred_value", min_pred_value)
     check.check_count("n_points", n_points)
-    check.check_internal_batch_size(batch_size)
+    check.check_batch_size(batch_size, "batch_size")
     check.check_generator(generator)
     n_examples, n_channels, height, width = images.shape
     if n_channels not in (1, 3):
@@ -325,7 +327,7 @@ def _check_thresholds(thresholds: Any) -> tuple[float, ...]:
         raise TypeError(f"`thresholds` must be a sequence of floats, got {type(thresholds)}")
     if len(thresholds) == 0:
         raise ValueError("`thresholds` must hold at least one threshold")
-    levels = tuple(common.check_fraction("thresholds", t) for t in thresholds)
+    levels = tuple(check.check_fraction("thresholds", t) for t in thresholds)
     if any(b < a for a, b in pairwise(levels)):
         raise ValueError(f"`thresholds` must be in ascending order, got {list(thresholds)}")
     return levels
@@ -396,7 +398,7 @@ def _msssim_to_original(rows: Tensor, dtype: torch.dtype, batch_size: int | None
     images = rows.to(dtype) / 255
     originals = images[:, -1:].expand_as(images).reshape(-1, *images.shape[2:])
     flat = images.reshape(-1, *images.shape[2:])
-    step = flat.shape[0] if batch_size is None else batch_size
+    step = batching.chunk_rows(batch_size, flat[:1])
     similarity = torch.cat(
         [
             ms_ssim(flat[i : i + step], originals[i : i + step], data_range=1, size_average=False)

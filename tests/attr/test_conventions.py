@@ -16,7 +16,7 @@ from captum_smooth import (
     NoiseBaselineIntegratedGradients,
     SmoothTaylor,
 )
-from captum_smooth.attr._engine import chunk_rows
+from captum_smooth._utils.batching import chunk_rows
 
 
 def idgi_of(method):

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from captum_smooth import SmoothTaylor
-from captum_smooth.attr._engine import AUTO_CHUNK_ELEMENTS, Block, chunk_rows, evaluate
+from captum_smooth._utils.batching import AUTO_CHUNK_ELEMENTS, chunk_rows
+from captum_smooth.attr._engine import Block, evaluate
 
 
 def blocks_counted(n_blocks, n_examples, produced):

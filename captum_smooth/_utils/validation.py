@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from captum._utils.typing import TargetType
 from torch import Tensor
+
+from captum_smooth._utils.captum_compat import TargetType
 
 
 def format_inputs(inputs: Any) -> tuple[tuple[Tensor, ...], bool]:
@@ -42,8 +43,9 @@ def check_count(name: str, value: Any) -> int:
     return value
 
 
-def check_internal_batch_size(value: Any) -> int | None:
-    return None if value is None else check_count("internal_batch_size", value)
+def check_batch_size(value: Any, name: str = "internal_batch_size") -> int | None:
+    """``None`` (an automatic, bounded size) or a positive int, under the caller's name."""
+    return None if value is None else check_count(name, value)
 
 
 def check_generator(generator: Any) -> torch.Generator | None:
@@ -115,3 +117,31 @@ def rand_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     device = x.device if generator is None else generator.device
     noise = torch.rand(x.shape, generator=generator, device=device, dtype=x.dtype)
     return noise.to(x.device)
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """A float in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"`{name}` must be a float, got {type(value).__name__}")
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        raise ValueError(f"`{name}` must lie in [0, 1], got {value}")
+    return float(value)
+
+
+def check_range(name: str, value: Any) -> tuple[float, float]:
+    """A pair ``(low, high)`` of finite floats with ``low < high``."""
+    if (
+        not isinstance(value, Sequence)
+        or len(value) != 2
+        or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value)
+    ):
+        raise TypeError(f"`{name}` must be a pair of floats (low, high), got {value!r}")
+    low, high = float(value[0]), float(value[1])
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"`{name}` must be finite with low < high, got {value!r}")
+    return low, high
+
+
+def check_callable(name: str, value: Any, optional: bool = False) -> None:
+    if not (callable(value) or (optional and value is None)):
+        raise TypeError(f"`{name}` must be callable, got {type(value).__name__}")
