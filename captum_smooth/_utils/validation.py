@@ -145,3 +145,26 @@ def check_range(name: str, value: Any) -> tuple[float, float]:
 def check_callable(name: str, value: Any, optional: bool = False) -> None:
     if not (callable(value) or (optional and value is None)):
         raise TypeError(f"`{name}` must be callable, got {type(value).__name__}")
+
+
+def format_baselines(baselines: Any, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """Captum's baseline forms (``None`` = zeros, a number, a tensor shaped like the input or
+    with batch size 1, or a tuple of these) as tensors shaped like ``inputs``."""
+    if baselines is None:
+        baselines = 0.0
+    formatted = baselines if isinstance(baselines, tuple) else (baselines,) * len(inputs)
+    if len(formatted) != len(inputs):
+        raise ValueError(f"`baselines` has {len(formatted)} entries for {len(inputs)} inputs")
+    result = []
+    for b, x in zip(formatted, inputs, strict=True):
+        if isinstance(b, bool) or not isinstance(b, (int, float, Tensor)):
+            raise TypeError(f"`baselines` must be numbers or tensors, got {type(b).__name__}")
+        b = torch.as_tensor(b, dtype=x.dtype, device=x.device)
+        try:
+            result.append(b.expand_as(x).clone())
+        except RuntimeError:
+            raise ValueError(
+                f"`baselines` of shape {tuple(b.shape)} does not match the input's shape "
+                f"{tuple(x.shape)}"
+            ) from None
+    return tuple(result)

@@ -19,7 +19,7 @@ from captum_smooth._utils.captum_compat import (
     TensorOrTupleOfTensorsGeneric,
 )
 from captum_smooth.attr._engine import AdaptivePath, Block
-from captum_smooth.attr._paths import PathAttribution, format_baselines
+from captum_smooth.attr._paths import PathAttribution
 
 # PAIR's tolerance for "the step has reached its L1 target".
 _EPSILON = 1e-9
@@ -107,7 +107,7 @@ class GuidedIntegratedGradients(PathAttribution):
         if not 0 < fraction <= 1:
             raise ValueError(f"`fraction` must be in (0, 1], got {fraction}")
         max_dist = check.check_scale("max_dist", max_dist)
-        baselines_tuple = format_baselines(baselines, inputs)
+        baselines_tuple = check.format_baselines(baselines, inputs)
         return _guided_path(inputs, baselines_tuple, n_steps, fraction, max_dist)
 
 

@@ -17,7 +17,7 @@ from captum_smooth._utils.captum_compat import (
     TensorOrTupleOfTensorsGeneric,
 )
 from captum_smooth.attr._engine import Block
-from captum_smooth.attr._paths import PathAttribution, format_baselines, straight_line
+from captum_smooth.attr._paths import PathAttribution, straight_line
 
 
 class IDGI(GradientAttribution):
@@ -126,4 +126,4 @@ class _StraightPath(PathAttribution):
                 "points from the baseline to the input"
             )
         alphas = [j / n_steps for j in range(n_steps + 1)]
-        return straight_line(inputs, format_baselines(baselines, inputs), alphas)
+        return straight_line(inputs, check.format_baselines(baselines, inputs), alphas)

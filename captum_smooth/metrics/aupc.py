@@ -73,8 +73,8 @@ def aupc(
             every row before ``forward_func``. ``None``: the identity.
         channel_reduction: ``"sum"`` (signed, default) or ``"abs_sum"`` over channels.
         batch_size: at most this many rows go through the model at once (``None``: as many
-            as hold 2.5 million input elements, 16 rows of 3×224×224). Chunks never span two steps: each step starts from the
-            previous step's kept candidates.
+            as hold 2.5 million input elements, 16 rows of 3×224×224). Chunks never span
+            two steps: each step starts from the previous step's kept candidates.
         generator: the source of the noise, for reproducible scores.
         show_progress: show a tqdm progress bar over the rows.
 
