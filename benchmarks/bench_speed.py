@@ -43,6 +43,7 @@ from captum_smooth import (
     NoiseBaselineIntegratedGradients,
     SmoothTaylor,
     examples,
+    metrics,
 )
 from captum_smooth.metrics import aupc
 
@@ -104,7 +105,9 @@ def rows_for(model, raw, targets, p) -> list[Row]:
     path = {"target": targets, "internal_batch_size": ibs}
     along = {**path, "n_steps": path_steps}  # Guided and Blur IG, with and without IDGI
     objective = p.aupc | {"input_transform": examples.normalize, "batch_size": 4 * ibs}
-    adaptive = AdaptiveSmoothTaylor(model, objective="aupc", objective_kwargs=objective)
+    adaptive = AdaptiveSmoothTaylor(
+        model, metrics.objective("aupc", model, generator=gen(), **objective)
+    )
     search = {"target": targets, "n_samples": r, "max_iterations": p.iterations,
               "objective_inputs": raw, "internal_batch_size": ibs}  # fmt: skip
     evaluations = adaptive.attribute(images, generator=gen(), **search).n_evaluations.tolist()

@@ -25,7 +25,6 @@ The result is written as Markdown to ``benchmarks/results/paper_tables_<preset>.
 from __future__ import annotations
 
 import argparse
-import functools
 import platform
 import sys
 import time
@@ -53,6 +52,7 @@ from captum_smooth.evaluation.adapters import (
     insertion_metric,
     pic_metric,
 )
+from captum_smooth.metrics import objective
 
 PRESETS = {
     "small": {
@@ -148,7 +148,7 @@ def softmax_model(model: torch.nn.Module) -> torch.nn.Module:
     return torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
 
 
-def smoothtaylor_methods(p: dict) -> list[Method]:
+def smoothtaylor_methods(p: dict, seed: int) -> list[Method]:
     ibs = p["internal_batch_size"]
     transform = {"baseline_transform": examples.normalize}
     methods = [
@@ -183,16 +183,22 @@ def smoothtaylor_methods(p: dict) -> list[Method]:
                     random=True,
                 )
             )
-    for objective, kwargs in (
+    for name, kwargs in (
         ("aupc", {**p["aupc"], "input_transform": examples.normalize, "batch_size": ibs}),
         ("autvc", {}),
     ):
-        factory = functools.partial(
-            AdaptiveSmoothTaylor, objective=objective, objective_kwargs=kwargs
-        )
+
+        def factory(model, name=name, kwargs=kwargs):
+            if name == "aupc":
+                generator = torch.Generator().manual_seed(seed)
+                return AdaptiveSmoothTaylor(
+                    model, objective(name, model, generator=generator, **kwargs)
+                )
+            return AdaptiveSmoothTaylor(model, objective(name, **kwargs))
+
         methods.append(
             Method(
-                f"ST adaptive {objective.upper()}",
+                f"ST adaptive {name.upper()}",
                 factory,
                 {
                     "n_samples": p["adaptive_samples"],
@@ -349,7 +355,7 @@ def smoothtaylor_table(model, images, sources, p, seed):
     result = evaluate_methods(
         model,
         images,
-        smoothtaylor_methods(p),
+        smoothtaylor_methods(p, seed),
         metrics,
         batch_size=p["batch_size"],
         input_transform=examples.normalize,

@@ -1,10 +1,14 @@
-"""How many rows go through the model at once, when the caller does not say."""
+"""Rows: how many go through the model at once when the caller does not say, and the
+target and additional forward arguments of a subset of the examples."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from torch import Tensor
+
+from captum_smooth._utils.captum_compat import TargetType
 
 AUTO_CHUNK_ELEMENTS = 2_500_000
 """Without an explicit batch size, a chunk holds at most this many input elements: 16 rows of
@@ -25,3 +29,21 @@ def chunk_rows(batch_size: int | None, row: Tensor | tuple[Tensor, ...]) -> int:
     tensors = row if isinstance(row, tuple) else (row,)
     elements = sum(math.prod(t.shape[1:]) for t in tensors)
     return max(1, AUTO_CHUNK_ELEMENTS // max(1, elements))
+
+
+def select_target(target: TargetType, rows: Tensor, n_examples: int) -> TargetType:
+    """The targets of the examples ``rows`` when ``target`` is given per example (a list or a
+    tensor of ``n_examples``); a target shared by all examples as it is."""
+    if isinstance(target, list):
+        return [target[i] for i in rows.tolist()]
+    if isinstance(target, Tensor) and target.numel() > 1:
+        return target.reshape(n_examples)[rows.to(target.device)]
+    return target
+
+
+def select_forward_args(args: tuple[Any, ...] | None, rows: Tensor) -> tuple[Any, ...] | None:
+    """Additional forward arguments (formatted as a tuple) of the examples ``rows``: tensors
+    are per example (batch first), anything else is shared."""
+    if args is None:
+        return None
+    return tuple(a[rows.to(a.device)] if isinstance(a, Tensor) and a.dim() > 0 else a for a in args)

@@ -43,6 +43,13 @@ def check_count(name: str, value: Any) -> int:
     return value
 
 
+def check_flag(name: str, value: Any) -> bool:
+    """A bool such as ``return_convergence_delta``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a bool, got {type(value).__name__}")
+    return value
+
+
 def check_batch_size(value: Any, name: str = "internal_batch_size") -> int | None:
     """``None`` (an automatic, bounded size) or a positive int, under the caller's name."""
     return None if value is None else check_count(name, value)

@@ -1,11 +1,13 @@
-"""Attribution methods: each file supplies a path's points and a rule; ``_engine`` runs them."""
+"""Attribution methods: each file supplies a path's points or a rule; ``_engine`` runs them."""
 
+from captum_smooth.attr._rules import RiemannSum, Rule, fold_recorded
 from captum_smooth.attr.adaptive import AdaptiveResult, AdaptiveSmoothTaylor
 from captum_smooth.attr.blur_ig import BlurIntegratedGradients, gaussian_blur
 from captum_smooth.attr.guided_ig import GuidedIntegratedGradients
-from captum_smooth.attr.idgi import IDGI
+from captum_smooth.attr.idgi import IDGI, IDGIRule
 from captum_smooth.attr.noise_baseline_ig import NoiseBaselineIntegratedGradients
 from captum_smooth.attr.smooth_taylor import SmoothTaylor
+from captum_smooth.attr.smoothgrad_sq import SmoothGradSquared, SquaredGradients
 
 __all__ = [
     "IDGI",
@@ -13,7 +15,13 @@ __all__ = [
     "AdaptiveSmoothTaylor",
     "BlurIntegratedGradients",
     "GuidedIntegratedGradients",
+    "IDGIRule",
     "NoiseBaselineIntegratedGradients",
+    "RiemannSum",
+    "Rule",
+    "SmoothGradSquared",
     "SmoothTaylor",
+    "SquaredGradients",
+    "fold_recorded",
     "gaussian_blur",
 ]

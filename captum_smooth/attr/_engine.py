@@ -1,89 +1,81 @@
 """The one place where rows meet the model.
 
-Every method of the package is the same pipeline: a *path* (Gaussian roots, straight lines
-towards baselines, a guided or a blurred path) produces blocks of points, one row per example;
-this module pushes the rows through the model in chunks of at most ``internal_batch_size``,
-returning the target output *and* its input gradient from the same forward pass; a *rule*
-(:mod:`captum_smooth.attr._rules`) folds the chunks into attributions.
+Every method of the package is the same pipeline: a *path* (:mod:`~captum_smooth.attr._paths`)
+produces blocks of points, one row per example; this module pushes the rows through the model,
+packing the rows of consecutive blocks into chunks of at most ``internal_batch_size``, and
+yields each block back, whole and in path order, with the target output ``f`` of its rows and,
+where the block asks for it, their gradient ``∇f`` from the same forward pass; a *rule*
+(:mod:`~captum_smooth.attr._rules`) folds the evaluated blocks into attributions.
 
-Blocks are consumed lazily, so peak memory is bounded by the chunk size, not by the number of
-steps or samples. Rows keep the index of their block and example so that rules can place them.
+``f`` and ``∇f`` come from one replaceable function, the method's ``value_and_grad_func``
+(:func:`value_and_grad` by default), as Captum's layer methods swap ``gradient_func``. Rows
+that only contribute their output (the ends of a convergence delta) get a forward pass and no
+backward pass. Blocks are drawn lazily, so peak memory is bounded by the chunk size, not by
+the number of steps or samples.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from typing import Any, NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple, Protocol
 
 import torch
 from torch import Tensor
 
-from captum_smooth._utils.batching import chunk_rows
+from captum_smooth._utils.batching import chunk_rows, select_forward_args, select_target
 from captum_smooth._utils.captum_compat import (
     TargetType,
     format_additional_forward_args,
     run_forward,
 )
 
+Need = Literal["grad", "value", "point"]
+"""What a block's rows need from the model: ``"grad"`` the output and its input gradient,
+``"value"`` the output only (a forward pass), ``"point"`` nothing (a position on the path)."""
+
 
 class Block(NamedTuple):
-    """One point per example (leading dimension = number of examples).
+    """One point per example (leading dimension = the examples), and what a rule needs of it.
 
-    ``displacements`` is what a Riemann-type rule multiplies the gradient by (e.g. the step
-    size times ``x - x'``); ``value_weights`` weights the model output of each row in a
-    weighted sum of outputs (used for convergence deltas; zero when not given). All blocks of
-    one stream either have displacements or do not.
+    ``weight`` and ``direction`` make the block a node of a quadrature: a Riemann-type rule
+    adds ``weight · direction ⊙ ∇f(points)`` (e.g. a step size and ``x - x'``); adaptive
+    paths leave ``direction`` to the engine, which sets it to the chord to the next block.
+    ``value_weight`` is the block's coefficient in the weighted sum of outputs that a
+    convergence delta compares with (``+1`` at the end of a path, ``-1`` at its start).
     """
 
     points: tuple[Tensor, ...]
-    displacements: tuple[Tensor, ...] | None = None
-    value_weights: Tensor | None = None
+    weight: float = 0.0
+    direction: tuple[Tensor, ...] | None = None
+    value_weight: float = 0.0
+    need: Need = "grad"
 
 
-class Chunk(NamedTuple):
-    """Evaluated rows: the block's fields plus where each row belongs, f and ∇f."""
+class Evaluated(NamedTuple):
+    """A block with its rows' outputs ``f`` ``(n_examples,)`` and gradients (shaped like the
+    points); ``None`` where the block did not ask for them."""
 
-    points: tuple[Tensor, ...]
-    displacements: tuple[Tensor, ...] | None
-    value_weights: Tensor
-    block: Tensor
-    example: Tensor
-    values: Tensor
-    grads: tuple[Tensor, ...]
+    block: Block
+    values: Tensor | None
+    grads: tuple[Tensor, ...] | None
 
 
-def evaluate(
-    forward_func: Callable[..., Any],
-    blocks: Iterable[Block],
-    target: TargetType,
-    additional_forward_args: Any,
-    n_examples: int,
-    internal_batch_size: int | None,
-) -> Iterator[Chunk]:
-    """Yield the model's target values and input gradients for every row of ``blocks``.
+class ValueAndGrad(Protocol):
+    """``(forward_func, points, target, additional_forward_args, with_grad) -> (f, ∇f)``:
+    ``f`` one scalar per row, ``∇f`` a gradient per point tensor (``None`` without
+    ``with_grad``). The engine's only access to the model."""
 
-    Rows are taken in order (block by block) and regrouped into chunks of at most
-    ``internal_batch_size`` rows (``None``: see :func:`chunk_rows`). ``target`` and
-    ``additional_forward_args`` are given per example, as the user passed them, and are
-    selected for each row by its example index.
-    """
-    additional_forward_args = format_additional_forward_args(additional_forward_args)
-    blocks = iter(blocks)
-    first = next(blocks, None)
-    if first is None:
-        return
-    size = chunk_rows(internal_batch_size, first.points)
-    stream = (_flatten(b, i, n_examples) for i, b in enumerate(itertools.chain([first], blocks)))
-    for flat, layout in _rebatch(stream, size):
-        points, displacements, value_weights, block, example = _unflatten(flat, layout)
-        values, grads = value_and_grad(
-            forward_func,
-            points,
-            _target_rows(target, example, n_examples),
-            _forward_args_rows(additional_forward_args, example, n_examples),
-        )
-        yield Chunk(points, displacements, value_weights, block, example, values, grads)
+    def __call__(
+        self,
+        forward_func: Callable[..., Any],
+        points: tuple[Tensor, ...],
+        target: TargetType,
+        additional_forward_args: Any,
+        with_grad: bool,
+    ) -> tuple[Tensor, tuple[Tensor, ...] | None]: ...
 
 
 def value_and_grad(
@@ -91,41 +83,48 @@ def value_and_grad(
     points: tuple[Tensor, ...],
     target: TargetType,
     additional_forward_args: Any,
-) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """One forward and one backward pass: ``f(points)`` (one scalar per row) and ``∇f``.
+    with_grad: bool = True,
+) -> tuple[Tensor, tuple[Tensor, ...] | None]:
+    """``f(points)`` (one scalar per row) and, with ``with_grad``, ``∇f`` from the same pass.
 
     Gradients are taken with respect to the points only, never the model's parameters, and
-    gradients are enabled even when the caller runs under ``torch.no_grad`` (NoiseTunnel and
-    ``captum.metrics.sensitivity_max`` do).
+    are enabled even when the caller runs under ``torch.no_grad`` (NoiseTunnel and
+    ``captum.metrics.sensitivity_max`` do). Without ``with_grad`` it is one forward pass under
+    ``torch.no_grad``.
+
+    Raises:
+        ValueError: if the output is not one scalar per row, does not depend differentiably
+            on the points (a forward under ``torch.no_grad``, a ``.detach()``), or is not
+            finite, or its gradient is not.
     """
     n_rows = points[0].shape[0]
-    with torch.enable_grad():
-        rows = tuple(p.detach().requires_grad_(True) for p in points)
+    grad_mode = torch.enable_grad() if with_grad else torch.no_grad()
+    with grad_mode:
+        rows = tuple(p.detach().requires_grad_(with_grad) for p in points)
         output = run_forward(forward_func, rows, target, additional_forward_args)
-        if not isinstance(output, Tensor) or output.numel() != n_rows:
-            shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
-            raise ValueError(
-                f"forward_func must give one scalar per example once `target` is applied; "
-                f"got output of shape {shape} for {n_rows} rows. Pass `target` to select "
-                f"the output to explain."
+        values = _one_per_row(output, n_rows)
+        grads = None
+        if with_grad:
+            found = (
+                torch.autograd.grad(values.sum(), rows, allow_unused=True)
+                if values.requires_grad
+                else (None,) * len(rows)
             )
-        values = output.reshape(n_rows)
-        grads = (
-            torch.autograd.grad(values.sum(), rows, allow_unused=True)
-            if values.requires_grad
-            else (None,) * len(rows)
-        )
-    if all(g is None for g in grads):
-        raise ValueError(
-            "forward_func's output does not depend differentiably on the inputs: autograd "
-            "finds no path from them to it (a forward under torch.no_grad(), a .detach(), or "
-            "a non-differentiable step such as argmax or .numpy()). Attributions need "
-            "gradients: run the model with autograd enabled."
-        )
-    # an input the output does not depend on (one of a tuple) gets zero gradients
-    grads = tuple(torch.zeros_like(r) if g is None else g for g, r in zip(grads, rows, strict=True))
+            if all(g is None for g in found):
+                raise ValueError(
+                    "forward_func's output does not depend differentiably on the inputs: "
+                    "autograd finds no path from them to it (a forward under torch.no_grad(), "
+                    "a .detach(), or a non-differentiable step such as argmax or .numpy()). "
+                    "Attributions need gradients: run the model with autograd enabled."
+                )
+            # an input the output does not depend on (one of a tuple) gets zero gradients
+            grads = tuple(
+                torch.zeros_like(r) if g is None else g.detach()
+                for g, r in zip(found, rows, strict=True)
+            )
     values = values.detach()
-    if not (torch.isfinite(values).all() and all(torch.isfinite(g).all() for g in grads)):
+    finite = torch.isfinite(values).all() and all(torch.isfinite(g).all() for g in grads or ())
+    if not finite:
         raise ValueError(
             "forward_func gave a non-finite output or gradient (NaN or inf) on the "
             "attribution path; the attributions would be NaN"
@@ -133,127 +132,208 @@ def value_and_grad(
     return values, grads
 
 
-def _target_rows(target: TargetType, example: Tensor, n_examples: int) -> TargetType:
-    if isinstance(target, list):
-        return [target[i] for i in example.tolist()]
-    if isinstance(target, Tensor) and target.numel() > 1:
-        return target.reshape(n_examples)[example.to(target.device)]
-    return target
+def _one_per_row(output: Any, n_rows: int) -> Tensor:
+    if not isinstance(output, Tensor) or output.numel() != n_rows:
+        shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
+        raise ValueError(
+            f"forward_func must give one scalar per example once `target` is applied; got "
+            f"output of shape {shape} for {n_rows} rows. Pass `target` to select the output "
+            f"to explain."
+        )
+    return output.reshape(n_rows)
 
 
-def _forward_args_rows(args: tuple[Any, ...] | None, example: Tensor, n_examples: int) -> Any:
-    if args is None:
-        return None
-    return tuple(
-        a[example.to(a.device)] if isinstance(a, Tensor) and a.dim() > 0 else a for a in args
-    )
+AdaptivePath = Generator[Block, tuple[Tensor | None, tuple[Tensor, ...] | None], None]
+"""A path whose next block depends on the evaluation of the current one: it yields a block,
+receives ``(values, grads)`` for it and yields the next."""
 
 
-class _Layout(NamedTuple):
-    n_points: int
-    n_displacements: int | None
+@dataclass
+class Model:
+    """How the engine calls the model: the forward function, the method's ``value_and_grad``,
+    the user's ``target`` and ``additional_forward_args`` (one entry per example), and the
+    dtypes the model expects for each input (paths may compute in a wider dtype)."""
+
+    forward_func: Callable[..., Any]
+    value_and_grad_func: ValueAndGrad
+    target: TargetType
+    additional_forward_args: Any
+    n_examples: int
+    dtypes: tuple[torch.dtype, ...]
+    progress: Any = None
+
+    def __post_init__(self) -> None:
+        self.additional_forward_args = format_additional_forward_args(self.additional_forward_args)
+
+    def __call__(
+        self, points: tuple[Tensor, ...], example: Tensor, with_grad: bool
+    ) -> tuple[Tensor, tuple[Tensor, ...] | None]:
+        """``f`` and ``∇f`` at ``points``, rows of the examples ``example``."""
+        points = tuple(p.to(d) for p, d in zip(points, self.dtypes, strict=True))
+        values, grads = self.value_and_grad_func(
+            self.forward_func,
+            points,
+            select_target(self.target, example, self.n_examples),
+            select_forward_args(self.additional_forward_args, example),
+            with_grad,
+        )
+        if self.progress is not None:
+            self.progress.update(example.numel())
+        return values, grads
 
 
-def _flatten(block: Block, index: int, n_examples: int) -> tuple[tuple[Tensor, ...], _Layout]:
-    device = block.points[0].device
-    rows = torch.arange(n_examples, device=device)
-    weights = block.value_weights
-    if weights is None:
-        weights = torch.zeros(n_examples, dtype=block.points[0].dtype, device=device)
-    flat = [*block.points, *(block.displacements or ()), weights]
-    flat.extend([torch.full_like(rows, index), rows])
-    layout = _Layout(
-        len(block.points), None if block.displacements is None else len(block.displacements)
-    )
-    return tuple(flat), layout
+def evaluate(
+    model: Model, blocks: Iterable[Block], internal_batch_size: int | None
+) -> Iterator[Evaluated]:
+    """Yield every block of ``blocks`` with its rows evaluated, whole and in order.
 
+    Rows that need gradients are packed, across consecutive blocks, into chunks of exactly
+    ``internal_batch_size`` rows (``None``: as many as
+    :func:`~captum_smooth._utils.batching.chunk_rows` allows; the last chunk shorter); rows that
+    need only their output go through forward-only chunks of their own. Blocks are drawn
+    lazily: a few chunks' worth of rows are alive at any time.
+    """
+    blocks = iter(blocks)
+    first = next(blocks, None)
+    if first is None:
+        return
+    size = chunk_rows(internal_batch_size, first.points)
+    queues = {"grad": _Queue(), "value": _Queue()}
+    pending: deque[_Pending] = deque()
+    examples = torch.arange(model.n_examples, device=first.points[0].device)
 
-def _unflatten(flat: tuple[Tensor, ...], layout: _Layout):
-    n = layout.n_points
-    points, rest = flat[:n], flat[n:]
-    displacements = None
-    if layout.n_displacements is not None:
-        displacements, rest = rest[: layout.n_displacements], rest[layout.n_displacements :]
-    value_weights, block, example = rest
-    return points, displacements, value_weights, block, example
+    held = 0  # rows evaluated but not yet yielded: waiting behind an unevaluated block
 
+    def run(queue: _Queue, with_grad: bool) -> None:
+        nonlocal held
+        parts, points, example = queue.take(size, examples)
+        values, grads = model(points, example, with_grad)
+        sizes = [n for _, n in parts]
+        value_parts = values.split(sizes)
+        grad_parts = zip(*(g.split(sizes) for g in grads), strict=True) if grads else None
+        for i, (entry, n) in enumerate(parts):
+            entry.values.append(value_parts[i])
+            if grad_parts is not None:
+                entry.grads.append(next(grad_parts))
+            entry.missing -= n
+        held += len(example)
 
-def _rebatch(
-    stream: Iterable[tuple[tuple[Tensor, ...], _Layout]], size: int
-) -> Iterator[tuple[tuple[Tensor, ...], _Layout]]:
-    """Regroup a stream of row-aligned tensor tuples into chunks of exactly ``size`` rows
-    (the last one shorter)."""
-    pending: list[tuple[Tensor, ...]] = []
-    n_pending = 0
-    layout = None
-    for flat, block_layout in stream:
-        if layout is not None and block_layout != layout:
-            raise ValueError("all blocks of a stream must have the same fields")
-        layout = block_layout
-        pending.append(flat)
-        n_pending += flat[0].shape[0]
-        while n_pending >= size:
-            joined = _cat(pending)
-            yield tuple(t[:size] for t in joined), layout
-            n_pending -= size
-            pending = [tuple(t[size:] for t in joined)] if n_pending else []
-    if n_pending:
-        yield _cat(pending), layout
+    def ready() -> Iterator[Evaluated]:
+        nonlocal held
+        while pending and pending[0].missing == 0:
+            entry = pending.popleft()
+            held -= entry.rows
+            yield entry.evaluated()
 
+    def run_head() -> None:
+        need = pending[0].block.need
+        run(queues[need], need == "grad")
 
-def _cat(parts: list[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
-    if len(parts) == 1:
-        return parts[0]
-    return tuple(torch.cat(column) for column in zip(*parts, strict=True))
-
-
-AdaptivePath = Generator[Block, tuple[Tensor, tuple[Tensor, ...]], None]
+    for block in itertools.chain([first], blocks):
+        _check_rows(block, model.n_examples)
+        entry = _Pending(block, model.n_examples if block.need != "point" else 0)
+        pending.append(entry)
+        if block.need != "point":
+            queue = queues[block.need]
+            queue.add(entry, block.points, model.n_examples)
+            while len(queue) >= size:
+                run(queue, block.need == "grad")
+        yield from ready()
+        if held > size:  # the head waits on a part-filled queue: evaluate it now
+            run_head()
+            yield from ready()
+    while pending:
+        run_head()
+        yield from ready()
 
 
 def evaluate_adaptive(
-    forward_func: Callable[..., Any],
-    path: AdaptivePath,
-    target: TargetType,
-    additional_forward_args: Any,
-    n_examples: int,
-    internal_batch_size: int | None,
-) -> Iterator[Chunk]:
-    """Evaluate a path whose next point depends on the gradient at the current one.
+    model: Model, path: AdaptivePath, internal_batch_size: int | None
+) -> Iterator[Evaluated]:
+    """Evaluate a path whose next block depends on the evaluation of the current one.
 
-    ``path`` is a generator: it yields a block, receives ``(values, grads)`` for it and yields
-    the next block. Each block is still split under ``internal_batch_size``. The chunk of
-    block ``j`` is yielded once block ``j + 1`` is known, with the polygonal displacement
-    ``x_{j+1} - x_j`` (zero for the last block), so that any rule can consume it.
+    Each block is evaluated alone (split under ``internal_batch_size``), its ``(values,
+    grads)`` are sent back to ``path``, and it is yielded once the next block is known: a
+    block without a ``direction`` gets the chord ``x_{j+1} - x_j`` to the next block (zero for
+    the last), so that any rule can consume it.
     """
     block = next(path)
-    index = 0
     while True:
-        parts = list(
-            evaluate(
-                forward_func,
-                [block],
-                target,
-                additional_forward_args,
-                n_examples,
-                internal_batch_size,
-            )
-        )
-        values = torch.cat([p.values for p in parts])
-        grads = tuple(torch.cat(column) for column in zip(*(p.grads for p in parts), strict=True))
+        (evaluated,) = evaluate(model, [block], internal_batch_size)
         try:
-            following = path.send((values, grads))
+            following = path.send((evaluated.values, evaluated.grads))
         except StopIteration:
             following = None
-        ends = block.points if following is None else following.points
-        yield Chunk(
-            points=block.points,
-            displacements=tuple(e - p for e, p in zip(ends, block.points, strict=True)),
-            value_weights=torch.cat([p.value_weights for p in parts]),
-            block=torch.full((n_examples,), index, device=values.device),
-            example=torch.arange(n_examples, device=values.device),
-            values=values,
-            grads=grads,
-        )
+        if block.direction is None:
+            ends = block.points if following is None else following.points
+            chord = tuple(e - p for e, p in zip(ends, block.points, strict=True))
+            evaluated = evaluated._replace(block=block._replace(direction=chord))
+        yield evaluated
         if following is None:
             return
-        block, index = following, index + 1
+        block = following
+
+
+@dataclass
+class _Pending:
+    """A block waiting for its rows' results (gathered in row order)."""
+
+    block: Block
+    missing: int
+    values: list[Tensor] = field(default_factory=list)
+    grads: list[tuple[Tensor, ...]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rows = self.missing
+
+    def evaluated(self) -> Evaluated:
+        if len(self.values) > 1:
+            values = torch.cat(self.values)
+            grads = tuple(torch.cat(g) for g in zip(*self.grads, strict=True)) or None
+        else:
+            values = self.values[0] if self.values else None
+            grads = self.grads[0] if self.grads else None
+        return Evaluated(self.block, values, grads)
+
+
+class _Queue:
+    """Rows waiting for a model call: slices of pending blocks, in order."""
+
+    def __init__(self) -> None:
+        self._parts: deque[tuple[_Pending, tuple[Tensor, ...], int, int]] = deque()
+        self._rows = 0
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def add(self, entry: _Pending, points: tuple[Tensor, ...], n_rows: int) -> None:
+        self._parts.append((entry, points, 0, n_rows))
+        self._rows += n_rows
+
+    def take(
+        self, size: int, examples: Tensor
+    ) -> tuple[list[tuple[_Pending, int]], tuple[Tensor, ...], Tensor]:
+        """Up to ``size`` rows: which entries they belong to, their points and the indices of
+        their examples (slices of ``examples``)."""
+        taken, columns, indices = [], [], []
+        while self._parts and size > 0:
+            entry, points, start, stop = self._parts.popleft()
+            end = min(stop, start + size)
+            taken.append((entry, end - start))
+            columns.append(tuple(p[start:end] for p in points))
+            indices.append(examples[start:end])
+            if end < stop:
+                self._parts.appendleft((entry, points, end, stop))
+            size -= end - start
+            self._rows -= end - start
+        points = tuple(
+            torch.cat(column) if len(column) > 1 else column[0]
+            for column in zip(*columns, strict=True)
+        )
+        return taken, points, torch.cat(indices) if len(indices) > 1 else indices[0]
+
+
+def _check_rows(block: Block, n_examples: int) -> None:
+    sizes = {p.shape[0] for p in block.points}
+    if sizes != {n_examples}:
+        raise ValueError(f"a block must hold one row per example ({n_examples}), got {sizes}")

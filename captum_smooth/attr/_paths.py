@@ -1,10 +1,23 @@
-"""Paths of the Integrated Gradients family: the shared base class, the straight line, and
-the rows that only carry an output value (for convergence deltas)."""
+"""Paths, and the ``attribute`` template every method of the package goes through.
+
+A :class:`Path` is what a method contributes: the points where the model is evaluated, in
+two views that rules choose from (:class:`~captum_smooth.attr._rules.Rule.stream`):
+
+- :meth:`Path.quadrature`: nodes of a quadrature of the method's integral, each with a weight
+  and a direction (the Riemann-type estimate of the method itself), plus, with a convergence
+  delta, the path's two ends as forward-only rows;
+- :meth:`Path.polyline`: the vertices ``x_0 … x_m`` of the path from its start to its end,
+  for rules that integrate along a polygon (IDGI).
+
+:class:`PathAttribution` runs any path through the engine with any rule
+(:meth:`PathAttribution._attribute`); :class:`RuleOnPath` applies another rule to a method's
+path (IDGI is one).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from captum.attr import GradientAttribution
@@ -12,101 +25,246 @@ from torch import Tensor
 
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.captum_compat import TargetType, format_output, sum_rows
-from captum_smooth.attr._engine import AdaptivePath, Block
-from captum_smooth.attr._rules import IDGISum, RiemannSum, integrate
+from captum_smooth.attr._engine import (
+    AdaptivePath,
+    Block,
+    Model,
+    ValueAndGrad,
+    evaluate,
+    evaluate_adaptive,
+    value_and_grad,
+)
+from captum_smooth.attr._quadrature import quadrature
+from captum_smooth.attr._rules import RiemannSum, Rule
 
 
-def straight_line(
-    inputs: tuple[Tensor, ...],
-    baselines: tuple[Tensor, ...],
-    alphas: Sequence[float],
-    step_sizes: Sequence[float] | None = None,
-    scale: float = 1.0,
-    multiply_by_inputs: bool = True,
-) -> Iterator[Block]:
-    """Points ``x' + α (x - x')`` for each α, in order.
+class Stream(NamedTuple):
+    """The blocks of one view of a path, how many there are (for progress bars), and whether
+    each block depends on the evaluation of the previous one (an :data:`AdaptivePath`)."""
 
-    With ``step_sizes`` each block carries the Riemann displacement
-    ``scale · w · (x - x')`` (or ``scale · w`` without ``multiply_by_inputs``, Captum's local
-    variant); without, the blocks are bare points for rules such as IDGI.
+    blocks: Iterable[Block] | AdaptivePath
+    n_blocks: int
+    adaptive: bool = False
+
+
+class Path:
+    """The points of a method on given inputs; subclasses implement the views they have."""
+
+    def quadrature(self, with_delta: bool) -> Stream:
+        """Nodes with weights and directions; with ``with_delta``, also the rows whose
+        outputs make the convergence delta (value weights ``+1`` at the end, ``-1`` at the
+        start)."""
+        raise TypeError(f"{type(self).__name__} has no quadrature")
+
+    def polyline(self) -> Stream:
+        """The vertices from the path's start to its end, both included, in order."""
+        raise TypeError(
+            f"{type(self).__name__} is not a path from a start to an end: IDGI needs the "
+            "path of IntegratedGradients, GuidedIntegratedGradients or BlurIntegratedGradients"
+        )
+
+
+def ends(start: tuple[Tensor, ...], end: tuple[Tensor, ...]) -> list[Block]:
+    """Forward-only rows giving ``f(end) - f(start)``: a convergence delta's comparison."""
+    return [
+        Block(end, value_weight=1.0, need="value"),
+        Block(start, value_weight=-1.0, need="value"),
+    ]
+
+
+class StraightLine(Path):
+    """``x' + α (x - x')``: at the nodes of ``method`` for the quadrature (Captum's IG,
+    weights summing to one), and on the uniform grid ``α = j/n_steps``, ``j = 0..n_steps``,
+    for the polyline.
+
+    ``scale`` multiplies every weight (``1/N`` for one of ``N`` baselines); without
+    ``multiply_by_inputs`` the direction is one (Captum's local attribution).
     """
-    for j, alpha in enumerate(alphas):
-        points = tuple(z + alpha * (x - z) for x, z in zip(inputs, baselines, strict=True))
-        displacements = None
-        if step_sizes is not None:
-            w = scale * step_sizes[j]
-            displacements = tuple(
-                w * (x - z) if multiply_by_inputs else torch.full_like(x, w)
-                for x, z in zip(inputs, baselines, strict=True)
+
+    def __init__(
+        self,
+        inputs: tuple[Tensor, ...],
+        baselines: tuple[Tensor, ...],
+        n_steps: int,
+        method: str | None = None,
+        scale: float = 1.0,
+        multiply_by_inputs: bool = True,
+    ) -> None:
+        """Validate the settings; points are made when a view is iterated."""
+        self.inputs, self.baselines, self.n_steps = inputs, baselines, n_steps
+        self.method, self.scale, self.multiply_by_inputs = method, scale, multiply_by_inputs
+        self.nodes = quadrature(method or "gausslegendre", check.check_count("n_steps", n_steps))
+
+    def _at(self, alpha: float) -> tuple[Tensor, ...]:
+        return tuple(z + alpha * (x - z) for x, z in zip(self.inputs, self.baselines, strict=True))
+
+    def quadrature(self, with_delta: bool) -> Stream:
+        direction = tuple(
+            x - z if self.multiply_by_inputs else torch.ones_like(x)
+            for x, z in zip(self.inputs, self.baselines, strict=True)
+        )
+        nodes = (
+            Block(self._at(a), self.scale * w, direction)
+            for a, w in zip(self.nodes.alphas, self.nodes.weights, strict=True)
+        )
+        extra = ends(self.baselines, self.inputs) if with_delta else []
+        return Stream(_chain(extra, nodes), len(extra) + self.n_steps)
+
+    def polyline(self) -> Stream:
+        if self.method is not None:
+            raise ValueError(
+                "`method` does not apply: the polyline is the uniform grid of n_steps + 1 "
+                "points from the baseline to the input"
             )
-        yield Block(points, displacements)
+        grid = (Block(self._at(j / self.n_steps)) for j in range(self.n_steps + 1))
+        return Stream(grid, self.n_steps + 1)
 
 
-def value_only(points: tuple[Tensor, ...], value_weight: float) -> Block:
-    """A row that adds ``value_weight · f(points)`` to the weighted output sum and nothing to
-    the attributions (zero displacement): the endpoints of a convergence delta."""
-    return Block(
-        points=points,
-        displacements=tuple(torch.zeros_like(p) for p in points),
-        value_weights=torch.full(
-            (points[0].shape[0],), value_weight, dtype=points[0].dtype, device=points[0].device
-        ),
-    )
+def _chain(first: Sequence[Block], rest: Iterable[Block]) -> Iterator[Block]:
+    yield from first
+    yield from rest
 
 
 class PathAttribution(GradientAttribution):
-    """An Integrated-Gradients-family method: a path of points and an integration rule.
+    """A method of the package: a :class:`Path` and a rule, run by the engine.
 
-    Subclasses supply :meth:`_path`; :meth:`_integrate` runs it through the engine and folds
-    it with a rule: the Riemann sum for the method itself, or IDGI's rule when wrapped in
-    :class:`~captum_smooth.IDGI`. ``adaptive`` paths choose each point from the gradient at
-    the previous one and are evaluated one block at a time.
+    Subclasses implement :meth:`path` (validate their settings, return the path) and an
+    ``attribute`` with their documented arguments that calls :meth:`_attribute`. The rule is
+    :attr:`rule` unless a wrapper passes another. The model's outputs and gradients come from
+    :attr:`value_and_grad_func` (:func:`~captum_smooth.attr._engine.value_and_grad`), which a
+    subclass or a wrapper may replace, as Captum's layer methods replace ``gradient_func``.
     """
 
-    adaptive: ClassVar[bool] = False
+    rule: ClassVar[type[Rule]] = RiemannSum
 
-    def _path(
-        self, inputs: tuple[Tensor, ...], rule: str, with_delta: bool, **settings: Any
-    ) -> Iterable[Block] | AdaptivePath:
-        """Validate ``settings`` eagerly and return the path's blocks in order.
+    def __init__(self, forward_func: Callable[..., Any]) -> None:
+        """Wrap ``forward_func``, the model or any function returning its outputs."""
+        super().__init__(forward_func)
+        self.value_and_grad_func: ValueAndGrad = value_and_grad
 
-        ``rule`` is ``"riemann"`` (blocks carry displacements; with ``with_delta`` they also
-        carry value weights giving ``f(end) - f(start)``) or ``"idgi"`` (bare points from the
-        start of the path to its end, both included)."""
+    def path(self, inputs: tuple[Tensor, ...], **settings: Any) -> Path:
+        """The method's path on ``inputs`` (formatted, validated) for its ``settings``."""
         raise NotImplementedError
 
-    def _integrate(
+    def _attribute(
         self,
-        rule: str,
         inputs: Any,
         target: TargetType,
         additional_forward_args: Any,
         internal_batch_size: int | None,
         return_convergence_delta: bool,
+        show_progress: bool,
+        rule: type[Rule] | None = None,
         **settings: Any,
     ) -> Any:
+        """Format and check the common arguments, build the path, evaluate the view the rule
+        integrates and fold it; return the attributions in the user's form (and the delta)."""
         inputs_tuple, is_tuple = check.format_inputs(inputs)
+        n_examples = inputs_tuple[0].shape[0]
         check.check_batch_size(internal_batch_size)
-        check.check_target(target, inputs_tuple[0].shape[0])
-        path = self._path(inputs_tuple, rule, return_convergence_delta, **settings)
-        folder = integrate(
-            RiemannSum(inputs_tuple) if rule == "riemann" else IDGISum(inputs_tuple),
+        check.check_target(target, n_examples)
+        check.check_flag("return_convergence_delta", return_convergence_delta)
+        check.check_flag("show_progress", show_progress)
+        rule = rule or self.rule
+        if return_convergence_delta and not rule.complete:
+            raise ValueError(f"`return_convergence_delta`: {rule.__name__} gives no delta")
+        stream = rule.stream(self.path(inputs_tuple, **settings), return_convergence_delta)
+        folder = rule(inputs_tuple)
+        progress = _progress_bar(show_progress, stream.n_blocks * n_examples, type(self).__name__)
+        model = Model(
             self.forward_func,
-            path,
+            self.value_and_grad_func,
             target,
             additional_forward_args,
-            internal_batch_size,
-            adaptive=self.adaptive,
+            n_examples,
+            tuple(x.dtype for x in inputs_tuple),
+            progress,
         )
-        attributions = format_output(is_tuple, folder.attributions)
+        run = evaluate_adaptive if stream.adaptive else evaluate
+        try:
+            for evaluated in run(model, stream.blocks, internal_batch_size):
+                folder.fold(evaluated)
+        finally:
+            if progress is not None:
+                progress.close()
+        attributions = folder.attributions()
+        formatted = format_output(is_tuple, attributions)
         if not return_convergence_delta:
-            return attributions
-        total = sum(sum_rows(a) for a in folder.attributions)
-        return attributions, total - folder.expected_total()
+            return formatted
+        total = sum(sum_rows(a) for a in attributions)
+        return formatted, total - folder.expected_total()
 
     def has_convergence_delta(self) -> bool:
-        return True
+        """Whether ``attribute`` can return a convergence delta (its rule is complete)."""
+        return self.rule.complete
 
     @property
     def multiplies_by_inputs(self) -> bool:
+        """Whether the attributions are scaled by ``x - x'`` (global attribution)."""
         return True
+
+
+class RuleOnPath(GradientAttribution):
+    """Another rule on the path of a method of the package: ``Wrapper(method)`` computes the
+    wrapped method's path, with the wrapped method's settings, and folds it with :attr:`rule`.
+
+    :class:`~captum_smooth.IDGI` is one; adding a rule that reuses the existing paths is a
+    subclass naming its rule.
+    """
+
+    rule: ClassVar[type[Rule]]
+
+    def __init__(self, attribution_method: GradientAttribution) -> None:
+        """Wrap ``attribution_method``, whose path the rule integrates."""
+        path_method = self.path_method(attribution_method)
+        super().__init__(attribution_method.forward_func)
+        self.attribution_method = attribution_method
+        self._path_method = path_method
+
+    def path_method(self, attribution_method: GradientAttribution) -> PathAttribution:
+        """The method of the package whose path the rule integrates."""
+        if not isinstance(attribution_method, PathAttribution):
+            raise TypeError(
+                f"{type(self).__name__} integrates along the path of a method of "
+                f"captum_smooth; got {type(attribution_method).__name__}"
+            )
+        return attribution_method
+
+    def _attribute(
+        self,
+        inputs: Any,
+        target: TargetType,
+        additional_forward_args: Any,
+        internal_batch_size: int | None,
+        return_convergence_delta: bool,
+        show_progress: bool,
+        **settings: Any,
+    ) -> Any:
+        return self._path_method._attribute(
+            inputs,
+            target,
+            additional_forward_args,
+            internal_batch_size,
+            return_convergence_delta,
+            show_progress,
+            rule=self.rule,
+            **settings,
+        )
+
+    def has_convergence_delta(self) -> bool:
+        """Whether ``attribute`` can return a convergence delta (the rule is complete)."""
+        return self.rule.complete
+
+    @property
+    def multiplies_by_inputs(self) -> bool:
+        """As the wrapped method."""
+        return self._path_method.multiplies_by_inputs
+
+
+def _progress_bar(show: bool, total: int, desc: str) -> Any:
+    """One tqdm bar over the rows the engine evaluates (``None`` when not shown)."""
+    if not show:
+        return None
+    from tqdm.auto import tqdm  # a dependency of Captum's; loaded only when a bar is shown
+
+    return tqdm(total=total, desc=desc, unit="rows")

@@ -1,165 +1,136 @@
-"""Rules that fold evaluated rows (:class:`~captum_smooth.attr._engine.Chunk`) into attributions."""
+"""Rules: how evaluated blocks (:class:`~captum_smooth.attr._engine.Evaluated`) become
+attributions.
+
+A rule is a small class with one protocol (:class:`Rule`): it says which view of a path it
+integrates (:meth:`Rule.stream`), folds the evaluated blocks one at a time in path order
+(:meth:`Rule.fold`), and gives the attributions and, where it claims completeness, what they
+should sum to (:meth:`Rule.expected_total`). A method chooses its rule; a wrapper such as
+:class:`~captum_smooth.IDGI` swaps it. Paths never know which rule consumes them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import Tensor
 
-from captum_smooth._utils.captum_compat import TargetType
-from captum_smooth.attr._engine import Chunk, evaluate, evaluate_adaptive
+from captum_smooth.attr._engine import Block, Evaluated
+
+if TYPE_CHECKING:
+    from captum_smooth.attr._paths import Path, Stream
 
 
-class RiemannSum:
-    """``A = Σ_rows d_row ⊙ ∇f(row)`` per example, and ``Σ_rows c_row · f(row)``.
+class Rule(ABC):
+    """Folds a path's evaluated blocks into attributions shaped like ``inputs``.
 
-    With ``d`` the step size times ``x - x'`` this is the Riemann sum of Integrated Gradients;
-    with ``d = (x - z) / R`` it is SmoothTaylor's Monte-Carlo average; with ``d = x_{j+1} - x_j``
-    it integrates along any polygonal path (Guided IG, Blur IG). The weighted sum of outputs
-    gives convergence deltas without a second pass.
+    Subclasses set :attr:`complete` (whether :meth:`expected_total` is a completeness claim
+    that a convergence delta can be measured against) and implement the three methods.
     """
 
+    complete: ClassVar[bool] = False
+
     def __init__(self, inputs: tuple[Tensor, ...]) -> None:
-        self.attributions = tuple(torch.zeros_like(x) for x in inputs)
+        """Start from zero attributions shaped like ``inputs``."""
+        self.totals = tuple(torch.zeros_like(x) for x in inputs)
+
+    @staticmethod
+    @abstractmethod
+    def stream(path: Path, with_delta: bool) -> Stream:
+        """The view of ``path`` this rule integrates (with the rows a convergence delta needs
+        when ``with_delta``)."""
+
+    @abstractmethod
+    def fold(self, evaluated: Evaluated) -> None:
+        """Add one evaluated block (blocks arrive whole and in path order)."""
+
+    def attributions(self) -> tuple[Tensor, ...]:
+        """The attributions folded so far, one tensor per input."""
+        return self.totals
+
+    def expected_total(self) -> Tensor:
+        """What the attributions of each example should sum to, ``(n_examples,)``."""
+        raise TypeError(f"{type(self).__name__} makes no completeness claim")
+
+
+class RiemannSum(Rule):
+    """``A = Σ_blocks w · d ⊙ ∇f(points)``, and the weighted output sum ``Σ c · f(points)``.
+
+    With ``w`` a quadrature weight and ``d = x - x'`` this is Integrated Gradients; with
+    ``w = 1/R`` and ``d = x - z`` SmoothTaylor's Monte-Carlo average; with ``d`` the chord
+    ``x_{j+1} - x_j`` a left sum along any polygonal path (Guided IG). The value weights ``c``
+    (``+1`` at the path's end, ``-1`` at its start) give the convergence delta.
+    """
+
+    complete = True
+
+    def __init__(self, inputs: tuple[Tensor, ...]) -> None:
+        super().__init__(inputs)
         self.weighted_values = torch.zeros(
             inputs[0].shape[0], dtype=inputs[0].dtype, device=inputs[0].device
         )
 
+    @staticmethod
+    def stream(path: Path, with_delta: bool) -> Stream:
+        return path.quadrature(with_delta)
+
+    def fold(self, evaluated: Evaluated) -> None:
+        block = evaluated.block
+        if evaluated.grads is not None and block.weight != 0:
+            if block.direction is None:
+                raise ValueError("RiemannSum needs blocks with a direction")
+            for total, d, g in zip(self.totals, block.direction, evaluated.grads, strict=True):
+                total.add_((block.weight * d * g).to(total.dtype))
+        if block.value_weight != 0:
+            if evaluated.values is None:
+                raise ValueError("a block with a value weight must be evaluated")
+            self.weighted_values.add_(
+                block.value_weight * evaluated.values.to(self.weighted_values.dtype)
+            )
+
     def expected_total(self) -> Tensor:
-        """What the attributions should sum to: the weighted sum of outputs."""
         return self.weighted_values
 
-    def update(self, chunk: Chunk) -> None:
-        if chunk.displacements is None:
-            raise ValueError("RiemannSum needs blocks with displacements")
-        for total, d, g in zip(self.attributions, chunk.displacements, chunk.grads, strict=True):
-            total.index_add_(0, chunk.example, (d * g).to(total.dtype))
-        weighted = chunk.value_weights * chunk.values.to(chunk.value_weights.dtype)
-        self.weighted_values.index_add_(0, chunk.example, weighted.to(self.weighted_values.dtype))
 
+def fold_recorded(
+    rule: type[Rule],
+    points: Sequence[Tensor | tuple[Tensor, ...]],
+    values: Sequence[Tensor],
+    grads: Sequence[Tensor | tuple[Tensor, ...]],
+) -> Tensor | tuple[Tensor, ...]:
+    """Fold a path you recorded yourself with ``rule``: the points ``x_0 … x_m`` in order,
+    the outputs ``f(x_j)`` ``(n_examples,)`` and the gradients ``∇f(x_j)``.
 
-def integrate(
-    rule: Rule,
-    forward_func: Callable[..., Any],
-    blocks: Any,
-    target: TargetType,
-    additional_forward_args: Any,
-    internal_batch_size: int | None,
-    adaptive: bool = False,
-) -> Rule:
-    """Push a path's blocks through the model in chunks and fold the chunks with ``rule``;
-    ``adaptive`` paths are generators evaluated block by block (``evaluate_adaptive``)."""
-    n_examples = rule.attributions[0].shape[0]
-    run = evaluate_adaptive if adaptive else evaluate
-    for chunk in run(
-        forward_func, blocks, target, additional_forward_args, n_examples, internal_batch_size
-    ):
-        rule.update(chunk)
-    return rule
+    The counterpart of the IDGI authors' ``IDGI(grads, preds)``, for any rule that needs only
+    points, values and gradients (e.g. ``fold_recorded(IDGIRule, ...)``); a Riemann-type
+    rule takes the chord ``x_{j+1} - x_j`` as each point's direction, with weight 1.
 
+    Args:
+        rule: the rule's class.
+        points: one tensor (or tuple of tensors, for several inputs) per point, batch first.
+        values: the output at each point, one scalar per example.
+        grads: the gradient at each point, shaped like the point.
 
-class IDGISum:
-    """Important Direction Gradient Integration (Yang et al., CVPR 2023, Algorithm 1;
-    docs/reference.md#idgi).
+    Returns:
+        The attributions, shaped like one point (a tuple when the points are tuples).
 
-    Over the ordered points ``x_0 … x_m`` of any path::
-
-        R = Σ_{j<m} (g_j ⊙ g_j) / ||g_j||² · (f_{j+1} - f_j)
-
-    Each segment's weights sum to one, so ``Σ R = f_m - f_0`` exactly, for any number of
-    steps. Where ``g_j = 0`` the direction comes from the segment's end gradient ``g_{j+1}``;
-    where that is zero too, ``f_{j+1} - f_j`` is spread in proportion to ``|x_{j+1} - x_j|``
-    (the authors' code gives NaN there; ports that skip the step lose completeness).
-
-    Chunks must arrive in path order (as the engine yields them); the rule keeps two blocks.
+    Raises:
+        ValueError: if the three sequences differ in length or are empty.
     """
-
-    def __init__(self, inputs: tuple[Tensor, ...]) -> None:
-        self.attributions = tuple(torch.zeros_like(x) for x in inputs)
-        self.n_examples = inputs[0].shape[0]
-        self.start_values: Tensor | None = None
-        self.end_values: Tensor | None = None
-        self._previous: _Evaluated | None = None
-        self._current: _Evaluated | None = None
-        self._current_index = -1
-        self._filled = 0
-
-    def expected_total(self) -> Tensor:
-        """What the attributions sum to: ``f(end) - f(start)``."""
-        if self.start_values is None or self.end_values is None:
-            raise ValueError("IDGI needs at least two points on the path")
-        return (self.end_values - self.start_values).to(self.attributions[0].dtype)
-
-    def update(self, chunk: Chunk) -> None:
-        for index in torch.unique(chunk.block).tolist():
-            rows = chunk.block == index
-            self._fill(
-                index,
-                chunk.example[rows],
-                tuple(p[rows] for p in chunk.points),
-                tuple(g[rows] for g in chunk.grads),
-                chunk.values[rows],
-            )
-
-    def _fill(self, index, example, points, grads, values) -> None:
-        if index != self._current_index:
-            self._current = _Evaluated(
-                tuple(torch.zeros_like(a) for a in self.attributions),
-                tuple(torch.zeros_like(a) for a in self.attributions),
-                torch.zeros(self.n_examples, dtype=values.dtype, device=values.device),
-            )
-            self._current_index, self._filled = index, 0
-        for target, source in zip(self._current.points, points, strict=True):
-            target[example] = source.to(target.dtype)
-        for target, source in zip(self._current.grads, grads, strict=True):
-            target[example] = source.to(target.dtype)
-        self._current.values[example] = values
-        self._filled += example.numel()
-        if self._filled == self.n_examples:
-            if self._previous is None:
-                self.start_values = self._current.values
-            else:
-                self._add_segment(self._previous, self._current)
-            self._previous, self.end_values = self._current, self._current.values
-
-    def _add_segment(self, start: _Evaluated, end: _Evaluated) -> None:
-        rise = (end.values - start.values).to(self.attributions[0].dtype)
-        steps = tuple((e - s).abs() for s, e in zip(start.points, end.points, strict=True))
-        weights_start, has_start = _shares(tuple(g * g for g in _rescaled(start.grads)))
-        weights_end, has_end = _shares(tuple(g * g for g in _rescaled(end.grads)))
-        weights_step, _ = _shares(steps)
-        for total, w_start, w_end, w_step in zip(
-            self.attributions, weights_start, weights_end, weights_step, strict=True
-        ):
-            shape = (-1,) + (1,) * (total.dim() - 1)
-            weight = torch.where(
-                has_start.view(shape), w_start, torch.where(has_end.view(shape), w_end, w_step)
-            )
-            total += weight * rise.view(shape)
-
-
-Rule = TypeVar("Rule", RiemannSum, IDGISum)
-
-
-class _Evaluated(NamedTuple):
-    points: tuple[Tensor, ...]
-    grads: tuple[Tensor, ...]
-    values: Tensor
-
-
-def _rescaled(grads: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    """Gradients divided by their largest magnitude per example, so that squaring them
-    neither underflows nor overflows; the direction ``g²/||g||²`` is unchanged."""
-    peak = torch.stack([g.reshape(g.shape[0], -1).abs().amax(dim=1) for g in grads]).amax(dim=0)
-    safe = torch.where(peak > 0, peak, torch.ones_like(peak))
-    return tuple(g / safe.view((-1,) + (1,) * (g.dim() - 1)) for g in grads)
-
-
-def _shares(parts: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], Tensor]:
-    """Non-negative ``parts`` divided by their total per example, and where the total is > 0."""
-    total = sum(p.reshape(p.shape[0], -1).sum(dim=1) for p in parts)
-    positive = total > 0
-    safe = torch.where(positive, total, torch.ones_like(total))
-    return tuple(p / safe.view((-1,) + (1,) * (p.dim() - 1)) for p in parts), positive
+    if not (len(points) == len(values) == len(grads)) or len(points) == 0:
+        raise ValueError(
+            f"`points`, `values` and `grads` must have one entry per point, got "
+            f"{len(points)}, {len(values)} and {len(grads)}"
+        )
+    as_tuple = isinstance(points[0], tuple)
+    formatted = [p if isinstance(p, tuple) else (p,) for p in points]
+    gradients = [g if isinstance(g, tuple) else (g,) for g in grads]
+    folder = rule(formatted[-1])
+    for j, (p, v, g) in enumerate(zip(formatted, values, gradients, strict=True)):
+        ends = formatted[j + 1] if j + 1 < len(formatted) else p
+        chord = tuple(e - q for e, q in zip(ends, p, strict=True))
+        folder.fold(Evaluated(Block(p, 1.0, chord), v, g))
+    result = folder.attributions()
+    return result if as_tuple else result[0]

@@ -4,20 +4,19 @@ minimise an attribution-quality metric (docs/reference.md#adaptive-noising)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from captum_smooth._utils import validation as check
+from captum_smooth._utils.batching import select_forward_args, select_target
 from captum_smooth._utils.captum_compat import TargetType, format_additional_forward_args
-from captum_smooth.attr._rules import RiemannSum, integrate
-from captum_smooth.attr.smooth_taylor import _gaussian_roots
+from captum_smooth.attr.smooth_taylor import SmoothTaylor
 
 Objective = Callable[[Tensor, Tensor, TargetType], Tensor]
-"""``objective(inputs, attributions, target) -> (B,)`` scores, lower is better."""
-
-OBJECTIVES = ("aupc", "autvc")
+"""``objective(inputs, attributions, target) -> (B,)`` scores, lower is better; the paper's
+AUPC and AUTVC: :func:`captum_smooth.metrics.objective`."""
 
 
 class AdaptiveResult(NamedTuple):
@@ -47,40 +46,40 @@ class AdaptiveSmoothTaylor:
     evaluation is a fresh SmoothTaylor run (new Gaussian roots), so the search is reproducible
     only under a ``generator``.
 
-    Args:
-        forward_func: the model or any function returning its outputs.
-        objective: ``"aupc"`` (:func:`captum_smooth.metrics.aupc`), ``"autvc"``
-            (:func:`captum_smooth.metrics.autvc`), or a callable
-            ``objective(inputs, attributions, target) -> (B,)`` with lower-is-better scores.
-        objective_kwargs: keyword arguments for the named metric (e.g. ``window_size``,
-            ``n_candidates``, ``input_transform``, ``batch_size``); the search's ``generator``
-            is passed to AUPC.
+    Each SmoothTaylor run goes through :class:`~captum_smooth.SmoothTaylor` (the same
+    template, engine and rule), with one σ per example; :attr:`smooth_taylor` is that method,
+    e.g. to replace its ``value_and_grad_func``.
 
     Example:
-        >>> search = AdaptiveSmoothTaylor(model, "aupc", {"input_transform": normalize})
+        >>> from captum_smooth.metrics import objective
+        >>> aupc = objective("aupc", model, input_transform=normalize,
+        ...                  generator=torch.Generator().manual_seed(1))
+        >>> search = AdaptiveSmoothTaylor(model, aupc)
         >>> result = search.attribute(normalize(raw), target=labels, n_samples=100,
         ...     objective_inputs=raw, internal_batch_size=64,
         ...     generator=torch.Generator().manual_seed(0))
         >>> result.attributions, result.noise_scale
     """
 
-    def __init__(
-        self,
-        forward_func: Callable[..., Any],
-        objective: Literal["aupc", "autvc"] | Objective = "aupc",
-        objective_kwargs: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, forward_func: Callable[..., Any], objective: Objective) -> None:
+        """Search σ for ``forward_func`` (the model) to minimise ``objective``.
+
+        Args:
+            forward_func: the model or any function returning its outputs.
+            objective: ``objective(inputs, attributions, target) -> (B,)``, lower is better;
+                the paper's AUPC or AUTVC from :func:`captum_smooth.metrics.objective`.
+        """
         if not callable(forward_func):
             raise TypeError(f"`forward_func` must be callable, got {type(forward_func).__name__}")
-        if not callable(objective):
-            check.check_choice("objective", objective, OBJECTIVES)
-        if objective_kwargs is not None and not isinstance(objective_kwargs, dict):
+        if isinstance(objective, str):
             raise TypeError(
-                f"`objective_kwargs` must be a dict, got {type(objective_kwargs).__name__}"
+                f"`objective` must be callable; for the paper's {objective!r} pass "
+                f"captum_smooth.metrics.objective({objective!r}, model, ...)"
             )
+        check.check_callable("objective", objective)
         self.forward_func = forward_func
         self.objective = objective
-        self.objective_kwargs = dict(objective_kwargs or {})
+        self.smooth_taylor = SmoothTaylor(forward_func)
 
     def attribute(
         self,
@@ -114,7 +113,7 @@ class AdaptiveSmoothTaylor:
             objective_inputs: what the objective is given as the inputs, row for row (e.g. the
                 raw pixels when ``inputs`` are normalised); default ``inputs``.
             internal_batch_size: at most this many rows go through the model at once.
-            generator: the source of the Gaussian noise (and of AUPC's noise).
+            generator: the source of the Gaussian noise, for a reproducible search.
 
         Returns:
             :class:`AdaptiveResult` ``(attributions, noise_scale, objective, n_evaluations)``.
@@ -143,21 +142,17 @@ class AdaptiveSmoothTaylor:
 
         def run(rows: Tensor, sigmas: Tensor) -> tuple[Tensor, Tensor]:
             """SmoothTaylor at a per-example σ for ``rows``, and the objective's scores."""
-            points = x[rows]
-            sub_target = _target_rows(target, rows, n_examples)
-            shape = (-1,) + (1,) * (x.dim() - 1)
-            blocks = _gaussian_roots((points,), (sigmas.view(shape),), n_samples, generator)
-            attributions = integrate(
-                RiemannSum((points,)),
-                self.forward_func,
-                blocks,
-                sub_target,
-                _forward_args_rows(forward_args, rows),
-                internal_batch_size,
-            ).attributions[0]
-            scores = self._score(
-                scored[rows.to(scored.device)], attributions, sub_target, generator
+            sub_target = select_target(target, rows, n_examples)
+            attributions = self.smooth_taylor.attribute(
+                x[rows],
+                target=sub_target,
+                additional_forward_args=select_forward_args(forward_args, rows),
+                n_samples=n_samples,
+                noise_scale=sigmas,
+                internal_batch_size=internal_batch_size,
+                generator=generator,
             )
+            scores = self._score(scored[rows.to(scored.device)], attributions, sub_target)
             return attributions, scores
 
         everyone = torch.arange(n_examples, device=x.device)
@@ -209,24 +204,8 @@ class AdaptiveSmoothTaylor:
             raise ValueError("`initial_noise_scale` must be non-negative")
         return sigma.expand(x.shape[0]).clone()
 
-    def _score(
-        self,
-        inputs: Tensor,
-        attributions: Tensor,
-        target: TargetType,
-        generator: torch.Generator | None,
-    ) -> Tensor:
-        if self.objective == "aupc":
-            from captum_smooth.metrics import aupc
-
-            kwargs = {"generator": generator, **self.objective_kwargs}
-            scores = aupc(self.forward_func, inputs, attributions, target, **kwargs).score
-        elif self.objective == "autvc":
-            from captum_smooth.metrics import autvc
-
-            scores = autvc(attributions, **self.objective_kwargs).score
-        else:
-            scores = self.objective(inputs, attributions, target)
+    def _score(self, inputs: Tensor, attributions: Tensor, target: TargetType) -> Tensor:
+        scores = self.objective(inputs, attributions, target)
         if (
             not isinstance(scores, Tensor)
             or scores.shape != (inputs.shape[0],)
@@ -237,19 +216,3 @@ class AdaptiveSmoothTaylor:
                 f"({inputs.shape[0]},)"
             )
         return scores.to(device=attributions.device, dtype=attributions.dtype)
-
-
-def _target_rows(target: TargetType, rows: Tensor, n_examples: int) -> TargetType:
-    """The targets of ``rows`` when ``target`` is given per example."""
-    if isinstance(target, list):
-        return [target[i] for i in rows.tolist()]
-    if isinstance(target, Tensor) and target.numel() > 1:
-        return target.reshape(n_examples)[rows.to(target.device)]
-    return target
-
-
-def _forward_args_rows(args: tuple[Any, ...] | None, rows: Tensor) -> Any:
-    """Forward arguments for ``rows``: tensors are per example, anything else is shared."""
-    if args is None:
-        return None
-    return tuple(a[rows.to(a.device)] if isinstance(a, Tensor) and a.dim() > 0 else a for a in args)

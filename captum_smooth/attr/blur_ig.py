@@ -16,7 +16,7 @@ from torch import Tensor
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.captum_compat import TargetType, TensorOrTupleOfTensorsGeneric
 from captum_smooth.attr._engine import Block
-from captum_smooth.attr._paths import PathAttribution, value_only
+from captum_smooth.attr._paths import Path, PathAttribution, Stream, ends
 
 # scipy.ndimage.gaussian_filter's default: the kernel reaches 4 σ on each side
 _TRUNCATE = 4.0
@@ -68,6 +68,7 @@ class BlurIntegratedGradients(PathAttribution):
     """
 
     def __init__(self, forward_func: Callable[..., Any]) -> None:
+        """Wrap ``forward_func``, the model or any function returning its outputs."""
         super().__init__(forward_func)
 
     @log_usage()
@@ -82,6 +83,7 @@ class BlurIntegratedGradients(PathAttribution):
         sqrt_schedule: bool = False,
         internal_batch_size: int | None = None,
         return_convergence_delta: bool = False,
+        show_progress: bool = False,
     ) -> TensorOrTupleOfTensorsGeneric | tuple[TensorOrTupleOfTensorsGeneric, Tensor]:
         """Attribute the target output to the inputs along the blur path.
 
@@ -94,36 +96,36 @@ class BlurIntegratedGradients(PathAttribution):
             n_steps: m, the number of blur levels (PAIR: 100).
             grad_step: δ of the finite difference in σ, > 0 (PAIR: 0.01).
             sqrt_schedule: space the σ's as ``sqrt(i · max_sigma / m)`` (PAIR's ``sqrt``).
-            internal_batch_size: at most this many rows through the model at once; the blur
+            internal_batch_size: at most this many rows through the model at once (``None``:
+                as many as hold 2.5 million input elements, 16 rows of 3×224×224); the blur
                 levels are batched together.
             return_convergence_delta: also return ``Σ attr - (f(x) - f(blur(x, max_sigma)))``.
+            show_progress: show a progress bar over the rows evaluated.
 
         Returns:
             Attributions shaped like ``inputs``; and the convergence delta if asked for.
         """
-        return self._integrate(
-            "riemann",
+        return self._attribute(
             inputs,
             target,
             additional_forward_args,
             internal_batch_size,
             return_convergence_delta,
+            show_progress,
             max_sigma=max_sigma,
             n_steps=n_steps,
             grad_step=grad_step,
             sqrt_schedule=sqrt_schedule,
         )
 
-    def _path(
+    def path(
         self,
         inputs: tuple[Tensor, ...],
-        rule: str,
-        with_delta: bool,
         max_sigma: float = 50.0,
         n_steps: int = 100,
         grad_step: float = 0.01,
         sqrt_schedule: bool = False,
-    ) -> Iterator[Block]:
+    ) -> BlurPath:
         check.check_count("n_steps", n_steps)
         max_sigma = check.check_scale("max_sigma", max_sigma)
         grad_step = check.check_scale("grad_step", grad_step)
@@ -137,27 +139,40 @@ class BlurIntegratedGradients(PathAttribution):
         sigmas = [i * max_sigma / n_steps for i in range(n_steps + 1)]
         if sqrt_schedule:
             sigmas = [math.sqrt(s) for s in sigmas]
-        if rule == "idgi":
-            return _blurred_points(inputs, sigmas[::-1])
-        return _blur_riemann(inputs, sigmas, grad_step, with_delta)
+        return BlurPath(inputs, sigmas, grad_step)
 
 
-def _blurred_points(inputs: tuple[Tensor, ...], sigmas: list[float]) -> Iterator[Block]:
-    for sigma in sigmas:
-        yield Block(tuple(gaussian_blur(x, sigma) for x in inputs))
+class BlurPath(Path):
+    """Gaussian blurs of the inputs, ``σ_0 = 0 < … < σ_m = max_sigma``.
 
+    The quadrature is PAIR's: a node at each ``σ_i``, ``i < m``, with weight
+    ``-(σ_{i+1} - σ_i)`` and direction ``∂x/∂σ`` by a forward difference of ``grad_step``; the
+    path runs from ``blur(x, max_sigma)`` to ``x``, the polyline through the blurs in that
+    order.
+    """
 
-def _blur_riemann(
-    inputs: tuple[Tensor, ...], sigmas: list[float], grad_step: float, with_delta: bool
-) -> Iterator[Block]:
-    if with_delta:
-        yield value_only(inputs, 1.0)
-        yield value_only(tuple(gaussian_blur(x, sigmas[-1]) for x in inputs), -1.0)
-    for sigma, following in itertools.pairwise(sigmas):
-        points = tuple(gaussian_blur(x, sigma) for x in inputs)
-        # -(σ_{i+1} - σ_i) · ∂x/∂σ, the derivative by PAIR's forward difference
-        displacements = tuple(
-            -(following - sigma) * (gaussian_blur(x, sigma + grad_step) - p) / grad_step
-            for x, p in zip(inputs, points, strict=True)
-        )
-        yield Block(points, displacements)
+    def __init__(self, inputs: tuple[Tensor, ...], sigmas: list[float], grad_step: float) -> None:
+        """The blur levels ``sigmas`` (ascending) of ``inputs``."""
+        self.inputs, self.sigmas, self.grad_step = inputs, sigmas, grad_step
+
+    def _blurred(self, sigma: float) -> tuple[Tensor, ...]:
+        return tuple(gaussian_blur(x, sigma) for x in self.inputs)
+
+    def quadrature(self, with_delta: bool) -> Stream:
+        extra = ends(self._blurred(self.sigmas[-1]), self.inputs) if with_delta else []
+        nodes = itertools.chain(extra, self._nodes())
+        return Stream(nodes, len(extra) + len(self.sigmas) - 1)
+
+    def _nodes(self) -> Iterator[Block]:
+        for sigma, following in itertools.pairwise(self.sigmas):
+            points = self._blurred(sigma)
+            # ∂x/∂σ by PAIR's forward difference
+            derivative = tuple(
+                (gaussian_blur(x, sigma + self.grad_step) - p) / self.grad_step
+                for x, p in zip(self.inputs, points, strict=True)
+            )
+            yield Block(points, -(following - sigma), derivative)
+
+    def polyline(self) -> Stream:
+        vertices = (Block(self._blurred(sigma)) for sigma in reversed(self.sigmas))
+        return Stream(vertices, len(self.sigmas))

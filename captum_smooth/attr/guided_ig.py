@@ -5,8 +5,8 @@ docs/reference.md#guided-ig)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Callable, Generator
+from typing import Any
 
 import torch
 from captum.log import log_usage
@@ -19,7 +19,7 @@ from captum_smooth._utils.captum_compat import (
     TensorOrTupleOfTensorsGeneric,
 )
 from captum_smooth.attr._engine import AdaptivePath, Block
-from captum_smooth.attr._paths import PathAttribution
+from captum_smooth.attr._paths import Path, PathAttribution, Stream
 
 # PAIR's tolerance for "the step has reached its L1 target".
 _EPSILON = 1e-9
@@ -36,17 +36,22 @@ class GuidedIntegratedGradients(PathAttribution):
     ``Σ_s (x_{s+1} - x_s) ⊙ ∇f(x_s)``. Features where ``x == x'`` are finished from the start.
 
     All examples of a batch move together (masks, no loop over examples); the features of a
-    tuple of inputs form one feature vector. Use float64 inputs to compare with PAIR's
-    float64 reference exactly.
+    tuple of inputs form one feature vector. The path's bookkeeping (distances, the selection
+    of features, the steps) runs in float64 whatever the model's dtype, as PAIR's does; the
+    model sees each point in its own dtype.
+
+    Which features move first depends on the input space: the gradients differ between raw
+    pixels and ImageNet-normalised inputs, so the path (and the map) differs too. To follow
+    PAIR on raw pixels, put the normalisation inside the model and explain the raw pixels
+    (docs/reference.md#guided-ig).
 
     Example:
         >>> gig = GuidedIntegratedGradients(model)
         >>> attr = gig.attribute(images, baselines=0.0, target=3, n_steps=25, max_dist=1.0)
     """
 
-    adaptive: ClassVar[bool] = True
-
     def __init__(self, forward_func: Callable[..., Any]) -> None:
+        """Wrap ``forward_func``, the model or any function returning its outputs."""
         super().__init__(forward_func)
 
     @log_usage()
@@ -61,6 +66,7 @@ class GuidedIntegratedGradients(PathAttribution):
         max_dist: float = 0.02,
         internal_batch_size: int | None = None,
         return_convergence_delta: bool = False,
+        show_progress: bool = False,
     ) -> TensorOrTupleOfTensorsGeneric | tuple[TensorOrTupleOfTensorsGeneric, Tensor]:
         """Attribute the target output to the inputs along the guided path.
 
@@ -73,64 +79,104 @@ class GuidedIntegratedGradients(PathAttribution):
             fraction: the share of features moved in each inner iteration, in (0, 1].
             max_dist: how far (in α) a feature may run ahead of the straight line, ≥ 0;
                 0 stays on the straight line, 1 is unbounded.
-            internal_batch_size: at most this many rows through the model at once.
+            internal_batch_size: at most this many rows through the model at once (``None``:
+                as many as hold 2.5 million input elements, 16 rows of 3×224×224); the steps
+                of the path are sequential, so a call holds at most one row per example.
             return_convergence_delta: also return ``Σ attr - (f(x) - f(x'))`` per example.
+            show_progress: show a progress bar over the rows evaluated.
 
         Returns:
             Attributions shaped like ``inputs``; and the convergence delta if asked for.
         """
-        return self._integrate(
-            "riemann",
+        return self._attribute(
             inputs,
             target,
             additional_forward_args,
             internal_batch_size,
             return_convergence_delta,
+            show_progress,
             baselines=baselines,
             n_steps=n_steps,
             fraction=fraction,
             max_dist=max_dist,
         )
 
-    def _path(
+    def path(
         self,
         inputs: tuple[Tensor, ...],
-        rule: str,
-        with_delta: bool,
         baselines: BaselineType = None,
         n_steps: int = 200,
         fraction: float = 0.25,
         max_dist: float = 0.02,
-    ) -> AdaptivePath:
+    ) -> GuidedPath:
         check.check_count("n_steps", n_steps)
         fraction = check.check_scale("fraction", fraction)
         if not 0 < fraction <= 1:
             raise ValueError(f"`fraction` must be in (0, 1], got {fraction}")
         max_dist = check.check_scale("max_dist", max_dist)
         baselines_tuple = check.format_baselines(baselines, inputs)
-        return _guided_path(inputs, baselines_tuple, n_steps, fraction, max_dist)
+        return GuidedPath(inputs, baselines_tuple, n_steps, fraction, max_dist)
 
 
-def _guided_path(
+class GuidedPath(Path):
+    """The guided path from ``x'`` to ``x``: ``n_steps`` points chosen one after the other
+    from the gradient at the previous one, then ``x``. Both views have the same vertices; the
+    quadrature puts weight 1 on each step's chord ``x_{s+1} - x_s`` (the engine's default
+    direction for adaptive paths)."""
+
+    def __init__(
+        self,
+        inputs: tuple[Tensor, ...],
+        baselines: tuple[Tensor, ...],
+        n_steps: int,
+        fraction: float,
+        max_dist: float,
+    ) -> None:
+        """The path's settings, validated by :meth:`GuidedIntegratedGradients.path`."""
+        self.inputs, self.baselines, self.n_steps = inputs, baselines, n_steps
+        self.fraction, self.max_dist = fraction, max_dist
+
+    def quadrature(self, with_delta: bool) -> Stream:
+        # x itself only ends the last chord: evaluated (forward only) for the delta alone
+        last = Block(self.inputs, value_weight=1.0, need="value") if with_delta else None
+        first_weight = -1.0 if with_delta else 0.0
+        blocks = self._vertices(1.0, first_weight, last or Block(self.inputs, need="point"))
+        return Stream(blocks, self.n_steps + with_delta, adaptive=True)
+
+    def polyline(self) -> Stream:
+        return Stream(self._vertices(0.0, 0.0, Block(self.inputs)), self.n_steps + 1, True)
+
+    def _vertices(self, weight: float, first_value_weight: float, last: Block) -> AdaptivePath:
+        steps = _guided_steps(
+            self.inputs, self.baselines, self.n_steps, self.fraction, self.max_dist
+        )
+        points = next(steps)
+        value_weight = first_value_weight
+        for _ in range(self.n_steps):
+            _, grads = yield Block(points, weight, value_weight=value_weight)
+            value_weight = 0.0
+            points = steps.send(grads)
+        yield last
+
+
+def _guided_steps(
     inputs: tuple[Tensor, ...],
     baselines: tuple[Tensor, ...],
     n_steps: int,
     fraction: float,
     max_dist: float,
-) -> AdaptivePath:
-    """Yields ``x_0 = x'``, …, ``x_{n-1}`` (each after receiving the gradient at the previous
-    point), then ``x`` itself; the first and last carry value weights -1 and +1.
+) -> Generator[tuple[Tensor, ...], tuple[Tensor, ...], None]:
+    """PAIR's loop: yields ``x_0 = x'``, then, for each gradient sent at ``x_s``, ``x_{s+1}``
+    (the last one is the input ``x`` up to PAIR's tolerance).
 
-    The path's bookkeeping (distances, the selection threshold, the steps) runs in float64
-    whatever the model's dtype, as PAIR's does: the selection compares gradient magnitudes
-    and L1 distances, and float32 rounding there changes which features move, a chaotic
-    choice. The model sees each point in its own dtype.
+    All in float64 whatever the model's dtype, as in PAIR: the selection compares gradient
+    magnitudes and L1 distances, and float32 rounding there changes which features move, a
+    chaotic choice.
     """
     shapes = [x.shape for x in inputs]
-    dtype = inputs[0].dtype
     target = _flat(inputs).double()
     start = _flat(baselines).double()
-    batch, n_features = target.shape
+    n_features = target.shape[1]
     distance = target - start
     l1_total = distance.abs().sum(dim=1)
     x = start.clone()
@@ -139,11 +185,9 @@ def _guided_path(
     rank = math.floor(n_features * fraction + (1 - fraction) - 1) + 1
     # each inner iteration finishes at least the selected share of the remaining features
     max_iterations = 2 * math.ceil(1 / fraction) + 4
-    weight = torch.full((batch,), -1.0, dtype=target.dtype, device=target.device)
 
+    grads = yield _unflat(x, shapes)
     for step in range(n_steps):
-        _, grads = yield Block(_unflat(x.to(dtype), shapes), value_weights=weight.to(dtype))
-        weight = torch.zeros_like(weight)
         grad = _flat(grads).double()
         alpha = (step + 1.0) / n_steps
         alpha_min, alpha_max = max(alpha - max_dist, 0.0), min(alpha + max_dist, 1.0)
@@ -174,7 +218,7 @@ def _guided_path(
             active &= gamma > 1
             if not active.any():
                 break
-    yield Block(inputs, value_weights=torch.ones_like(weight).to(dtype))
+        grads = yield _unflat(x, shapes)
 
 
 def _flat(tensors: tuple[Tensor, ...]) -> Tensor:

@@ -1,4 +1,5 @@
-"""Integrated Gradients averaged over uniform-noise baselines (Goh et al., 2021, eq. 3).
+"""Integrated Gradients averaged over uniform-noise baselines (Goh et al., 2021, eq. 3;
+docs/reference.md#noise-baseline-ig).
 
 IG_noise(x) = 1/N Σ_k IG(x, z_k),   z_k ~ U(low, high) per feature, i.i.d.
 """
@@ -9,26 +10,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from captum.attr import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor
 
 from captum_smooth._utils import validation as check
-from captum_smooth._utils.captum_compat import (
-    TargetType,
-    TensorOrTupleOfTensorsGeneric,
-    format_output,
-    sum_rows,
-)
+from captum_smooth._utils.captum_compat import TargetType, TensorOrTupleOfTensorsGeneric
 from captum_smooth.attr._engine import Block
-from captum_smooth.attr._paths import straight_line, value_only
-from captum_smooth.attr._quadrature import Quadrature, quadrature
-from captum_smooth.attr._rules import RiemannSum, integrate
+from captum_smooth.attr._paths import Path, PathAttribution, StraightLine, Stream
 
 BaselineTransform = Callable[[Any], Any]
 
 
-class NoiseBaselineIntegratedGradients(GradientAttribution):
+class NoiseBaselineIntegratedGradients(PathAttribution):
     r"""Integrated Gradients averaged over ``N`` uniform-noise baselines (SmoothTaylor paper,
     eq. 3; docs/reference.md#noise-baseline-ig).
 
@@ -54,6 +47,7 @@ class NoiseBaselineIntegratedGradients(GradientAttribution):
     """
 
     def __init__(self, forward_func: Callable[..., Any], multiply_by_inputs: bool = True) -> None:
+        """Wrap ``forward_func``; ``multiply_by_inputs`` as in Captum's IG."""
         super().__init__(forward_func)
         self._multiply_by_inputs = multiply_by_inputs
 
@@ -72,6 +66,7 @@ class NoiseBaselineIntegratedGradients(GradientAttribution):
         internal_batch_size: int | None = None,
         return_convergence_delta: bool = False,
         generator: torch.Generator | None = None,
+        show_progress: bool = False,
     ) -> TensorOrTupleOfTensorsGeneric | tuple[TensorOrTupleOfTensorsGeneric, Tensor]:
         r"""Attribute the target output to the inputs.
 
@@ -91,28 +86,53 @@ class NoiseBaselineIntegratedGradients(GradientAttribution):
                 ``"riemann_trapezoid"`` or ``"gausslegendre"``. Unlike Captum's, the trapezoid
                 rule's weights sum to one (second order; docs/reference.md, "Quadrature").
             internal_batch_size: at most this many rows (baselines × steps × examples, all
-                batched together) go through the model at once.
+                batched together) go through the model at once (``None``: as many as hold 2.5
+                million input elements, 16 rows of 3×224×224).
             return_convergence_delta: also return, per example,
                 ``Σ attributions - (f(x) - mean_k f(z_k))``.
             generator: the source of the uniform draws, for reproducible attributions. Draws
                 are made baseline by baseline, input by input, with ``torch.rand``.
+            show_progress: show a progress bar over the rows evaluated.
 
         Returns:
             Attributions shaped like ``inputs``; and the convergence delta if asked for.
         """
-        inputs_tuple, is_tuple = check.format_inputs(inputs)
+        return self._attribute(
+            inputs,
+            target,
+            additional_forward_args,
+            internal_batch_size,
+            return_convergence_delta,
+            show_progress,
+            n_baselines=n_baselines,
+            baseline_low=baseline_low,
+            baseline_high=baseline_high,
+            baseline_transform=_in_users_form(baseline_transform, isinstance(inputs, tuple)),
+            n_steps=n_steps,
+            method=method,
+            generator=generator,
+        )
+
+    def path(
+        self,
+        inputs: tuple[Tensor, ...],
+        n_baselines: int = 10,
+        baseline_low: Any = 0.0,
+        baseline_high: Any = 1.0,
+        baseline_transform: BaselineTransform | None = None,
+        n_steps: int = 50,
+        method: str = "riemann_right",
+        generator: torch.Generator | None = None,
+    ) -> NoiseBaselines:
         check.check_count("n_baselines", n_baselines)
         check.check_count("n_steps", n_steps)
-        nodes = quadrature(method, n_steps)
-        check.check_batch_size(internal_batch_size)
         check.check_generator(generator)
-        check.check_target(target, inputs_tuple[0].shape[0])
         if baseline_transform is not None and not callable(baseline_transform):
             raise TypeError("`baseline_transform` must be callable")
-        n = len(inputs_tuple)
+        n = len(inputs)
         bounds = []
         for x, low, high in zip(
-            inputs_tuple,
+            inputs,
             check.per_input("baseline_low", baseline_low, n),
             check.per_input("baseline_high", baseline_high, n),
             strict=True,
@@ -122,48 +142,10 @@ class NoiseBaselineIntegratedGradients(GradientAttribution):
             if (low_t > high_t).any():
                 raise ValueError("`baseline_low` must not exceed `baseline_high`")
             bounds.append((low_t, high_t))
-
-        draw = _UniformBaselines(inputs_tuple, bounds, baseline_transform, is_tuple, generator)
-        blocks = self._blocks(inputs_tuple, draw, n_baselines, nodes, return_convergence_delta)
-        rule = integrate(
-            RiemannSum(inputs_tuple),
-            self.forward_func,
-            blocks,
-            target,
-            additional_forward_args,
-            internal_batch_size,
-        )
-        attributions = format_output(is_tuple, rule.attributions)
-        if not return_convergence_delta:
-            return attributions
-        total = sum(sum_rows(a) for a in rule.attributions)
-        return attributions, total - rule.weighted_values
-
-    def _blocks(
-        self,
-        inputs: tuple[Tensor, ...],
-        draw: _UniformBaselines,
-        n_baselines: int,
-        nodes: Quadrature,
-        with_endpoints: bool,
-    ) -> Iterator[Block]:
-        """Straight paths to every baseline; with ``with_endpoints``, also the rows whose
-        outputs make the convergence delta: ``+f(x)`` and ``-f(z_k)/N``, which add nothing to
-        the attributions (zero displacement)."""
-        if with_endpoints:
-            yield value_only(inputs, 1.0)
-        for _ in range(n_baselines):
-            baselines = draw()
-            if with_endpoints:
-                yield value_only(baselines, -1.0 / n_baselines)
-            yield from straight_line(
-                inputs,
-                baselines,
-                nodes.alphas,
-                nodes.weights,
-                1.0 / n_baselines,
-                self._multiply_by_inputs,
-            )
+        draw = _UniformBaselines(inputs, bounds, baseline_transform, generator)
+        # validated now: a bad method or n_steps fails before any draw or model call
+        StraightLine(inputs, inputs, n_steps, method)
+        return NoiseBaselines(inputs, draw, n_baselines, n_steps, method, self._multiply_by_inputs)
 
     def has_convergence_delta(self) -> bool:
         return True
@@ -173,12 +155,66 @@ class NoiseBaselineIntegratedGradients(GradientAttribution):
         return self._multiply_by_inputs
 
 
+class NoiseBaselines(Path):
+    """Straight lines from ``N`` drawn baselines to the inputs, one after the other, each
+    weighted ``1/N``; with a convergence delta, the rows ``+f(x)`` and ``-f(z_k)/N``."""
+
+    def __init__(
+        self,
+        inputs: tuple[Tensor, ...],
+        draw: _UniformBaselines,
+        n_baselines: int,
+        n_steps: int,
+        method: str,
+        multiply_by_inputs: bool,
+    ) -> None:
+        """Paths to ``n_baselines`` baselines from ``draw``, ``n_steps`` nodes of ``method``."""
+        self.inputs, self.draw, self.n_baselines = inputs, draw, n_baselines
+        self.n_steps, self.method, self.multiply_by_inputs = n_steps, method, multiply_by_inputs
+
+    def quadrature(self, with_delta: bool) -> Stream:
+        n_blocks = self.n_baselines * (self.n_steps + with_delta) + with_delta
+        return Stream(self._blocks(with_delta), n_blocks)
+
+    def _blocks(self, with_delta: bool) -> Iterator[Block]:
+        if with_delta:
+            yield Block(self.inputs, value_weight=1.0, need="value")
+        for _ in range(self.n_baselines):
+            baselines = self.draw()
+            if with_delta:
+                yield Block(baselines, value_weight=-1.0 / self.n_baselines, need="value")
+            line = StraightLine(
+                self.inputs,
+                baselines,
+                self.n_steps,
+                self.method,
+                1.0 / self.n_baselines,
+                self.multiply_by_inputs,
+            )
+            yield from line.quadrature(with_delta=False).blocks
+
+
+def _in_users_form(
+    transform: BaselineTransform | None, is_tuple: bool
+) -> Callable[[tuple[Tensor, ...]], Any] | None:
+    """``transform`` called with the draws in the form the user passed the inputs."""
+    if transform is None or not callable(transform):
+        return transform
+    return lambda u: transform(u if is_tuple else u[0])
+
+
 class _UniformBaselines:
     """Draws one baseline per example: uniform between the bounds, then the transform."""
 
-    def __init__(self, inputs, bounds, transform, is_tuple, generator) -> None:
-        self.inputs, self.bounds, self.transform = inputs, bounds, transform
-        self.is_tuple, self.generator = is_tuple, generator
+    def __init__(
+        self,
+        inputs: tuple[Tensor, ...],
+        bounds: list[tuple[Tensor, Tensor]],
+        transform: Callable[[tuple[Tensor, ...]], Any] | None,
+        generator: torch.Generator | None,
+    ) -> None:
+        self.inputs, self.bounds = inputs, bounds
+        self.transform, self.generator = transform, generator
 
     def __call__(self) -> tuple[Tensor, ...]:
         u = tuple(
@@ -187,7 +223,7 @@ class _UniformBaselines:
         )
         if self.transform is None:
             return u
-        z = self.transform(u if self.is_tuple else u[0])
+        z = self.transform(u)
         z = z if isinstance(z, tuple) else (z,)
         if len(z) != len(u) or any(
             not isinstance(t, Tensor) or t.shape != x.shape for t, x in zip(z, u, strict=False)

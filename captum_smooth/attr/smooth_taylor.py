@@ -10,23 +10,20 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import torch
-from captum.attr import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor
 
 from captum_smooth._utils import validation as check
-from captum_smooth._utils.captum_compat import (
-    TargetType,
-    TensorOrTupleOfTensorsGeneric,
-    format_output,
-)
+from captum_smooth._utils.captum_compat import TargetType, TensorOrTupleOfTensorsGeneric
 from captum_smooth.attr._engine import Block
-from captum_smooth.attr._rules import RiemannSum, integrate
+from captum_smooth.attr._paths import Path, PathAttribution, Stream
 
 NOISE_SCALE_MODES = ("absolute", "relative")
+NoiseScale = float | Tensor
+"""σ: a float, or a tensor with one value per example (``(n_examples,)``)."""
 
 
-class SmoothTaylor(GradientAttribution):
+class SmoothTaylor(PathAttribution):
     r"""SmoothTaylor attribution (Goh et al., "Understanding Integrated Gradients with
     SmoothTaylor for Deep Neural Network Attribution", ICPR 2020).
 
@@ -37,9 +34,6 @@ class SmoothTaylor(GradientAttribution):
     SmoothTaylor needs no baseline: the roots are Gaussian perturbations of the input. It is
     SmoothGrad applied to the base method ``∇f(x + ε) ⊙ (-ε)``. It is not complete in general.
 
-    Args:
-        forward_func: the model or any function returning its outputs.
-
     Example:
         >>> st = SmoothTaylor(model)
         >>> attr = st.attribute(images, target=3, n_samples=150, noise_scale=0.5,
@@ -47,6 +41,7 @@ class SmoothTaylor(GradientAttribution):
     """
 
     def __init__(self, forward_func: Callable[..., Any]) -> None:
+        """Wrap ``forward_func``, the model or any function returning its outputs."""
         super().__init__(forward_func)
 
     @log_usage()
@@ -56,10 +51,11 @@ class SmoothTaylor(GradientAttribution):
         target: TargetType = None,
         additional_forward_args: Any = None,
         n_samples: int = 200,
-        noise_scale: float | tuple[float, ...] = 0.5,
+        noise_scale: NoiseScale | tuple[NoiseScale, ...] = 0.5,
         noise_scale_mode: Literal["absolute", "relative"] = "absolute",
         internal_batch_size: int | None = None,
         generator: torch.Generator | None = None,
+        show_progress: bool = False,
     ) -> TensorOrTupleOfTensorsGeneric:
         r"""Attribute the target output to the inputs.
 
@@ -72,70 +68,92 @@ class SmoothTaylor(GradientAttribution):
             n_samples: R, the number of Gaussian roots per example. Default 200, with
                 ``noise_scale=0.5`` the paper's best fixed setting on ImageNet-normalised
                 inputs (its grid: σ ∈ {0.3, 0.5, 0.7}, R ∈ {100, 150, 200}).
-            noise_scale: σ, per input tensor (a float or a tuple of floats).
+            noise_scale: σ, per input tensor (a tuple with one entry per input): a float, or
+                a tensor with one σ per example (as the adaptive search uses).
             noise_scale_mode: ``"absolute"`` — σ is in the model's input units (default);
                 ``"relative"`` — σ is a fraction of each example's input range
                 ``max(x) - min(x)`` (the authors' "percent" mode).
             internal_batch_size: at most this many rows go through the model at once
                 (``None``: as many as hold 2.5 million input elements, 16 rows of 3×224×224).
-            generator: the source of the Gaussian noise, for reproducible attributions.
+            generator: the source of the Gaussian noise, for reproducible attributions; on the
+                inputs' device.
+            show_progress: show a progress bar over the rows evaluated.
 
         Returns:
             Attributions with the shape (and tensor/tuple form) of ``inputs``.
         """
-        inputs_tuple, is_tuple = check.format_inputs(inputs)
-        check.check_count("n_samples", n_samples)
-        check.check_choice("noise_scale_mode", noise_scale_mode, NOISE_SCALE_MODES)
-        scales = [
-            check.check_scale("noise_scale", s)
-            for s in check.per_input("noise_scale", noise_scale, len(inputs_tuple))
-        ]
-        check.check_batch_size(internal_batch_size)
-        check.check_generator(generator)
-        check.check_target(target, inputs_tuple[0].shape[0])
-
-        sigmas = tuple(
-            _sigma(x, s, noise_scale_mode) for x, s in zip(inputs_tuple, scales, strict=True)
-        )
-        blocks = _gaussian_roots(inputs_tuple, sigmas, n_samples, generator)
-        rule = integrate(
-            RiemannSum(inputs_tuple),
-            self.forward_func,
-            blocks,
+        return self._attribute(
+            inputs,
             target,
             additional_forward_args,
             internal_batch_size,
+            False,
+            show_progress,
+            n_samples=n_samples,
+            noise_scale=noise_scale,
+            noise_scale_mode=noise_scale_mode,
+            generator=generator,
         )
-        return format_output(is_tuple, rule.attributions)
+
+    def path(
+        self,
+        inputs: tuple[Tensor, ...],
+        n_samples: int = 200,
+        noise_scale: NoiseScale | tuple[NoiseScale, ...] = 0.5,
+        noise_scale_mode: str = "absolute",
+        generator: torch.Generator | None = None,
+    ) -> GaussianRoots:
+        check.check_count("n_samples", n_samples)
+        check.check_choice("noise_scale_mode", noise_scale_mode, NOISE_SCALE_MODES)
+        scales = check.per_input("noise_scale", noise_scale, len(inputs))
+        sigmas = tuple(_sigma(x, s, noise_scale_mode) for x, s in zip(inputs, scales, strict=True))
+        check.check_generator(generator)
+        return GaussianRoots(inputs, sigmas, n_samples, generator)
 
     def has_convergence_delta(self) -> bool:
+        """SmoothTaylor is not complete: no convergence delta."""
         return False
 
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return True
+
+class GaussianRoots(Path):
+    """R blocks of roots ``z = x + ε``, ``ε ~ N(0, σ²)``, each with weight ``1/R`` and
+    direction ``x - z = -ε``: SmoothTaylor's Monte-Carlo average as a quadrature."""
+
+    def __init__(
+        self,
+        inputs: tuple[Tensor, ...],
+        sigmas: tuple[Tensor, ...],
+        n_samples: int,
+        generator: torch.Generator | None,
+    ) -> None:
+        """Roots around ``inputs`` with noise scales ``sigmas`` (broadcastable to each)."""
+        self.inputs, self.sigmas = inputs, sigmas
+        self.n_samples, self.generator = n_samples, generator
+
+    def quadrature(self, with_delta: bool) -> Stream:
+        if with_delta:
+            raise ValueError("SmoothTaylor's roots have no start and end: no convergence delta")
+        return Stream(self._roots(), self.n_samples)
+
+    def _roots(self) -> Iterator[Block]:
+        for _ in range(self.n_samples):
+            noise = tuple(
+                check.randn_like(x, self.generator) * s
+                for x, s in zip(self.inputs, self.sigmas, strict=True)
+            )
+            points = tuple(x + e for x, e in zip(self.inputs, noise, strict=True))
+            yield Block(points, 1.0 / self.n_samples, tuple(-e for e in noise))
 
 
-def _sigma(x: Tensor, scale: float, mode: str) -> Tensor | float:
-    if mode == "absolute":
-        return scale
-    flat = x.reshape(x.shape[0], -1)
-    value_range = flat.amax(dim=1) - flat.amin(dim=1)
-    return (scale * value_range).reshape((-1,) + (1,) * (x.dim() - 1))
-
-
-def _gaussian_roots(
-    inputs: tuple[Tensor, ...],
-    sigmas: tuple[Tensor | float, ...],
-    n_samples: int,
-    generator: torch.Generator | None,
-) -> Iterator[Block]:
-    """R blocks of roots ``z = x + ε`` with displacement ``(x - z) / R = -ε / R``."""
-    for _ in range(n_samples):
-        noise = tuple(
-            check.randn_like(x, generator) * s for x, s in zip(inputs, sigmas, strict=True)
-        )
-        yield Block(
-            points=tuple(x + e for x, e in zip(inputs, noise, strict=True)),
-            displacements=tuple(-e / n_samples for e in noise),
-        )
+def _sigma(x: Tensor, scale: Any, mode: str) -> Tensor:
+    """σ as a tensor broadcastable to ``x``: a float, or one value per example; in
+    ``"relative"`` mode multiplied by each example's range ``max(x) - min(x)``."""
+    sigma = check.as_tensor_like("noise_scale", scale, x.new_empty(x.shape[:1]))
+    if (sigma < 0).any():
+        raise ValueError("`noise_scale` must be non-negative")
+    sigma = sigma.reshape((-1,) + (1,) * (x.dim() - 1))
+    if mode == "relative":
+        flat = x.reshape(x.shape[0], -1)
+        value_range = flat.amax(dim=1) - flat.amin(dim=1)
+        sigma = sigma * value_range.reshape((-1,) + (1,) * (x.dim() - 1))
+    return sigma

@@ -9,6 +9,7 @@ from captum_smooth.metrics.aupc import AUPCResult, aupc
 from captum_smooth.metrics.autvc import AUTVCResult, autvc
 from captum_smooth.metrics.insertion import InsertionResult, deletion, insertion
 from captum_smooth.metrics.localisation import LocalisationResult, localisation
+from captum_smooth.metrics.objectives import objective
 from captum_smooth.metrics.pic import DEFAULT_THRESHOLDS, PICResult, aic, sic
 
 __all__ = [
@@ -24,5 +25,6 @@ __all__ = [
     "deletion",
     "insertion",
     "localisation",
+    "objective",
     "sic",
 ]

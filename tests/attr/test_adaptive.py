@@ -3,7 +3,7 @@ import torch
 
 from captum_smooth.attr.adaptive import AdaptiveSmoothTaylor
 from captum_smooth.attr.smooth_taylor import SmoothTaylor
-from captum_smooth.metrics import autvc
+from captum_smooth.metrics import aupc, autvc, objective
 
 
 def square_norm(x: torch.Tensor) -> torch.Tensor:
@@ -64,7 +64,7 @@ def test_without_improvement_each_example_stops_after_patience_failures_at_its_s
 
 
 def test_the_autvc_objective_reports_the_autvc_of_the_returned_attributions(cnn):
-    search = AdaptiveSmoothTaylor(cnn, "autvc", {"min_size": 4})
+    search = AdaptiveSmoothTaylor(cnn, objective("autvc", min_size=4))
     images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)).double()
     result = search.attribute(
         images,
@@ -77,8 +77,8 @@ def test_the_autvc_objective_reports_the_autvc_of_the_returned_attributions(cnn)
 
 
 def test_adaptive_search_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="objective"):
-        AdaptiveSmoothTaylor(square_norm, "accuracy")
+    with pytest.raises(TypeError, match=r"objective.*captum_smooth.metrics.objective\('aupc'"):
+        AdaptiveSmoothTaylor(square_norm, "aupc")
     search = AdaptiveSmoothTaylor(square_norm, lambda x, a, t: torch.zeros(1))
     with pytest.raises(ValueError, match="objective"):
         search.attribute(_inputs(), n_samples=2)
@@ -89,3 +89,25 @@ def test_adaptive_search_rejects_bad_arguments():
         good.attribute(_inputs(), initial_noise_scale=torch.ones(5))
     with pytest.raises(TypeError, match="generator"):
         good.attribute(_inputs(), generator=0)
+
+
+def test_the_aupc_objective_is_the_aupc_score_under_the_same_noise(cnn):
+    images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)).double()
+    maps = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1)).double()
+    settings = {"window_size": 2, "n_steps": 3, "n_candidates": 4}
+    score = objective("aupc", cnn, generator=torch.Generator().manual_seed(2), **settings)
+    expected = aupc(
+        cnn, images, maps, [0, 3], generator=torch.Generator().manual_seed(2), **settings
+    )
+    torch.testing.assert_close(score(images, maps, [0, 3]), expected.score)
+
+
+def test_named_objectives_reject_what_their_metric_cannot_use(cnn):
+    with pytest.raises(ValueError, match="name"):
+        objective("accuracy")
+    with pytest.raises(ValueError, match="forward_func"):
+        objective("aupc")
+    with pytest.raises(ValueError, match="forward_func"):
+        objective("autvc", cnn)
+    with pytest.raises(TypeError, match="n_windows"):
+        objective("aupc", cnn, n_windows=3)

@@ -17,6 +17,7 @@ from captum_smooth import (
     SmoothTaylor,
 )
 from captum_smooth._utils.batching import chunk_rows
+from captum_smooth.attr._engine import value_and_grad
 
 
 def idgi_of(method):
@@ -249,3 +250,34 @@ def test_by_default_the_model_sees_a_bounded_number_of_rows(case):
     bound = chunk_rows(None, (images,))
     assert bound < 2 * 4 <= sum(sizes)  # more rows in all than one call may take
     assert max(sizes) <= bound
+
+
+@all_cases
+def test_the_methods_value_and_grad_func_is_the_one_used(case, cnn, images):
+    # a replaced gradient source is used: doubling f and ∇f doubles every attribution
+    method = case.factory(cnn)
+    inner = method._path_method if hasattr(method, "_path_method") else method
+    plain = attribute(case, cnn, images, target=1)
+
+    def doubled(forward_func, points, target, args, with_grad):
+        values, grads = value_and_grad(forward_func, points, target, args, with_grad)
+        return 2 * values, None if grads is None else tuple(2 * g for g in grads)
+
+    inner.value_and_grad_func = doubled
+    keywords = {**case.kwargs, **({"generator": seeded(1)} if case.random else {})}
+    twice = method.attribute(images, target=1, **keywords)
+    torch.testing.assert_close(twice, 2 * plain)
+
+    def refuse(*args):
+        raise RuntimeError("the engine asked the replaced function")
+
+    inner.value_and_grad_func = refuse
+    with pytest.raises(RuntimeError, match="replaced function"):
+        method.attribute(images, target=1, **keywords)
+
+
+@all_cases
+def test_show_progress_draws_one_bar_over_the_rows_evaluated(case, cnn, images, capsys):
+    attribute(case, cnn, images, target=1, show_progress=True)
+    err = capsys.readouterr().err
+    assert "rows" in err and "100%" in err

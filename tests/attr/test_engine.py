@@ -1,36 +1,42 @@
-"""The engine: lazy blocks, chunks of at most internal_batch_size, values with gradients."""
+"""The engine: lazy blocks, chunks of at most internal_batch_size, whole blocks in order,
+forward-only rows, values with gradients."""
+
+import itertools
 
 import pytest
 import torch
 
 from captum_smooth import SmoothTaylor
 from captum_smooth._utils.batching import AUTO_CHUNK_ELEMENTS, chunk_rows
-from captum_smooth.attr._engine import Block, evaluate
+from captum_smooth.attr._engine import Block, Model, evaluate, value_and_grad
 
 
-def blocks_counted(n_blocks, n_examples, produced):
+def model_of(forward, n_examples, target=None, args=None, dtypes=(torch.float64,)):
+    return Model(forward, value_and_grad, target, args, n_examples, dtypes)
+
+
+def blocks_counted(n_blocks, n_examples, produced, need="grad"):
     for j in range(n_blocks):
         produced.append(j)
-        yield Block((torch.full((n_examples, 2), float(j), dtype=torch.float64),))
+        yield Block((torch.full((n_examples, 2), float(j), dtype=torch.float64),), need=need)
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 12, None])
-def test_rows_arrive_in_order_in_chunks_of_at_most_internal_batch_size(size):
+def test_rows_arrive_in_chunks_of_at_most_internal_batch_size_and_blocks_whole_in_order(size):
+    calls = []
+
+    def forward(x):
+        calls.append(x.shape[0])
+        return (x**2).sum(1)
+
     produced = []
-    chunks = list(
-        evaluate(lambda x: (x**2).sum(1), blocks_counted(4, 3, produced), None, None, 3, size)
-    )
-    sizes = [c.values.shape[0] for c in chunks]
-    assert sum(sizes) == 12
-    assert all(s <= (size or 12) for s in sizes) and all(s == (size or 12) for s in sizes[:-1])
-    block = torch.cat([c.block for c in chunks])
-    example = torch.cat([c.example for c in chunks])
-    assert block.tolist() == [j for j in range(4) for _ in range(3)]
-    assert example.tolist() == [0, 1, 2] * 4
-    values = torch.cat([c.values for c in chunks])
-    torch.testing.assert_close(values, 2 * block.double() ** 2)
-    grads = torch.cat([c.grads[0] for c in chunks])
-    torch.testing.assert_close(grads, 2 * torch.cat([c.points[0] for c in chunks]))
+    evaluated = list(evaluate(model_of(forward, 3), blocks_counted(4, 3, produced), size))
+    assert sum(calls) == 12
+    assert all(c <= (size or 12) for c in calls) and all(c == (size or 12) for c in calls[:-1])
+    assert [e.block.points[0][0, 0].item() for e in evaluated] == [0.0, 1.0, 2.0, 3.0]
+    for j, e in enumerate(evaluated):
+        torch.testing.assert_close(e.values, torch.full((3,), 2.0 * j**2, dtype=torch.float64))
+        torch.testing.assert_close(e.grads[0], 2 * e.block.points[0])
 
 
 def test_blocks_are_drawn_lazily_so_memory_does_not_grow_with_the_number_of_blocks():
@@ -40,11 +46,44 @@ def test_blocks_are_drawn_lazily_so_memory_does_not_grow_with_the_number_of_bloc
         seen.append(len(produced))
         return x.sum(1)
 
-    for _ in evaluate(forward, blocks_counted(100, 4, produced), None, None, 4, 8):
+    for _ in evaluate(model_of(forward, 4), blocks_counted(100, 4, produced), 8):
         pass
     # when the model sees chunk k, only the blocks of that chunk (and one ahead) exist
     assert seen[:3] == [2, 4, 6]
     assert len(seen) == 50
+
+
+def test_value_rows_get_a_forward_pass_without_gradients_in_chunks_of_their_own():
+    calls = []
+
+    def forward(x):
+        calls.append((x.shape[0], torch.is_grad_enabled()))
+        return (x**2).sum(1)
+
+    blocks = [
+        Block((torch.ones(2, 3, dtype=torch.float64),), need="value"),
+        *blocks_counted(3, 2, []),
+        Block((torch.zeros(2, 3, dtype=torch.float64),), need="point"),
+    ]
+    evaluated = list(evaluate(model_of(forward, 2), blocks, 4))
+    assert [e.block.need for e in evaluated] == ["value", "grad", "grad", "grad", "point"]
+    assert evaluated[0].grads is None and evaluated[-1].values is None
+    torch.testing.assert_close(evaluated[0].values, torch.full((2,), 3.0, dtype=torch.float64))
+    assert (2, False) in calls  # the value rows: forward only, under no_grad
+    assert sum(n for n, grad in calls if grad) == 6 and all(n <= 4 for n, _ in calls)
+
+
+def test_evaluated_blocks_held_back_by_a_waiting_one_stay_bounded():
+    # a value block first, then many gradient blocks: the value chunk runs early instead of
+    # holding every evaluated block until the end
+    produced = []
+    blocks = [Block((torch.ones(1, 2, dtype=torch.float64),), need="value")]
+    largest_gap = 0
+    stream = itertools.chain(blocks, blocks_counted(50, 1, produced))
+    for e in evaluate(model_of(lambda x: x.sum(1), 1), stream, 4):
+        if e.block.need == "grad":
+            largest_gap = max(largest_gap, len(produced) - int(e.block.points[0][0, 0]))
+    assert largest_gap <= 8
 
 
 def test_smooth_taylor_peak_rows_do_not_depend_on_n_samples():
@@ -63,25 +102,27 @@ def test_smooth_taylor_peak_rows_do_not_depend_on_n_samples():
 
 def test_gradients_are_taken_with_respect_to_the_inputs_only():
     model = torch.nn.Linear(3, 1).double()
-    for chunk in evaluate(
-        model, [Block((torch.randn(2, 3, dtype=torch.float64),))], 0, None, 2, None
-    ):
-        torch.testing.assert_close(chunk.grads[0], model.weight.expand(2, 3))
+    block = Block((torch.randn(2, 3, dtype=torch.float64),))
+    for e in evaluate(model_of(model, 2, target=0), [block], None):
+        torch.testing.assert_close(e.grads[0], model.weight.expand(2, 3))
     assert model.weight.grad is None
 
 
 def test_a_model_constant_in_its_inputs_gets_zero_gradients():
-    chunk = next(
-        evaluate(lambda x: 0 * x.sum(1) + 1, [Block((torch.randn(2, 3),))], None, None, 2, 2)
+    (e,) = evaluate(
+        model_of(lambda x: 0 * x.sum(1) + 1, 2, dtypes=(torch.float32,)),
+        [Block((torch.randn(2, 3),))],
+        2,
     )
-    assert torch.equal(chunk.grads[0], torch.zeros(2, 3))
+    assert torch.equal(e.grads[0], torch.zeros(2, 3))
 
 
 def test_an_input_the_model_ignores_gets_zero_gradients_and_the_others_theirs():
     points = (torch.randn(2, 3), torch.randn(2, 4))
-    chunk = next(evaluate(lambda a, b: (a**2).sum(1), [Block(points)], None, None, 2, None))
-    assert torch.equal(chunk.grads[1], torch.zeros(2, 4))
-    torch.testing.assert_close(chunk.grads[0], 2 * points[0])
+    model = model_of(lambda a, b: (a**2).sum(1), 2, dtypes=(torch.float32, torch.float32))
+    (e,) = evaluate(model, [Block(points)], None)
+    assert torch.equal(e.grads[1], torch.zeros(2, 4))
+    torch.testing.assert_close(e.grads[0], 2 * points[0])
 
 
 @pytest.mark.parametrize(
@@ -96,7 +137,11 @@ def test_an_input_the_model_ignores_gets_zero_gradients_and_the_others_theirs():
 )
 def test_an_output_without_a_gradient_path_from_the_inputs_is_an_error(forward):
     with pytest.raises(ValueError, match=r"forward_func.*does not depend differentiably"):
-        next(evaluate(forward, [Block((torch.randn(2, 3),))], None, None, 2, None))
+        list(
+            evaluate(
+                model_of(forward, 2, dtypes=(torch.float32,)), [Block((torch.randn(2, 3),))], None
+            )
+        )
 
 
 @pytest.mark.parametrize(
@@ -106,7 +151,11 @@ def test_an_output_without_a_gradient_path_from_the_inputs_is_an_error(forward):
 )
 def test_a_non_finite_output_or_gradient_is_an_error(forward):
     with pytest.raises(ValueError, match="forward_func gave a non-finite"):
-        next(evaluate(forward, [Block((torch.zeros(2, 3),))], None, None, 2, None))
+        list(
+            evaluate(
+                model_of(forward, 2, dtypes=(torch.float32,)), [Block((torch.zeros(2, 3),))], None
+            )
+        )
 
 
 def test_without_internal_batch_size_a_chunk_holds_a_bounded_number_of_input_elements():
@@ -121,13 +170,30 @@ def test_without_internal_batch_size_a_chunk_holds_a_bounded_number_of_input_ele
         return x.sum((1, 2))
 
     blocks = [Block((torch.zeros(3, 1000, 1000),)) for _ in range(4)]
-    list(evaluate(forward, blocks, None, None, 3, None))
+    list(evaluate(model_of(forward, 3, dtypes=(torch.float32,)), blocks, None))
     assert max(sizes) == AUTO_CHUNK_ELEMENTS // 10**6 and sum(sizes) == 12
 
 
 def test_gradients_are_enabled_under_no_grad():
     with torch.no_grad():
-        chunk = next(
-            evaluate(lambda x: (x**2).sum(1), [Block((torch.ones(2, 3),))], None, None, 2, None)
+        (e,) = evaluate(
+            model_of(lambda x: (x**2).sum(1), 2, dtypes=(torch.float32,)),
+            [Block((torch.ones(2, 3),))],
+            None,
         )
-    assert torch.equal(chunk.grads[0], 2 * torch.ones(2, 3))
+    assert torch.equal(e.grads[0], 2 * torch.ones(2, 3))
+
+
+def test_the_model_sees_points_in_the_inputs_dtype_whatever_the_paths_dtype():
+    seen = []
+
+    def forward(x):
+        seen.append(x.dtype)
+        return (x**2).sum(1)
+
+    (e,) = evaluate(
+        model_of(forward, 2, dtypes=(torch.float32,)),
+        [Block((torch.ones(2, 3, dtype=torch.float64),))],
+        None,
+    )
+    assert seen == [torch.float32] and e.grads[0].dtype == torch.float32
