@@ -188,6 +188,41 @@ def rows_for(model, raw, targets, p) -> list[Row]:
     ]  # fmt: skip
 
 
+def delta_rows(model, raw, targets, p) -> list[tuple[str, str, Callable[..., object], int, int]]:
+    """Methods with a convergence delta: (name, settings, run(delta), gradient rows per image,
+    forward-only rows the delta adds per image)."""
+    images = examples.normalize(raw)
+    n_base, n_steps = p.noise
+    common = {"target": targets, "internal_batch_size": p.batch}
+    noise = NoiseBaselineIntegratedGradients(model)
+    blur, guided = BlurIntegratedGradients(model), GuidedIntegratedGradients(model)
+    return [
+        (
+            "NoiseBaselineIG", f"N={n_base}, S={n_steps}",
+            lambda delta: noise.attribute(
+                images, n_baselines=n_base, n_steps=n_steps, baseline_transform=examples.normalize,
+                generator=torch.Generator().manual_seed(0), return_convergence_delta=delta,
+                **common,
+            ),
+            n_base * n_steps, n_base + 1,
+        ),
+        (
+            "BlurIG", f"S={p.path_steps}",
+            lambda delta: blur.attribute(
+                images, n_steps=p.path_steps, return_convergence_delta=delta, **common
+            ),
+            p.path_steps, 2,
+        ),
+        (
+            "GuidedIG", f"S={p.path_steps}",
+            lambda delta: guided.attribute(
+                images, n_steps=p.path_steps, return_convergence_delta=delta, **common
+            ),
+            p.path_steps, 1,
+        ),
+    ]  # fmt: skip
+
+
 def measure(row: Row, model, images, p) -> dict[str, float | None]:
     """Best-of-repeats times of the row's three contenders, interleaved."""
     n = len(images)
@@ -264,6 +299,27 @@ def main() -> None:
             lines.append(
                 f"| {row.method} | {row.settings} | {per_image:.2f} | {roof} | "
                 f"{row.reference} | {near} |"
+            )
+            print(lines[-1], flush=True)
+        lines += [
+            "",
+            f"Convergence delta on {model_name}: the same method with and without "
+            "`return_convergence_delta=True`, interleaved, best of "
+            f"{args.repeats}; the delta's extra rows (the path's ends) need a forward pass only.",
+            "",
+            "| method | settings | gradient rows / image | delta rows / image (forward) "
+            "| with delta ÷ without |",
+            "|---|---|---|---|---|",
+        ]
+        for name, settings, run, grad_rows, value_rows in delta_rows(model, raw, targets, args):
+            run(True)  # warm-up
+            best = {True: float("inf"), False: float("inf")}
+            for _ in range(args.repeats):
+                for delta in (False, True):
+                    best[delta] = min(best[delta], best_time(lambda d=delta, r=run: r(d), 1))
+            lines.append(
+                f"| {name} | {settings} | {grad_rows} | {value_rows} | "
+                f"{best[True] / best[False]:.2f} |"
             )
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
