@@ -70,12 +70,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output figure (PNG); with several images, IMAGE's stem is appended "
         "(default: %(default)s)",
     )
-    parser.add_argument("--n-steps", type=int, default=48, help="path steps (default: %(default)s)")
+    parser.add_argument(
+        "--n-steps",
+        type=int,
+        default=48,
+        help="path steps (default: %(default)s, as many as SmoothTaylor's samples: IG and "
+        "SmoothTaylor get the same budget)",
+    )
     parser.add_argument(
         "--n-samples",
         type=int,
         default=48,
-        help="SmoothTaylor samples / noise baselines (default: %(default)s)",
+        help="SmoothTaylor samples / noise baselines (default: %(default)s; ig-noise runs "
+        "n-samples × n-steps images through the model)",
     )
     parser.add_argument(
         "--noise-scale",

@@ -51,7 +51,7 @@ def _run(request: Request) -> None:
             n_samples=request.n_samples,
             noise_scale=request.noise_scale,
             batch_size=request.batch_size,
-            generator=torch.Generator(device=device).manual_seed(request.seed),
+            generator=lambda: torch.Generator(device=device).manual_seed(request.seed),
             baseline=model.normalize(torch.zeros_like(pixels)),
             normalize=model.normalize,
         )
@@ -176,7 +176,7 @@ def _scores(
         target,
         n_steps=AUPC_WINDOWS,
         n_candidates=AUPC_CANDIDATES,
-        generator=s.generator,
+        generator=s.generator(),
         **common,
     ).score
     return (

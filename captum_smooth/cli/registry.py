@@ -28,7 +28,9 @@ class Settings:
     n_samples: int
     noise_scale: float
     batch_size: int
-    generator: torch.Generator
+    generator: Callable[[], torch.Generator]
+    """A new generator seeded with ``--seed`` at each call: every method and metric draws its
+    own noise, so a map does not depend on which other methods or metrics ran before it."""
     baseline: Tensor
     """The model input of a black image (zero raw pixels, normalised)."""
     normalize: Callable[[Tensor], Tensor]
@@ -70,7 +72,7 @@ METHODS: dict[str, Method] = {
             "n_samples": s.n_samples,
             "noise_scale": s.noise_scale,
             "internal_batch_size": s.batch_size,
-            "generator": s.generator,
+            "generator": s.generator(),
         },
         lambda s: f"n_samples={s.n_samples}, σ={s.noise_scale:g}",
     ),
@@ -82,7 +84,7 @@ METHODS: dict[str, Method] = {
             "baseline_transform": s.normalize,
             "n_steps": s.n_steps,
             "internal_batch_size": s.batch_size,
-            "generator": s.generator,
+            "generator": s.generator(),
         },
         lambda s: f"n_baselines={s.n_samples}, {_steps(s)}",
     ),

@@ -89,3 +89,25 @@ def test_mistakes_found_by_torch_are_reported_before_the_model_loads(
     assert stand_in == [], "the model was loaded before the mistake was reported"
     assert captured.out == ""
     assert not out.exists()
+
+
+def test_a_map_depends_on_its_settings_and_the_seed_not_on_what_ran_before_it(
+    stand_in, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from captum_smooth.cli import explain
+
+    drawn: list[dict[str, torch.Tensor]] = []
+    monkeypatch.setattr(
+        explain,
+        "save_figure",
+        lambda pixels, panels, *args: drawn.append({p.name: p.attribution for p in panels}),
+    )
+    out = str(tmp_path / "x.png")
+    small = ["--n-samples", "3", "--n-steps", "3", "--no-progress", "--out", out]
+    assert main(["explain", "--method", "smoothtaylor", *small]) == 0
+    # noise-baseline IG and the metrics draw noise too, before SmoothTaylor does
+    assert main(["explain", "--method", "ig-noise,smoothtaylor", "--metrics", *small]) == 0
+    assert main(["explain", "--method", "smoothtaylor", "--seed", "1", *small]) == 0
+    alone, after_others, other_seed = (maps["smoothtaylor"] for maps in drawn)
+    assert torch.equal(alone, after_others)
+    assert not torch.equal(alone, other_seed)
