@@ -55,13 +55,12 @@ def _run(request: Request) -> None:
             baseline=model.normalize(torch.zeros_like(pixels)),
             normalize=model.normalize,
         )
-        steps = len(request.methods) * (2 if request.metrics else 1)
         panels = []
-        with tqdm(total=steps, disable=not request.progress, unit="step") as bar:
+        with tqdm(total=len(request.methods), disable=not request.progress, unit="map") as bar:
             for name in request.methods:
                 bar.set_description(name)
                 panel = _panel(name, module, model, pixels, target, settings, request, metrics)
-                bar.update(2 if request.metrics else 1)
+                bar.update()
                 bar.write(f"  {name} ({panel.settings}): {', '.join(panel.scores)}")
                 panels.append(panel)
         title = f"{label}: {model.category(target)} ({target})\nprobability {probability:.3f}"
