@@ -1,26 +1,23 @@
 """The attribution methods the command line offers: one entry per name.
 
 Each entry builds the attribution object from the model and its keyword arguments from the
-command's settings, so a new method joins with one line in :data:`METHODS`.
+command's settings, so a new method joins with one line in :data:`METHODS`. Importing this
+module imports neither torch nor captum (``--help`` lists the names): the classes are looked up
+when an entry builds its method.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from captum.attr import Attribution, IntegratedGradients
-from torch import Tensor, nn
+import captum_smooth
 
-from captum_smooth import (
-    IDGI,
-    BlurIntegratedGradients,
-    GuidedIntegratedGradients,
-    NoiseBaselineIntegratedGradients,
-    SmoothTaylor,
-)
+if TYPE_CHECKING:
+    import torch
+    from captum.attr import Attribution
+    from torch import Tensor, nn
 
 
 @dataclass(frozen=True)
@@ -30,8 +27,10 @@ class Settings:
     n_steps: int
     n_samples: int
     noise_scale: float
-    batch_size: int | None
-    generator: torch.Generator
+    batch_size: int
+    generator: Callable[[], torch.Generator]
+    """A new generator seeded with ``--seed`` at each call: every method and metric draws its
+    own noise, so a map does not depend on which other methods or metrics ran before it."""
     baseline: Tensor
     """The model input of a black image (zero raw pixels, normalised)."""
     normalize: Callable[[Tensor], Tensor]
@@ -48,6 +47,12 @@ class Method:
     """The settings shown in the figure's title."""
 
 
+def _integrated_gradients(model: nn.Module) -> Attribution:
+    from captum.attr import IntegratedGradients  # on use: this module serves --help
+
+    return IntegratedGradients(model)
+
+
 def _path(s: Settings) -> dict[str, Any]:
     return {"baselines": s.baseline, "n_steps": s.n_steps, "internal_batch_size": s.batch_size}
 
@@ -62,30 +67,42 @@ def _steps(s: Settings) -> str:
 
 METHODS: dict[str, Method] = {
     "smoothtaylor": Method(
-        SmoothTaylor,
+        lambda m: captum_smooth.SmoothTaylor(m),
         lambda s: {
             "n_samples": s.n_samples,
             "noise_scale": s.noise_scale,
             "internal_batch_size": s.batch_size,
-            "generator": s.generator,
+            "generator": s.generator(),
         },
         lambda s: f"n_samples={s.n_samples}, σ={s.noise_scale:g}",
     ),
-    "ig": Method(IntegratedGradients, _path, lambda s: f"black baseline, {_steps(s)}"),
+    "ig": Method(_integrated_gradients, _path, lambda s: f"black baseline, {_steps(s)}"),
     "ig-noise": Method(
-        NoiseBaselineIntegratedGradients,
+        lambda m: captum_smooth.NoiseBaselineIntegratedGradients(m),
         lambda s: {
             "n_baselines": s.n_samples,
             "baseline_transform": s.normalize,
             "n_steps": s.n_steps,
             "internal_batch_size": s.batch_size,
-            "generator": s.generator,
+            "generator": s.generator(),
         },
         lambda s: f"n_baselines={s.n_samples}, {_steps(s)}",
     ),
-    "guided-ig": Method(GuidedIntegratedGradients, _path, _steps),
-    "blur-ig": Method(BlurIntegratedGradients, _blur, _steps),
-    "idgi-ig": Method(lambda m: IDGI(IntegratedGradients(m)), _path, _steps),
-    "idgi-guided": Method(lambda m: IDGI(GuidedIntegratedGradients(m)), _path, _steps),
-    "idgi-blur": Method(lambda m: IDGI(BlurIntegratedGradients(m)), _blur, _steps),
+    "guided-ig": Method(lambda m: captum_smooth.GuidedIntegratedGradients(m), _path, _steps),
+    "blur-ig": Method(lambda m: captum_smooth.BlurIntegratedGradients(m), _blur, _steps),
+    "idgi-ig": Method(
+        lambda m: captum_smooth.IDGI(_integrated_gradients(m)),
+        _path,
+        lambda s: f"black baseline, {_steps(s)}",
+    ),
+    "idgi-guided": Method(
+        lambda m: captum_smooth.IDGI(captum_smooth.GuidedIntegratedGradients(m)),
+        _path,
+        _steps,
+    ),
+    "idgi-blur": Method(
+        lambda m: captum_smooth.IDGI(captum_smooth.BlurIntegratedGradients(m)),
+        _blur,
+        _steps,
+    ),
 }
