@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         BlurIntegratedGradients,
         GuidedIntegratedGradients,
         NoiseBaselineIntegratedGradients,
+        SmoothGradSquared,
         SmoothTaylor,
     )
 
@@ -25,6 +26,7 @@ __all__ = [
     "BlurIntegratedGradients",
     "GuidedIntegratedGradients",
     "NoiseBaselineIntegratedGradients",
+    "SmoothGradSquared",
     "SmoothTaylor",
 ]
 __version__ = "0.1.0"
