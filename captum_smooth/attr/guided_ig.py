@@ -178,6 +178,7 @@ def _guided_steps(
     start = _flat(baselines).double()
     n_features = target.shape[1]
     distance = target - start
+    moves = distance != 0
     l1_total = distance.abs().sum(dim=1)
     x = start.clone()
     # the selection threshold is PAIR's np.quantile(|g|, fraction, interpolation="lower"):
@@ -195,11 +196,13 @@ def _guided_steps(
         x_max = start + distance * alpha_max
         l1_target = l1_total * (1 - (step + 1) / n_steps)
         active = l1_total > 0
-        for _ in range(max_iterations):
-            # features with x == x' have no α: taken as at α_max, i.e. finished from the start
-            alpha_of_x = torch.where(distance != 0, (x - start) / distance, alpha_max)
-            behind = (alpha_of_x < alpha_min) & active[:, None]
-            x = torch.where(behind, x_min, x)
+        for iteration in range(max_iterations):
+            if iteration == 0:
+                # features behind α_min jump to it (PAIR checks at every iteration, but within
+                # a step features only move toward α_max, so none falls behind after the first)
+                # features with x == x' have no α: taken as at α_max, finished from the start
+                alpha_of_x = torch.where(moves, (x - start) / distance, alpha_max)
+                x = torch.where((alpha_of_x < alpha_min) & active[:, None], x_min, x)
             l1_current = (x - target).abs().sum(dim=1)
             reached = (l1_current - l1_target).abs() <= _EPSILON * torch.maximum(
                 torch.maximum(l1_current.abs(), l1_target.abs()), torch.ones_like(l1_target)
