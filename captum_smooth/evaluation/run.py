@@ -89,6 +89,7 @@ def evaluate_methods(
         raise TypeError(f"`seed` must be an int, got {type(seed).__name__}")
     if seed < 0:
         raise ValueError(f"`seed` must not be negative, got {seed}")
+    check.check_flag("show_progress", show_progress)
     rank, world = _rank_and_world()
     device = _device(model)
     batches = list(_batches(dataset, batch_size))

@@ -119,7 +119,7 @@ def model_outputs(
 
 def progress_bar(show_progress: bool, total: int, desc: str) -> Any:
     """A tqdm bar counting rows through the model (``None`` when not shown)."""
-    if not show_progress:
+    if not check.check_flag("show_progress", show_progress):
         return None
     from tqdm.auto import tqdm
 
