@@ -4,13 +4,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from captum._utils.common import (
     _format_additional_forward_args as format_additional_forward_args,
 )
 from captum._utils.common import _format_output as format_output
-from captum._utils.common import _run_forward as run_forward
+from captum._utils.common import _run_forward, _select_targets
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from captum.attr._utils.common import _sum_rows as sum_rows
+from torch import Tensor
+
+from captum_smooth._utils import validation
 
 __all__ = [
     "BaselineType",
@@ -21,3 +27,26 @@ __all__ = [
     "run_forward",
     "sum_rows",
 ]
+
+
+def run_forward(
+    forward_func: Callable[..., Any],
+    inputs: Tensor | tuple[Tensor, ...],
+    target: TargetType = None,
+    additional_forward_args: Any = None,
+) -> Tensor:
+    """Captum's ``_run_forward``: ``forward_func(*inputs, *additional_forward_args)`` with
+    ``target`` selected, checked where Captum asserts or torch raises ``IndexError``.
+
+    Tensors in ``additional_forward_args`` must be on the inputs' device with their batch
+    size, and ``target`` must index the output (a ``ValueError`` naming the argument).
+    """
+    inputs_tuple = inputs if isinstance(inputs, tuple) else (inputs,)
+    validation.check_forward_args(
+        format_additional_forward_args(additional_forward_args), inputs_tuple
+    )
+    output = _run_forward(forward_func, inputs_tuple, None, additional_forward_args)
+    if not isinstance(output, Tensor):
+        return output if target is None else _select_targets(output, target)
+    validation.check_target_in_output(target, output)
+    return _select_targets(output, target)

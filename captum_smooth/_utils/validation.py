@@ -1,20 +1,82 @@
-"""Argument checks shared by the methods: clear ``TypeError``/``ValueError`` naming the argument."""
+"""Argument checks shared by the package: a clear ``TypeError``/``ValueError`` naming the
+argument, never an ``assert``, a NaN or a silent wrong answer.
+
+Conventions: NaN or inf where numbers are needed is a ``ValueError``, as is an empty batch; an
+integer, bool or complex tensor where floats are needed is a ``TypeError``; tensors and
+generators that go with the inputs (baselines, targets, additional arguments, masks) must be
+on the inputs' device, else ``ValueError``.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from captum_smooth._utils.captum_compat import TargetType
+if TYPE_CHECKING:
+    from captum_smooth._utils.captum_compat import TargetType
+
+
+def same_device(a: torch.device | str, b: torch.device | str) -> bool:
+    """Whether two devices are the same; a device without an index (``"cuda"``) matches any
+    index of its type."""
+    a, b = torch.device(a), torch.device(b)
+    return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
+
+
+def check_device(
+    name: str, device: torch.device, expected: torch.device | None, reference: str = "inputs"
+) -> None:
+    """``ValueError`` naming ``name`` unless ``device`` is ``expected`` (``None``: any)."""
+    if expected is not None and not same_device(device, expected):
+        raise ValueError(f"`{name}` is on {device} but `{reference}` on {expected}")
+
+
+def check_tensor(
+    name: str,
+    value: Any,
+    device: torch.device | None = None,
+    reference: str = "inputs",
+    batch: bool = True,
+) -> Tensor:
+    """A finite floating-point tensor on ``device`` (that of ``reference``), with at least one
+    example along its first dimension when ``batch``; returned detached.
+
+    Raises:
+        TypeError: not a tensor, or not floating point.
+        ValueError: on another device, without examples, or holding NaN or inf.
+    """
+    if not isinstance(value, Tensor):
+        raise TypeError(f"`{name}` must be a tensor, got {type(value).__name__}")
+    if not value.is_floating_point():
+        raise TypeError(f"`{name}` must be floating point, got dtype {value.dtype}")
+    check_device(name, value.device, device, reference)
+    if batch and (value.dim() == 0 or value.shape[0] == 0):
+        raise ValueError(
+            f"`{name}` must hold at least one example (batch first), got shape {tuple(value.shape)}"
+        )
+    if not torch.isfinite(value).all():
+        raise ValueError(f"`{name}` must be finite: it holds NaN or inf")
+    return value.detach()
+
+
+def is_finite_batch(value: Any, n_rows: int) -> bool:
+    """Whether ``value`` (e.g. what a user's transform or model returned) is a finite tensor
+    with ``n_rows`` rows."""
+    return (
+        isinstance(value, Tensor)
+        and value.dim() > 0
+        and value.shape[0] == n_rows
+        and bool(torch.isfinite(value).all())
+    )
 
 
 def format_inputs(inputs: Any) -> tuple[tuple[Tensor, ...], bool]:
-    """Inputs as a tuple of detached floating-point tensors with a common batch size, and
-    whether the user passed a tuple."""
+    """Inputs as a tuple of detached, finite floating-point tensors on one device with a common,
+    non-zero batch size, and whether the user passed a tuple."""
     is_tuple = isinstance(inputs, tuple)
     formatted = inputs if is_tuple else (inputs,)
     if len(formatted) == 0:
@@ -24,14 +86,13 @@ def format_inputs(inputs: Any) -> tuple[tuple[Tensor, ...], bool]:
             raise TypeError(
                 f"`inputs` must be a tensor or a tuple of tensors, got {type(x).__name__}"
             )
-        if not x.is_floating_point():
-            raise TypeError(f"`inputs` must be floating point, got dtype {x.dtype}")
-        if x.dim() == 0:
-            raise ValueError("`inputs` must have a leading batch dimension")
-    batch_sizes = {x.shape[0] for x in formatted}
+    batch_sizes = {x.shape[0] if x.dim() else None for x in formatted}
     if len(batch_sizes) != 1:
         raise ValueError(f"all tensors in `inputs` must share the batch size, got {batch_sizes}")
-    return tuple(x.detach() for x in formatted), is_tuple
+    devices = {x.device for x in formatted}
+    if len(devices) != 1:
+        raise ValueError(f"all tensors in `inputs` must be on one device, got {devices}")
+    return tuple(check_tensor("inputs", x) for x in formatted), is_tuple
 
 
 def check_count(name: str, value: Any) -> int:
@@ -55,20 +116,156 @@ def check_batch_size(value: Any, name: str = "internal_batch_size") -> int | Non
     return None if value is None else check_count(name, value)
 
 
-def check_generator(generator: Any) -> torch.Generator | None:
-    if generator is not None and not isinstance(generator, torch.Generator):
+def _device_of(inputs: Tensor | tuple[Tensor, ...] | None) -> torch.device | None:
+    if inputs is None:
+        return None
+    return (inputs[0] if isinstance(inputs, tuple) else inputs).device
+
+
+def check_generator(
+    generator: Any, inputs: Tensor | tuple[Tensor, ...] | None = None
+) -> torch.Generator | None:
+    """``None`` or a ``torch.Generator``; given ``inputs``, on their device.
+
+    Args:
+        generator: the argument to check.
+        inputs: the tensor (or tuple of tensors) the draws go with; ``None`` skips the
+            device check.
+
+    Raises:
+        TypeError: not a ``torch.Generator``.
+        ValueError: on another device than ``inputs``.
+    """
+    if generator is None:
+        return None
+    if not isinstance(generator, torch.Generator):
         raise TypeError(f"`generator` must be a torch.Generator, got {type(generator).__name__}")
+    check_device("generator", generator.device, _device_of(inputs))
     return generator
 
 
-def check_target(target: TargetType, n_examples: int) -> None:
-    """Captum's target forms; per-example lists and tensors must match the batch size."""
-    if isinstance(target, list) and len(target) != n_examples:
-        raise ValueError(f"`target` has {len(target)} entries for {n_examples} examples")
-    if isinstance(target, Tensor) and target.numel() not in (1, n_examples):
-        raise ValueError(
-            f"`target` tensor must have 1 or {n_examples} elements, got shape {tuple(target.shape)}"
+def _check_index(value: Any) -> None:
+    """One entry of a target: an int (not a bool), or a tuple of them; none negative."""
+    entries = value if isinstance(value, tuple) else (value,)
+    for entry in entries:
+        if isinstance(entry, bool) or not isinstance(entry, int):
+            raise TypeError(
+                f"`target` must hold int class indices (or tuples of them), got "
+                f"{type(entry).__name__}"
+            )
+        if entry < 0:
+            raise ValueError(f"`target` must not be negative, got {value!r}")
+
+
+def check_target(
+    target: TargetType, n_examples: int, inputs: Tensor | tuple[Tensor, ...] | None = None
+) -> None:
+    """Captum's target forms: ``None``, an int, a tuple of ints, an integer tensor with one
+    or ``n_examples`` elements, or a list with one int (or tuple) per example.
+
+    Indices must not be negative (for a tensor, checked when ``inputs`` are given); whether
+    they are below the number of outputs is checked against the model's output
+    (:func:`check_target_in_output`).
+
+    Args:
+        target: the argument to check.
+        n_examples: the batch size.
+        inputs: the inputs, whose device a tensor target must be on (``None``: not checked).
+
+    Raises:
+        TypeError: another type, or a float, bool or complex tensor.
+        ValueError: the wrong number of entries, negative indices, another device.
+    """
+    if target is None:
+        return
+    if isinstance(target, Tensor):
+        if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+            raise TypeError(f"`target` must hold integer class indices, got dtype {target.dtype}")
+        check_device("target", target.device, _device_of(inputs))
+        if target.numel() not in (1, n_examples):
+            raise ValueError(
+                f"`target` tensor must have 1 or {n_examples} elements, got shape "
+                f"{tuple(target.shape)}"
+            )
+        # on the inputs' device, its values can be read
+        if inputs is not None and (target < 0).any():
+            raise ValueError(f"`target` must not be negative, got {target.tolist()}")
+    elif isinstance(target, list):
+        if len(target) != n_examples:
+            raise ValueError(f"`target` has {len(target)} entries for {n_examples} examples")
+        for entry in target:
+            _check_index(entry)
+        if len({isinstance(entry, tuple) for entry in target}) > 1:
+            raise TypeError("`target` must hold ints or tuples, not both")
+    elif isinstance(target, (int, tuple)):
+        _check_index(target)
+    else:
+        raise TypeError(
+            f"`target` must be None, an int, a tuple, a tensor or a list, got "
+            f"{type(target).__name__}"
         )
+
+
+def check_target_in_output(target: TargetType, output: Tensor) -> None:
+    """``target`` selects existing entries of the model's ``output``: a tensor target on the
+    output's device, every index within the output's shape (none negative).
+
+    Raises:
+        ValueError: naming ``target``, instead of torch's ``IndexError``, Captum's assertion,
+            or a negative index silently counted from the end.
+    """
+    if target is None:
+        return
+    shape = tuple(output.shape)
+    if isinstance(target, Tensor):
+        if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+            raise TypeError(f"`target` must hold integer class indices, got dtype {target.dtype}")
+        check_device("target", target.device, output.device, "the model's output")
+        per_example = target.numel() > 1
+        low, high = target.min().item(), target.max().item()
+    elif isinstance(target, list) and target and not isinstance(target[0], tuple):
+        per_example = True
+        low, high = min(target), max(target)
+    else:
+        indices = target if isinstance(target, list) else [target]
+        for index in indices:
+            index = index if isinstance(index, tuple) else (index,)
+            if len(index) > len(shape) - 1:
+                raise ValueError(
+                    f"`target` {index!r} cannot index the model's output of shape {shape}"
+                )
+            for entry, size in zip(index, shape[1:], strict=False):
+                if isinstance(entry, int) and not 0 <= entry < size:
+                    raise ValueError(
+                        f"`target` {entry} is out of range for the model's output of shape "
+                        f"{shape}: indices go from 0 to {size - 1}"
+                    )
+        return
+    if per_example and len(shape) != 2:
+        raise ValueError(
+            f"a `target` per example needs a model output of shape (batch, classes), got {shape}"
+        )
+    if len(shape) < 2 or low < 0 or high >= shape[1]:
+        raise ValueError(
+            f"`target` holds {low if len(shape) < 2 or low < 0 else high}, out of range for "
+            f"the model's output of shape {shape}"
+        )
+
+
+def check_forward_args(args: tuple[Any, ...] | None, inputs: tuple[Tensor, ...]) -> None:
+    """Tensors in (formatted) ``additional_forward_args`` are per example, as Captum expands
+    them: on the inputs' device and, unless scalars, with the inputs' batch size."""
+    if args is None:
+        return
+    device, n_examples = inputs[0].device, inputs[0].shape[0]
+    for arg in args:
+        if isinstance(arg, Tensor):
+            check_device("additional_forward_args", arg.device, device)
+            if arg.dim() > 0 and arg.shape[0] != n_examples:
+                raise ValueError(
+                    f"tensors in `additional_forward_args` are per example: got leading "
+                    f"dimension {arg.shape[0]} for {n_examples} examples"
+                )
 
 
 def per_input(name: str, value: Any, n_inputs: int) -> tuple[Any, ...]:
@@ -96,34 +293,41 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
 
 
 def as_tensor_like(name: str, value: Any, like: Tensor) -> Tensor:
-    """A float or tensor setting as a finite tensor broadcastable to ``like``."""
+    """A float or floating-point tensor setting (on ``like``'s device) as a finite tensor
+    broadcastable to ``like``."""
     if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
         raise TypeError(f"`{name}` must be a float or a tensor, got {type(value).__name__}")
+    if isinstance(value, Tensor):
+        if not value.is_floating_point():
+            raise TypeError(f"`{name}` must be floating point, got dtype {value.dtype}")
+        check_device(name, value.device, like.device)
     tensor = torch.as_tensor(value, dtype=like.dtype, device=like.device)
     if not torch.isfinite(tensor).all():
         raise ValueError(f"`{name}` must be finite")
     try:
-        torch.broadcast_shapes(tensor.shape, like.shape)
+        broadcast = torch.broadcast_shapes(tensor.shape, like.shape)
     except RuntimeError:
+        broadcast = None
+    if broadcast != like.shape:
         raise ValueError(
             f"`{name}` of shape {tuple(tensor.shape)} does not broadcast to the input's "
             f"shape {tuple(like.shape)}"
-        ) from None
+        )
     return tensor
 
 
 def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Standard normal noise shaped like ``x``, from ``generator`` when one is given."""
-    device = x.device if generator is None else generator.device
-    noise = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype)
-    return noise.to(x.device)
+    """Standard normal noise shaped like ``x``, from ``generator`` (on ``x``'s device) when
+    one is given."""
+    check_generator(generator, x)
+    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
 def rand_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Uniform [0, 1) noise shaped like ``x``, from ``generator`` when one is given."""
-    device = x.device if generator is None else generator.device
-    noise = torch.rand(x.shape, generator=generator, device=device, dtype=x.dtype)
-    return noise.to(x.device)
+    """Uniform [0, 1) noise shaped like ``x``, from ``generator`` (on ``x``'s device) when
+    one is given."""
+    check_generator(generator, x)
+    return torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
 def check_fraction(name: str, value: Any) -> float:
@@ -155,8 +359,9 @@ def check_callable(name: str, value: Any, optional: bool = False) -> None:
 
 
 def format_baselines(baselines: Any, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    """Captum's baseline forms (``None`` = zeros, a number, a tensor shaped like the input or
-    with batch size 1, or a tuple of these) as tensors shaped like ``inputs``."""
+    """Captum's baseline forms (``None`` = zeros, a finite number, a finite floating-point
+    tensor on the inputs' device shaped like the input or with batch size 1, or a tuple of
+    these) as tensors shaped like ``inputs``."""
     if baselines is None:
         baselines = 0.0
     formatted = baselines if isinstance(baselines, tuple) else (baselines,) * len(inputs)
@@ -166,6 +371,10 @@ def format_baselines(baselines: Any, inputs: tuple[Tensor, ...]) -> tuple[Tensor
     for b, x in zip(formatted, inputs, strict=True):
         if isinstance(b, bool) or not isinstance(b, (int, float, Tensor)):
             raise TypeError(f"`baselines` must be numbers or tensors, got {type(b).__name__}")
+        if isinstance(b, Tensor):
+            check_tensor("baselines", b, x.device, batch=False)
+        elif not math.isfinite(b):
+            raise ValueError(f"`baselines` must be finite, got {b}")
         b = torch.as_tensor(b, dtype=x.dtype, device=x.device)
         try:
             result.append(b.expand_as(x).clone())

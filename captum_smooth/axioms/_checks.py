@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -19,7 +20,11 @@ from captum.attr import Attribution
 from torch import Tensor, nn
 
 from captum_smooth._utils import validation as check
-from captum_smooth._utils.captum_compat import TargetType, run_forward
+from captum_smooth._utils.captum_compat import (
+    TargetType,
+    format_additional_forward_args,
+    run_forward,
+)
 
 MethodFactory = Callable[[Callable[..., Any]], Attribution]
 
@@ -338,6 +343,8 @@ def check_linearity(
     for name, value in (("a", a), ("b", b)):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError(f"`{name}` must be a float, got {type(value).__name__}")
+        if not math.isfinite(value):
+            raise ValueError(f"`{name}` must be finite, got {value}")
     combined = LinearCombination(model_1, model_2, a, b)
     together = _per_example(run.attribute(run.build(combined)))
     apart = a * _per_example(run.attribute(run.build(model_1))) + b * _per_example(
@@ -431,7 +438,10 @@ class _Runner:
         self.baselines = _format_baselines(baselines, self.inputs)
         self.batch_size = self.inputs.shape[0]
         self.n_features = self.inputs[0].numel()
-        check.check_target(target, self.batch_size)
+        check.check_target(target, self.batch_size, self.inputs)
+        check.check_forward_args(
+            format_additional_forward_args(additional_forward_args), (self.inputs,)
+        )
         self.target, self.additional_forward_args = target, additional_forward_args
         if kwargs is not None and not isinstance(kwargs, Mapping):
             raise TypeError(f"`attribute_kwargs` must be a mapping, got {type(kwargs).__name__}")
@@ -443,6 +453,8 @@ class _Runner:
             )
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"`seed` must be an int, got {type(seed).__name__}")
+        if not 0 <= seed < 2**32:
+            raise ValueError(f"`seed` must lie in [0, 2**32) (numpy's seeds), got {seed}")
         self.seed = seed
         self._generator_states = {
             k: v.get_state() for k, v in self.kwargs.items() if isinstance(v, torch.Generator)
@@ -496,16 +508,7 @@ def _format_baselines(baselines: Any, inputs: Tensor) -> Tensor:
         return torch.zeros_like(inputs)
     if isinstance(baselines, bool) or not isinstance(baselines, int | float | Tensor):
         raise TypeError(f"`baselines` must be a tensor or a float, got {type(baselines).__name__}")
-    try:
-        return (
-            torch.as_tensor(baselines, dtype=inputs.dtype, device=inputs.device)
-            .expand_as(inputs)
-            .detach()
-        )
-    except RuntimeError as error:
-        raise ValueError(
-            f"`baselines` must broadcast to the inputs' shape {tuple(inputs.shape)}"
-        ) from error
+    return check.format_baselines(baselines, (inputs,))[0]
 
 
 def _per_example(t: Tensor) -> Tensor:

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from captum_smooth._utils import validation as check
 from captum_smooth._utils.captum_compat import TargetType
 
 
@@ -34,9 +35,13 @@ class RandomMap:
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """Uniform noise shaped like ``inputs``, on their device and in their dtype, drawn
-        from ``generator`` (which must live on the same device) for reproducibility."""
-        if not isinstance(inputs, Tensor) or not inputs.is_floating_point():
-            raise TypeError("`inputs` must be a floating-point tensor")
+        from ``generator`` (which must live on the same device) for reproducibility.
+
+        ``inputs`` must be a finite floating-point batch (a map of NaN inputs would be made
+        up); ``target`` is ignored.
+        """
+        inputs = check.check_tensor("inputs", inputs)
+        check.check_generator(generator, inputs)
         return torch.rand(
             inputs.shape, generator=generator, dtype=inputs.dtype, device=inputs.device
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,7 @@ import torch
 from captum.attr import Attribution
 from torch import Tensor, nn
 
+from captum_smooth._utils import validation as check
 from captum_smooth.evaluation.result import EvaluationResult, MetricResult
 
 Metric = Callable[..., Any]
@@ -72,26 +74,37 @@ def evaluate_methods(
     Returns:
         An :class:`EvaluationResult` with per-image scores per method and metric.
     """
-    if batch_size < 1:
-        raise ValueError(f"`batch_size` must be at least 1, got {batch_size}")
-    if not methods:
-        raise ValueError("`methods` must name at least one method")
+    check.check_callable("model", model)
+    check.check_count("batch_size", batch_size)
+    _check_methods(methods)
+    if not isinstance(metrics, Mapping):
+        raise TypeError(f"`metrics` must be a mapping name → metric, got {type(metrics).__name__}")
     if not metrics:
         raise ValueError("`metrics` must name at least one metric")
-    names = [m.name for m in methods]
-    if len(set(names)) != len(names):
-        raise ValueError(f"method names must be unique, got {names}")
+    for metric in metrics.values():
+        check.check_callable("metrics", metric)
+    check.check_callable("target", target, optional=True)
+    check.check_callable("input_transform", input_transform, optional=True)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"`seed` must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"`seed` must not be negative, got {seed}")
+    check.check_flag("show_progress", show_progress)
     rank, world = _rank_and_world()
-    device = next(model.parameters()).device
+    device = _device(model)
     batches = list(_batches(dataset, batch_size))
+    if not batches:
+        raise ValueError("`dataset` holds no images")
     mine = [(b, batch) for b, batch in enumerate(batches) if b % world == rank]
     local: list[tuple[int, dict[tuple[str, str], MetricResult], Tensor]] = []
     for b, (images, masks) in _progress(mine, show_progress):
         images = images.to(device)
         inputs = images if input_transform is None else input_transform(images)
+        if input_transform is not None and not check.is_finite_batch(inputs, images.shape[0]):
+            raise ValueError("`input_transform` must return a finite tensor with one row per image")
         with torch.no_grad():
             outputs = model(inputs)
-        targets = (target or _top1)(outputs)
+        targets = _check_targets((target or _top1)(outputs), outputs)
         batch_results: dict[tuple[str, str], MetricResult] = {}
         for method in methods:
             attribution_method = method.factory(model)
@@ -126,6 +139,38 @@ def _top1(outputs: Tensor) -> Tensor:
     return outputs.argmax(dim=1)
 
 
+def _check_methods(methods: Any) -> None:
+    if isinstance(methods, (str, Method)) or not isinstance(methods, Sequence):
+        raise TypeError(f"`methods` must be a sequence of Method, got {type(methods).__name__}")
+    if not methods:
+        raise ValueError("`methods` must name at least one method")
+    for method in methods:
+        if not isinstance(method, Method):
+            raise TypeError(f"`methods` must hold Method objects, got {type(method).__name__}")
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise ValueError(f"`methods` must have unique names, got {names}")
+
+
+def _device(model: Callable[..., Any]) -> torch.device:
+    """The device of the model's first parameter or buffer; the CPU for a model without."""
+    if isinstance(model, nn.Module):
+        for tensor in itertools.chain(model.parameters(), model.buffers()):
+            return tensor.device
+    return torch.device("cpu")
+
+
+def _check_targets(targets: Any, outputs: Tensor) -> Tensor:
+    """What ``target`` gave: one class index per image, on the outputs' device, in range."""
+    if not isinstance(targets, Tensor) or targets.shape != outputs.shape[:1]:
+        raise ValueError(
+            f"`target` must give a tensor of one class per image, shape {tuple(outputs.shape[:1])}"
+        )
+    check.check_target(targets, outputs.shape[0], outputs)
+    check.check_target_in_output(targets, outputs)
+    return targets
+
+
 def _generator(seed: int, batch: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + batch)
 
@@ -141,16 +186,36 @@ def _accepts(function: Callable[..., Any], name: str) -> bool:
 
 
 def _batches(dataset: Iterable[Any], batch_size: int):
+    """Stacked batches of images (and masks); every image finite, floating point, of one
+    shape, and either all with masks or none."""
+    if not isinstance(dataset, Iterable):
+        raise TypeError(f"`dataset` must be iterable, got {type(dataset).__name__}")
     images: list[Tensor] = []
     masks: list[Tensor] = []
-    for item in dataset:
+    shapes: set[tuple[tuple[int, ...], tuple[int, ...] | None]] = set()
+    for i, item in enumerate(dataset):
         if isinstance(item, (tuple, list)):
+            if len(item) != 2:
+                raise ValueError("`dataset` must yield images or (image, mask) pairs")
             image, mask = item
-            masks.append(torch.as_tensor(mask))
+            mask = torch.as_tensor(mask)
+            masks.append(mask)
         else:
-            image = item
+            image, mask = item, None
         if not isinstance(image, Tensor) or image.dim() != 3:
             raise ValueError("`dataset` must yield C×H×W image tensors or (image, mask) pairs")
+        if not image.is_floating_point():
+            raise TypeError(
+                f"`dataset` item {i}: the image must be floating point, got {image.dtype}"
+            )
+        if not torch.isfinite(image).all():
+            raise ValueError(f"`dataset` item {i}: the image holds NaN or inf")
+        shapes.add((tuple(image.shape), None if mask is None else tuple(mask.shape)))
+        if len(shapes) > 1:
+            raise ValueError(
+                f"`dataset` item {i}: every image (and mask) must have one shape, got "
+                f"{sorted(shapes, key=str)}"
+            )
         images.append(image)
         if len(images) == batch_size:
             yield torch.stack(images), (torch.stack(masks) if masks else None)

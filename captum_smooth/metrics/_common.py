@@ -16,37 +16,52 @@ InputTransform = Callable[[Tensor], Tensor]
 
 
 def check_images(name: str, images: Any) -> Tensor:
-    """A floating-point batch of images ``(B, C, H, W)``."""
-    if not isinstance(images, Tensor):
-        raise TypeError(f"`{name}` must be a tensor, got {type(images).__name__}")
-    if not images.is_floating_point():
-        raise TypeError(f"`{name}` must be floating point, got dtype {images.dtype}")
+    """A finite floating-point batch of images ``(B, C, H, W)``, ``B ≥ 1``."""
+    images = check.check_tensor(name, images)
     if images.dim() != 4:
         raise ValueError(f"`{name}` must have shape (B, C, H, W), got {tuple(images.shape)}")
-    if images.shape[0] == 0:
-        raise ValueError(f"`{name}` must hold at least one image")
-    return images.detach()
+    return images
 
 
 def saliency_map(
-    attributions: Any, images_shape: torch.Size, channel_reduction: ChannelReduction = "sum"
+    attributions: Any,
+    images_shape: torch.Size,
+    channel_reduction: ChannelReduction = "sum",
+    device: torch.device | None = None,
+    reference: str = "inputs",
 ) -> Tensor:
     """The 2-D map ``(B, H, W)`` of ``attributions``: channels summed (signed, the default of
     docs/reference.md#metrics) or summed in absolute value; a ``(B, H, W)`` tensor is taken as
-    the map itself."""
-    if not isinstance(attributions, Tensor):
-        raise TypeError(f"`attributions` must be a tensor, got {type(attributions).__name__}")
+    the map itself.
+
+    ``attributions`` must be finite, floating point, on ``device`` (that of ``reference``,
+    ``None``: any) and match ``images_shape``, the shape of ``reference``.
+    """
+    attributions = check.check_tensor("attributions", attributions, device, reference)
     check.check_choice("channel_reduction", channel_reduction, ("sum", "abs_sum"))
     batch, _, height, width = images_shape
     shape = tuple(attributions.shape)
     if attributions.dim() == 4 and shape[:1] + shape[2:] == (batch, height, width):
         values = attributions.abs() if channel_reduction == "abs_sum" else attributions
-        return values.detach().sum(dim=1)
+        return values.sum(dim=1)
     if shape == (batch, height, width):
-        return attributions.detach()
+        return attributions
     raise ValueError(
-        f"`attributions` of shape {shape} does not match the images' shape "
-        f"{tuple(images_shape)}: give (B, C, H, W) or a (B, H, W) map"
+        f"`attributions` of shape {shape} does not match the shape {tuple(images_shape)} of "
+        f"`{reference}`: give (B, C, H, W) or a (B, H, W) map"
+    )
+
+
+def check_target(target: Any, images: Tensor) -> None:
+    """``None`` or class indices for the batch ``images``: an int, a sequence with one int per
+    image, or an integer tensor on the images' device; none negative. Checked before any
+    model call; :func:`target_per_example` checks them against the number of outputs."""
+    if target is None:
+        return
+    if isinstance(target, bool) or not isinstance(target, (int, Sequence, Tensor)):
+        raise TypeError(f"`target` must be an int, a sequence or a tensor, got {type(target)}")
+    check.check_target(
+        list(target) if isinstance(target, Sequence) else target, images.shape[0], images
     )
 
 
@@ -56,12 +71,8 @@ def target_per_example(target: Any, outputs: Tensor) -> Tensor:
     n_examples = outputs.shape[0]
     if target is None:
         return outputs.argmax(dim=1)
-    if isinstance(target, bool) or not isinstance(target, (int, Sequence, Tensor)):
-        raise TypeError(f"`target` must be an int, a sequence or a tensor, got {type(target)}")
-    check.check_target(list(target) if isinstance(target, Sequence) else target, n_examples)
+    check_target(target, outputs)
     index = torch.as_tensor(target, device=outputs.device)
-    if index.is_floating_point() or index.is_complex():
-        raise TypeError("`target` must hold integer class indices")
     index = index.reshape(-1).long().expand(n_examples)
     if ((index < 0) | (index >= outputs.shape[1])).any():
         raise ValueError(f"`target` must index one of the model's {outputs.shape[1]} outputs")
@@ -79,16 +90,26 @@ def model_outputs(
     """The model's outputs ``(n_rows, K)`` for rows built chunk by chunk: ``rows(start, stop)``
     gives raw rows ``start:stop``, ``input_transform`` maps them to model inputs. Forward
     only, under ``torch.no_grad``, at most ``batch_size`` rows at a time (``None``: as many
-    as :func:`~captum_smooth._utils.batching.chunk_rows` allows for one row)."""
+    as :func:`~captum_smooth._utils.batching.chunk_rows` allows for one row).
+
+    A transform or a model that gives NaN or inf, or not one row per image, is a
+    ``ValueError`` naming it: its scores would be NaN or made up.
+    """
     step = batching.chunk_rows(batch_size, rows(0, 1)) if n_rows else 1
     outputs = []
     with torch.no_grad():
         for start in range(0, n_rows, step):
             raw = rows(start, min(start + step, n_rows))
-            output = forward_func(raw if input_transform is None else input_transform(raw))
-            if not isinstance(output, Tensor) or output.shape[0] != raw.shape[0]:
+            model_input = raw if input_transform is None else input_transform(raw)
+            if input_transform is not None and not check.is_finite_batch(model_input, raw.shape[0]):
                 raise ValueError(
-                    "forward_func must return a tensor with one row of outputs per image"
+                    "`input_transform` must return a finite tensor with one row per image"
+                )
+            output = forward_func(model_input)
+            if not check.is_finite_batch(output, raw.shape[0]):
+                raise ValueError(
+                    "`forward_func` must return a finite tensor with one row of outputs per "
+                    "image (no NaN or inf)"
                 )
             outputs.append(output.reshape(raw.shape[0], -1))
             if progress is not None:
@@ -98,7 +119,7 @@ def model_outputs(
 
 def progress_bar(show_progress: bool, total: int, desc: str) -> Any:
     """A tqdm bar counting rows through the model (``None`` when not shown)."""
-    if not show_progress:
+    if not check.check_flag("show_progress", show_progress):
         return None
     from tqdm.auto import tqdm
 

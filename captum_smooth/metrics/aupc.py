@@ -88,7 +88,8 @@ def aupc(
         >>> result.score.mean()
     """
     images = common.check_images("inputs", inputs)
-    heatmap = common.saliency_map(attributions, images.shape, channel_reduction)
+    common.check_target(target, images)
+    heatmap = common.saliency_map(attributions, images.shape, channel_reduction, images.device)
     check.check_callable("forward_func", forward_func)
     check.check_callable("input_transform", input_transform, optional=True)
     check.check_count("window_size", window_size)
@@ -96,7 +97,7 @@ def aupc(
     check.check_count("n_candidates", n_candidates)
     low, high = check.check_range("pixel_range", pixel_range)
     check.check_batch_size(batch_size, "batch_size")
-    check.check_generator(generator)
+    check.check_generator(generator, images)
     n_examples, _, height, width = images.shape
     if window_size > min(height, width):
         raise ValueError(

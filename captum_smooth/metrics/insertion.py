@@ -141,7 +141,8 @@ def _curve(
     show_progress: bool,
 ) -> InsertionResult:
     images = common.check_images("inputs", inputs)
-    heatmap = common.saliency_map(attributions, images.shape, channel_reduction)
+    common.check_target(target, images)
+    heatmap = common.saliency_map(attributions, images.shape, channel_reduction, images.device)
     check.check_callable("forward_func", forward_func)
     check.check_callable("input_transform", input_transform, optional=True)
     background = check.as_tensor_like("baselines", baselines, images).expand_as(images)

@@ -67,14 +67,18 @@ def localisation(
     Example:
         >>> localisation(attributions, boxes).roc_auc.mean()
     """
-    truth = _check_masks(masks)
+    if not isinstance(attributions, Tensor):
+        raise TypeError(f"`attributions` must be a tensor, got {type(attributions).__name__}")
+    truth = _check_masks(masks, attributions.device)
     heatmap = common.saliency_map(
-        attributions, torch.Size((truth.shape[0], 1, *truth.shape[1:])), channel_reduction
+        attributions,
+        torch.Size((truth.shape[0], 1, *truth.shape[1:])),
+        channel_reduction,
+        reference="masks",
     )
     check.check_count("n_thresholds", n_thresholds)
     if n_thresholds < 2:
         raise ValueError(f"`n_thresholds` must be at least 2, got {n_thresholds}")
-    truth = truth.to(heatmap.device)
 
     flat = heatmap.reshape(heatmap.shape[0], -1)
     low, high = flat.amin(dim=1, keepdim=True), flat.amax(dim=1, keepdim=True)
@@ -105,9 +109,11 @@ def localisation(
     )
 
 
-def _check_masks(masks: Any) -> Tensor:
+def _check_masks(masks: Any, device: torch.device) -> Tensor:
+    """``(B, H, W)`` bool masks on ``device`` (the attributions'), each with both classes."""
     if not isinstance(masks, Tensor):
         raise TypeError(f"`masks` must be a tensor, got {type(masks).__name__}")
+    check.check_device("masks", masks.device, device, "attributions")
     if masks.dim() == 4 and masks.shape[1] == 1:
         masks = masks[:, 0]
     if masks.dim() != 3 or masks.shape[0] == 0:

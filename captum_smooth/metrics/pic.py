@@ -215,7 +215,8 @@ def _pic(
     show_progress: bool,
 ) -> PICResult:
     images = common.check_images("inputs", inputs)
-    heatmap = common.saliency_map(attributions, images.shape, channel_reduction)
+    common.check_target(target, images)
+    heatmap = common.saliency_map(attributions, images.shape, channel_reduction, images.device)
     check.check_callable("forward_func", forward_func)
     check.check_callable("input_transform", input_transform, optional=True)
     levels = _check_thresholds(thresholds)
@@ -225,7 +226,7 @@ def _pic(
     check.check_fraction("min_pred_value", min_pred_value)
     check.check_count("n_points", n_points)
     check.check_batch_size(batch_size, "batch_size")
-    check.check_generator(generator)
+    check.check_generator(generator, images)
     n_examples, n_channels, height, width = images.shape
     if n_channels not in (1, 3):
         raise ValueError(f"`inputs` must have 1 or 3 channels, got {n_channels}")
@@ -236,7 +237,7 @@ def _pic(
         )
     if ((images < 0) | (images > 1)).any():
         raise ValueError("`inputs` must have values in [0, 1]")
-    keep = _random_masks(random_mask, mask_fraction, n_examples, height, width, generator)
+    keep = _random_masks(random_mask, mask_fraction, images, generator)
 
     pixels = torch.round(images * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     saliency = heatmap.detach().cpu().double().numpy()
@@ -336,15 +337,16 @@ def _check_thresholds(thresholds: Any) -> tuple[float, ...]:
 def _random_masks(
     masks: Tensor | None,
     fraction: float,
-    n_examples: int,
-    height: int,
-    width: int,
+    images: Tensor,
     generator: torch.Generator | None,
 ) -> np.ndarray:
-    """``(B, H, W)`` bool: the given masks, or ``fraction`` of the pixels drawn per image."""
+    """``(B, H, W)`` bool: the given masks (on the images' device), or ``fraction`` of the
+    pixels drawn per image."""
+    n_examples, _, height, width = images.shape
     if masks is not None:
         if not isinstance(masks, Tensor) or masks.dtype != torch.bool:
             raise TypeError("`random_mask` must be a bool tensor")
+        check.check_device("random_mask", masks.device, images.device)
         if tuple(masks.shape) != (n_examples, height, width):
             raise ValueError(
                 f"`random_mask` must have shape {(n_examples, height, width)}, got "
