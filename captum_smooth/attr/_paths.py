@@ -24,7 +24,12 @@ from captum.attr import GradientAttribution
 from torch import Tensor
 
 from captum_smooth._utils import validation as check
-from captum_smooth._utils.captum_compat import TargetType, format_output, sum_rows
+from captum_smooth._utils.captum_compat import (
+    TargetType,
+    format_additional_forward_args,
+    format_output,
+    sum_rows,
+)
 from captum_smooth.attr._engine import (
     AdaptivePath,
     Block,
@@ -93,7 +98,9 @@ class StraightLine(Path):
         """Validate the settings; points are made when a view is iterated."""
         self.inputs, self.baselines, self.n_steps = inputs, baselines, n_steps
         self.method, self.scale, self.multiply_by_inputs = method, scale, multiply_by_inputs
-        self.nodes = quadrature(method or "gausslegendre", check.check_count("n_steps", n_steps))
+        self.nodes = quadrature(
+            "gausslegendre" if method is None else method, check.check_count("n_steps", n_steps)
+        )
 
     def _at(self, alpha: float) -> tuple[Tensor, ...]:
         return tuple(z + alpha * (x - z) for x, z in zip(self.inputs, self.baselines, strict=True))
@@ -162,7 +169,10 @@ class PathAttribution(GradientAttribution):
         inputs_tuple, is_tuple = check.format_inputs(inputs)
         n_examples = inputs_tuple[0].shape[0]
         check.check_batch_size(internal_batch_size)
-        check.check_target(target, n_examples)
+        check.check_target(target, n_examples, inputs_tuple)
+        check.check_forward_args(
+            format_additional_forward_args(additional_forward_args), inputs_tuple
+        )
         check.check_flag("return_convergence_delta", return_convergence_delta)
         check.check_flag("show_progress", show_progress)
         rule = rule or self.rule

@@ -118,9 +118,10 @@ class AdaptiveSmoothTaylor:
         Returns:
             :class:`AdaptiveResult` ``(attributions, noise_scale, objective, n_evaluations)``.
         """
-        (x,), is_tuple = check.format_inputs(inputs)
+        inputs_tuple, is_tuple = check.format_inputs(inputs)
         if is_tuple:
             raise TypeError("`inputs` must be one tensor: the search scores one map per example")
+        (x,) = inputs_tuple
         n_examples = x.shape[0]
         check.check_count("n_samples", n_samples)
         sigma = self._initial_sigma(initial_noise_scale, x)
@@ -132,13 +133,18 @@ class AdaptiveSmoothTaylor:
             raise ValueError(f"`step_decay` must lie in (0, 1], got {step_decay}")
         check.check_count("patience", patience)
         check.check_count("max_iterations", max_iterations)
-        scored = x if objective_inputs is None else objective_inputs
-        if not isinstance(scored, Tensor) or scored.shape[0] != n_examples:
+        scored = (
+            x
+            if objective_inputs is None
+            else check.check_tensor("objective_inputs", objective_inputs, x.device)
+        )
+        if scored.shape[0] != n_examples:
             raise ValueError("`objective_inputs` must be a tensor with one row per example")
         check.check_batch_size(internal_batch_size)
-        check.check_generator(generator)
-        check.check_target(target, n_examples)
+        check.check_generator(generator, x)
+        check.check_target(target, n_examples, x)
         forward_args = format_additional_forward_args(additional_forward_args)
+        check.check_forward_args(forward_args, (x,))
 
         def run(rows: Tensor, sigmas: Tensor) -> tuple[Tensor, Tensor]:
             """SmoothTaylor at a per-example σ for ``rows``, and the objective's scores."""
@@ -199,7 +205,7 @@ class AdaptiveSmoothTaylor:
             )
         if not isinstance(value, Tensor):
             check.check_scale("initial_noise_scale", value)
-        sigma = check.as_tensor_like("initial_noise_scale", value, x).reshape(-1)
+        sigma = check.as_tensor_like("initial_noise_scale", value, x.new_empty(x.shape[:1]))
         if (sigma < 0).any():
             raise ValueError("`initial_noise_scale` must be non-negative")
         return sigma.expand(x.shape[0]).clone()

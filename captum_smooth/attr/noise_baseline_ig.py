@@ -126,7 +126,7 @@ class NoiseBaselineIntegratedGradients(PathAttribution):
     ) -> NoiseBaselines:
         check.check_count("n_baselines", n_baselines)
         check.check_count("n_steps", n_steps)
-        check.check_generator(generator)
+        check.check_generator(generator, inputs)
         if baseline_transform is not None and not callable(baseline_transform):
             raise TypeError("`baseline_transform` must be callable")
         n = len(inputs)
@@ -229,4 +229,6 @@ class _UniformBaselines:
             not isinstance(t, Tensor) or t.shape != x.shape for t, x in zip(z, u, strict=False)
         ):
             raise ValueError("`baseline_transform` must return tensors shaped like `inputs`")
+        if not all(torch.isfinite(t).all() for t in z):
+            raise ValueError("`baseline_transform` must return finite baselines (no NaN or inf)")
         return tuple(t.to(x.dtype) for t, x in zip(z, self.inputs, strict=True))
