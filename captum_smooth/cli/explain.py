@@ -99,14 +99,11 @@ def _panel(
     metrics: ModuleType,
 ) -> Panel:
     """One method's attribution, its cost in model rows and its scores."""
-    method = METHODS[name]
+    method = METHODS[name](settings)
     module.rows = 0
-    attribution = (
-        method.build(module)
-        .attribute(model.normalize(pixels), target=target, **method.kwargs(settings))
-        .detach()
-    )
-    cost = f"{method.describe(settings)}; {module.rows} rows"
+    inputs = model.normalize(pixels)
+    attribution = method.attribute(module, inputs, target, settings.generator()).detach()
+    cost = f"{method.description}; {module.rows} rows"
     # AUTVC needs no model runs: every panel shows how rough its map is
     smoothness = f"AUTVC {float(metrics.autvc(attribution.cpu()).score):.2f} ↓"
     scores: tuple[str, ...] = (smoothness,)

@@ -1,7 +1,8 @@
 """The attribution methods the command line offers: one entry per name.
 
-Each entry builds the attribution object from the model and its keyword arguments from the
-command's settings, so a new method joins with one line in :data:`METHODS`. Importing this
+Each entry makes, from the command's settings, the :class:`~captum_smooth.evaluation.Method`
+the evaluation uses too (how to build it, its keywords, its description), so a new method joins
+with one entry in :data:`METHODS`. Importing this
 module imports neither torch nor captum (``--help`` lists the names): the classes are looked up
 when an entry builds its method.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import captum_smooth
+from captum_smooth._utils.method import Method
 
 if TYPE_CHECKING:
     import torch
@@ -37,16 +39,6 @@ class Settings:
     """Raw pixels in [0, 1] → model inputs."""
 
 
-@dataclass(frozen=True)
-class Method:
-    """How to build one method and call it."""
-
-    build: Callable[[nn.Module], Attribution]
-    kwargs: Callable[[Settings], dict[str, Any]]
-    describe: Callable[[Settings], str]
-    """The settings shown in the figure's title."""
-
-
 def _integrated_gradients(model: nn.Module) -> Attribution:
     from captum.attr import IntegratedGradients  # on use: this module serves --help
 
@@ -65,44 +57,62 @@ def _steps(s: Settings) -> str:
     return f"n_steps={s.n_steps}"
 
 
-METHODS: dict[str, Method] = {
-    "smoothtaylor": Method(
+METHODS: dict[str, Callable[[Settings], Method]] = {
+    "smoothtaylor": lambda s: Method(
+        "smoothtaylor",
         lambda m: captum_smooth.SmoothTaylor(m),
-        lambda s: {
+        {
             "n_samples": s.n_samples,
             "noise_scale": s.noise_scale,
             "internal_batch_size": s.batch_size,
-            "generator": s.generator(),
         },
-        lambda s: f"n_samples={s.n_samples}, σ={s.noise_scale:g}",
+        random=True,
+        description=f"n_samples={s.n_samples}, σ={s.noise_scale:g}",
     ),
-    "ig": Method(_integrated_gradients, _path, lambda s: f"black baseline, {_steps(s)}"),
-    "ig-noise": Method(
+    "ig": lambda s: Method(
+        "ig", _integrated_gradients, _path(s), description=f"black baseline, {_steps(s)}"
+    ),
+    "ig-noise": lambda s: Method(
+        "ig-noise",
         lambda m: captum_smooth.NoiseBaselineIntegratedGradients(m),
-        lambda s: {
+        {
             "n_baselines": s.n_samples,
             "baseline_transform": s.normalize,
             "n_steps": s.n_steps,
             "internal_batch_size": s.batch_size,
-            "generator": s.generator(),
         },
-        lambda s: f"n_baselines={s.n_samples}, {_steps(s)}",
+        random=True,
+        description=f"n_baselines={s.n_samples}, {_steps(s)}",
     ),
-    "guided-ig": Method(lambda m: captum_smooth.GuidedIntegratedGradients(m), _path, _steps),
-    "blur-ig": Method(lambda m: captum_smooth.BlurIntegratedGradients(m), _blur, _steps),
-    "idgi-ig": Method(
+    "guided-ig": lambda s: Method(
+        "guided-ig",
+        lambda m: captum_smooth.GuidedIntegratedGradients(m),
+        _path(s),
+        description=_steps(s),
+    ),
+    "blur-ig": lambda s: Method(
+        "blur-ig",
+        lambda m: captum_smooth.BlurIntegratedGradients(m),
+        _blur(s),
+        description=_steps(s),
+    ),
+    "idgi-ig": lambda s: Method(
+        "idgi-ig",
         lambda m: captum_smooth.IDGI(_integrated_gradients(m)),
-        _path,
-        lambda s: f"black baseline, {_steps(s)}",
+        _path(s),
+        description=f"black baseline, {_steps(s)}",
     ),
-    "idgi-guided": Method(
+    "idgi-guided": lambda s: Method(
+        "idgi-guided",
         lambda m: captum_smooth.IDGI(captum_smooth.GuidedIntegratedGradients(m)),
-        _path,
-        _steps,
+        _path(s),
+        description=_steps(s),
     ),
-    "idgi-blur": Method(
+    "idgi-blur": lambda s: Method(
+        "idgi-blur",
         lambda m: captum_smooth.IDGI(captum_smooth.BlurIntegratedGradients(m)),
-        _blur,
-        _steps,
+        _blur(s),
+        description=_steps(s),
     ),
 }
+"""Each command-line name → its :class:`~captum_smooth.evaluation.Method` for the settings."""

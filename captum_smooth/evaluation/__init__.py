@@ -5,8 +5,9 @@ Runs in one process, or under ``torchrun`` on several processes or machines
 same numbers as a single-process run.
 """
 
+from captum_smooth._utils.method import Method
 from captum_smooth.evaluation.chance import RandomMap
 from captum_smooth.evaluation.result import EvaluationResult, MetricResult
-from captum_smooth.evaluation.run import Method, evaluate_methods
+from captum_smooth.evaluation.run import evaluate_methods
 
 __all__ = ["EvaluationResult", "Method", "MetricResult", "RandomMap", "evaluate_methods"]

@@ -4,33 +4,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from captum.attr import Attribution
 from torch import Tensor, nn
 
 from captum_smooth._utils import validation as check
+from captum_smooth._utils.method import Method
 from captum_smooth.evaluation.result import EvaluationResult, MetricResult
 
 Metric = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class Method:
-    """A named attribution method with its settings.
-
-    ``factory`` builds the method from the model (e.g. ``SmoothTaylor`` or
-    ``lambda m: IDGI(IntegratedGradients(m))``); ``kwargs`` go to ``attribute``. A method
-    that takes a ``generator`` gets one seeded per batch, so results do not depend on how
-    batches are spread over processes.
-    """
-
-    name: str
-    factory: Callable[[nn.Module], Attribution]
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-    random: bool = False
 
 
 def evaluate_methods(
@@ -107,13 +90,12 @@ def evaluate_methods(
         targets = _check_targets((target or _top1)(outputs), outputs)
         batch_results: dict[tuple[str, str], MetricResult] = {}
         for method in methods:
-            attribution_method = method.factory(model)
-            attribute_kwargs = dict(method.kwargs)
-            if method.random:
-                attribute_kwargs["generator"] = _generator(seed, b, device)
-            if _accepts(attribution_method.attribute, "objective_inputs"):
-                attribute_kwargs["objective_inputs"] = images
-            attributions = attribution_method.attribute(inputs, target=targets, **attribute_kwargs)
+            extra = {}
+            if _accepts(method.factory(model).attribute, "objective_inputs"):
+                extra["objective_inputs"] = images
+            attributions = method.attribute(
+                model, inputs, targets, generator=_generator(seed, b, device), **extra
+            )
             attributions = getattr(attributions, "attributions", attributions).detach()
             for metric_name, metric in metrics.items():
                 context = {

@@ -136,3 +136,14 @@ def test_argument_mistakes_are_reported_before_torch_is_imported(tmp_path, make_
     assert message in lines[0]
     assert not result.imported & set(HEAVY), sorted(result.imported & set(HEAVY))
     assert result.stdout == ""
+
+
+def test_the_command_line_offers_the_evaluations_method_description():
+    # one Method for both: what `explain` runs can be handed to evaluate_methods as it is
+    from captum_smooth.cli.registry import METHODS, Settings
+    from captum_smooth.evaluation import Method
+
+    settings = Settings(8, 4, 0.5, 16, lambda: None, None, lambda x: x)
+    for name, make in METHODS.items():
+        method = make(settings)
+        assert isinstance(method, Method) and method.name == name and method.description

@@ -1,0 +1,40 @@
+"""A named attribution method with its settings: what the evaluation compares and what the
+command line offers (one description for both). Imports neither torch nor captum."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Method:
+    """A named attribution method with its settings.
+
+    Attributes:
+        name: how tables, figures and the command line call it.
+        factory: builds the attribution method from the model (e.g. ``SmoothTaylor`` or
+            ``lambda m: IDGI(IntegratedGradients(m))``).
+        kwargs: keyword arguments for ``attribute``.
+        random: the method takes a ``generator``: the caller gives it one (the evaluation
+            seeds one per batch, so results do not depend on how batches are spread over
+            processes).
+        description: its settings in a few words, for titles and tables.
+    """
+
+    name: str
+    factory: Callable[[Any], Any]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    random: bool = False
+    description: str = ""
+
+    def attribute(
+        self, model: Any, inputs: Any, target: Any, generator: Any = None, **extra: Any
+    ) -> Any:
+        """Build the method on ``model`` and attribute ``target`` on ``inputs``; a random
+        method draws from ``generator``; ``extra`` keywords are added to :attr:`kwargs`."""
+        kwargs = {**self.kwargs, **extra}
+        if self.random and generator is not None:
+            kwargs["generator"] = generator
+        return self.factory(model).attribute(inputs, target=target, **kwargs)
