@@ -40,7 +40,7 @@ def pic_metric(kind: str = "sic", **kwargs: Any) -> Callable:
     """SIC or AIC per image: each image's area under its performance information curve and
     the curve (NaN for images the filters skip); aggregate over a data set with
     :meth:`EvaluationResult.aggregate` (median for SIC, mean for AIC)."""
-    from captum_smooth.metrics import aic, sic
+    from captum_smooth.metrics import NoImageKeptError, aic, sic
 
     function = {"sic": sic, "aic": aic}[kind]
     n_points = kwargs.get("n_points", inspect.signature(function).parameters["n_points"].default)
@@ -56,10 +56,8 @@ def pic_metric(kind: str = "sic", **kwargs: Any) -> Callable:
                 generator=generator,
                 **kwargs,
             )
-        except ValueError as error:
+        except NoImageKeptError:
             # a batch in which no image passes PAIR's filters contributes no curve
-            if not str(error).startswith("no image passed the filters"):
-                raise
             nan = torch.full((images.shape[0],), float("nan"), dtype=images.dtype)
             return Scored(nan, torch.full((images.shape[0], n_points + 1), float("nan")))
         nan = torch.full_like(result.per_example_auc, float("nan"))

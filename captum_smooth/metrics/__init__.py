@@ -10,7 +10,7 @@ from captum_smooth.metrics.autvc import AUTVCResult, autvc
 from captum_smooth.metrics.insertion import InsertionResult, deletion, insertion
 from captum_smooth.metrics.localisation import LocalisationResult, localisation
 from captum_smooth.metrics.objectives import objective
-from captum_smooth.metrics.pic import DEFAULT_THRESHOLDS, PICResult, aic, sic
+from captum_smooth.metrics.pic import DEFAULT_THRESHOLDS, NoImageKeptError, PICResult, aic, sic
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -18,6 +18,7 @@ __all__ = [
     "AUTVCResult",
     "InsertionResult",
     "LocalisationResult",
+    "NoImageKeptError",
     "PICResult",
     "aic",
     "aupc",

@@ -81,12 +81,12 @@ def insertion(
         inputs,
         attributions,
         target,
-        baselines,
-        n_steps,
-        input_transform,
-        channel_reduction,
-        batch_size,
-        show_progress,
+        baselines=baselines,
+        n_steps=n_steps,
+        input_transform=input_transform,
+        channel_reduction=channel_reduction,
+        batch_size=batch_size,
+        show_progress=show_progress,
     )
 
 
@@ -118,12 +118,12 @@ def deletion(
         inputs,
         attributions,
         target,
-        baselines,
-        n_steps,
-        input_transform,
-        channel_reduction,
-        batch_size,
-        show_progress,
+        baselines=baselines,
+        n_steps=n_steps,
+        input_transform=input_transform,
+        channel_reduction=channel_reduction,
+        batch_size=batch_size,
+        show_progress=show_progress,
     )
 
 
@@ -133,6 +133,7 @@ def _curve(
     inputs: Tensor,
     attributions: Tensor,
     target: Any,
+    *,
     baselines: float | Tensor,
     n_steps: int,
     input_transform: common.InputTransform | None,

@@ -27,6 +27,11 @@ AGGREGATIONS = ("median", "mean")
 Information = Literal["compression", "msssim"]
 
 
+class NoImageKeptError(ValueError):
+    """No image passed PAIR's filters (a confident model on the original, a blurred image less
+    informative and scored lower), so there is no curve to aggregate."""
+
+
 class PICResult(NamedTuple):
     """An aggregated performance information curve and the per-image curves behind it."""
 
@@ -121,7 +126,8 @@ def sic(
         :class:`PICResult`.
 
     Raises:
-        ValueError: for bad arguments, and when no image passes the filters.
+        NoImageKeptError: when no image passes the filters (a ``ValueError``).
+        ValueError: for bad arguments.
     """
     return _pic(
         "sic",
@@ -129,19 +135,19 @@ def sic(
         inputs,
         attributions,
         target,
-        thresholds,
-        information,
-        random_mask,
-        mask_fraction,
-        min_pred_value,
-        keep_monotonous,
-        n_points,
-        aggregation,
-        input_transform,
-        channel_reduction,
-        batch_size,
-        generator,
-        show_progress,
+        thresholds=thresholds,
+        information=information,
+        random_mask=random_mask,
+        mask_fraction=mask_fraction,
+        min_pred_value=min_pred_value,
+        keep_monotonous=keep_monotonous,
+        n_points=n_points,
+        aggregation=aggregation,
+        input_transform=input_transform,
+        channel_reduction=channel_reduction,
+        batch_size=batch_size,
+        generator=generator,
+        show_progress=show_progress,
     )
 
 
@@ -178,19 +184,19 @@ def aic(
         inputs,
         attributions,
         target,
-        thresholds,
-        information,
-        random_mask,
-        mask_fraction,
-        min_pred_value,
-        keep_monotonous,
-        n_points,
-        aggregation,
-        input_transform,
-        channel_reduction,
-        batch_size,
-        generator,
-        show_progress,
+        thresholds=thresholds,
+        information=information,
+        random_mask=random_mask,
+        mask_fraction=mask_fraction,
+        min_pred_value=min_pred_value,
+        keep_monotonous=keep_monotonous,
+        n_points=n_points,
+        aggregation=aggregation,
+        input_transform=input_transform,
+        channel_reduction=channel_reduction,
+        batch_size=batch_size,
+        generator=generator,
+        show_progress=show_progress,
     )
 
 
@@ -200,6 +206,7 @@ def _pic(
     inputs: Tensor,
     attributions: Tensor,
     target: Any,
+    *,
     thresholds: Sequence[float],
     information: str,
     random_mask: Tensor | None,
@@ -214,6 +221,8 @@ def _pic(
     generator: torch.Generator | None,
     show_progress: bool,
 ) -> PICResult:
+    """SIC (``kind="sic"``) or AIC: the checks, the revealed images, the model's scores and
+    their information levels, the curves."""
     images = common.check_images("inputs", inputs)
     common.check_target(target, images)
     heatmap = common.saliency_map(attributions, images.shape, channel_reduction, images.device)
@@ -227,35 +236,13 @@ def _pic(
     check.check_count("n_points", n_points)
     check.check_batch_size(batch_size, "batch_size")
     check.check_generator(generator, images)
-    n_examples, n_channels, height, width = images.shape
-    if n_channels not in (1, 3):
-        raise ValueError(f"`inputs` must have 1 or 3 channels, got {n_channels}")
-    if information == "msssim" and min(height, width) <= 160:
-        raise ValueError(
-            f"`inputs` of {height}×{width} are too small for MS-SSIM (pytorch_msssim's five "
-            f"scales need more than 160 pixels per side)"
-        )
-    if ((images < 0) | (images > 1)).any():
-        raise ValueError("`inputs` must have values in [0, 1]")
+    _check_pic_images(images, information)
     keep = _random_masks(random_mask, mask_fraction, images, generator)
 
-    pixels = torch.round(images * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    saliency = heatmap.detach().cpu().double().numpy()
+    n_examples, n_channels, height, width = images.shape
     n_rows = len(levels) + 2
     progress = common.progress_bar(show_progress, 2 * n_examples * n_rows, kind.upper())
-    # Per image: the blurred image, one revealed image per threshold, the original.
-    built = []
-    # The triangulation makes many tiny LAPACK calls: with a multi-threaded BLAS on a busy
-    # machine they thrash (seconds to minutes per image instead of ~0.2 s), one thread does not.
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        for pixel, salient, mask in zip(pixels, saliency, keep, strict=True):
-            masks = [mask] + [(salient >= np.quantile(salient, 1 - t)) | mask for t in levels]
-            built.append(np.stack([*(_interpolated(pixel, m) for m in masks), pixel]))
-            if progress is not None:
-                progress.update(n_rows)
-    stacked = np.stack(built)  # (B, T + 2, H, W, C) uint8
+    stacked = _revealed_images(images, heatmap, keep, levels, progress)
     rows = torch.from_numpy(stacked).to(images.device).permute(0, 1, 4, 2, 3)
     rows = rows.reshape(n_examples * n_rows, n_channels, height, width)
 
@@ -267,17 +254,7 @@ def _pic(
     ).view(n_examples, n_rows, -1)
     if progress is not None:
         progress.close()
-    classes = common.target_per_example(target, logits[:, -1])
-    if kind == "sic":
-        scores = logits.softmax(dim=-1)
-    else:
-        scores = logits.argmax(dim=-1, keepdim=True) == torch.arange(
-            logits.shape[-1], device=logits.device
-        )
-    scores = (
-        scores.to(images.dtype).gather(2, classes.view(-1, 1, 1).expand(-1, n_rows, 1)).squeeze(2)
-    )
-
+    scores = _scores(kind, logits, common.target_per_example(target, logits[:, -1]))
     if information == "compression":
         sizes = torch.tensor(
             [[_webp_size(image) for image in per_image] for per_image in stacked],
@@ -287,28 +264,99 @@ def _pic(
         sizes = _msssim_to_original(
             rows.view(n_examples, n_rows, n_channels, height, width), images.dtype, batch_size
         )
-    sizes = sizes.to(device=images.device, dtype=torch.float64)
+    return _curves(
+        scores.to(images.dtype),
+        sizes.to(device=images.device, dtype=torch.float64),
+        min_pred_value,
+        keep_monotonous,
+        n_points,
+        aggregation,
+    )
+
+
+def _check_pic_images(images: Tensor, information: str) -> None:
+    """Images PIC can measure: 1 or 3 channels, values in [0, 1], large enough for MS-SSIM."""
+    _, n_channels, height, width = images.shape
+    if n_channels not in (1, 3):
+        raise ValueError(f"`inputs` must have 1 or 3 channels, got {n_channels}")
+    if information == "msssim" and min(height, width) <= 160:
+        raise ValueError(
+            f"`inputs` of {height}×{width} are too small for MS-SSIM (pytorch_msssim's five "
+            f"scales need more than 160 pixels per side)"
+        )
+    if ((images < 0) | (images > 1)).any():
+        raise ValueError("`inputs` must have values in [0, 1]")
+
+
+def _revealed_images(
+    images: Tensor,
+    heatmap: Tensor,
+    keep: np.ndarray,
+    levels: Sequence[float],
+    progress: Any,
+) -> np.ndarray:
+    """``(B, T + 2, H, W, C)`` uint8 per image: the blurred image (interpolated from the
+    ``keep`` pixels), the image revealed at each threshold of ``heatmap``, the original."""
+    pixels = torch.round(images * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    saliency = heatmap.detach().cpu().double().numpy()
+    built = []
+    # The triangulation makes many tiny LAPACK calls: with a multi-threaded BLAS on a busy
+    # machine they thrash (seconds to minutes per image instead of ~0.2 s), one thread does not.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        for pixel, salient, mask in zip(pixels, saliency, keep, strict=True):
+            masks = [mask] + [(salient >= np.quantile(salient, 1 - t)) | mask for t in levels]
+            built.append(np.stack([*(_interpolated(pixel, m) for m in masks), pixel]))
+            if progress is not None:
+                progress.update(len(levels) + 2)
+    return np.stack(built)
+
+
+def _scores(kind: str, logits: Tensor, classes: Tensor) -> Tensor:
+    """``(B, rows)``: the softmax probability of each image's class (SIC) or whether it is
+    the top-1 class (AIC), for every row."""
+    if kind == "sic":
+        scores = logits.softmax(dim=-1)
+    else:
+        scores = logits.argmax(dim=-1, keepdim=True) == torch.arange(
+            logits.shape[-1], device=logits.device
+        )
+    index = classes.view(-1, 1, 1).expand(-1, logits.shape[1], 1)
+    return scores.to(logits.dtype).gather(2, index).squeeze(2)
+
+
+def _curves(
+    scores: Tensor,
+    sizes: Tensor,
+    min_pred_value: float,
+    keep_monotonous: bool,
+    n_points: int,
+    aggregation: str,
+) -> PICResult:
+    """PAIR's filters, normalisation, interpolation and aggregation of the ``(B, T + 2)``
+    scores and information levels (blurred image first, original last)."""
     predictions = scores.double()
     kept = (
         (predictions[:, -1] >= min_pred_value)
         & (sizes[:, 0] < sizes[:, -1])
         & (predictions[:, 0] < predictions[:, -1])
     )
+    if not kept.any():
+        raise NoImageKeptError(
+            "no image passed the filters (model confident on the original, blurred image "
+            "less informative and scored lower): lower `min_pred_value` or check the inputs"
+        )
     info = _normalised(sizes[:, 1:-1], sizes[:, :1], sizes[:, -1:], kept)
     score = _normalised(predictions[:, 1:-1], predictions[:, :1], predictions[:, -1:], kept)
     if keep_monotonous:
         score = score.cummax(dim=1).values
     curve_x = np.append(np.linspace(0.0, 1.0, n_points, endpoint=False), 1.0)
-    curves = np.zeros((n_examples, n_points + 1))
+    curves = np.zeros((scores.shape[0], n_points + 1))
     for i in np.flatnonzero(kept.cpu().numpy()):
         curves[i] = _interpolate(info[i].cpu().numpy(), score[i].cpu().numpy(), curve_x)
-    if not kept.any():
-        raise ValueError(
-            "no image passed the filters (model confident on the original, blurred image "
-            "less informative and scored lower): lower `min_pred_value` or check the inputs"
-        )
-    curve_x_t = torch.as_tensor(curve_x, dtype=images.dtype, device=images.device)
-    curves_t = torch.as_tensor(curves, dtype=images.dtype, device=images.device)
+    curve_x_t = torch.as_tensor(curve_x, dtype=scores.dtype, device=scores.device)
+    curves_t = torch.as_tensor(curves, dtype=scores.dtype, device=scores.device)
     chosen = curves_t[kept]
     aggregate = chosen.quantile(0.5, dim=0) if aggregation == "median" else chosen.mean(dim=0)
     return PICResult(
@@ -318,7 +366,7 @@ def _pic(
         per_example_auc=torch.trapezoid(curves_t, curve_x_t, dim=1) * kept,
         curves=curves_t,
         kept=kept,
-        information=info.to(images.dtype),
+        information=info.to(scores.dtype),
         predictions=scores,
     )
 

@@ -166,3 +166,13 @@ def test_pic_rejects_bad_arguments():
         sic(model, images, maps, random_mask=torch.zeros(2, 8, 8, dtype=torch.bool))
     with pytest.raises(ValueError, match="min_pred_value"):
         sic(model, images * 0.1, maps, 0)
+
+
+def test_no_image_passing_the_filters_is_its_own_error():
+    from captum_smooth.metrics import NoImageKeptError
+
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    unsure = lambda x: torch.zeros(x.shape[0], 4)  # noqa: E731  p = 1/4 < min_pred_value
+    with pytest.raises(NoImageKeptError, match="no image passed the filters"):
+        sic(unsure, images, torch.rand(2, 16, 16), 0, generator=torch.Generator().manual_seed(1))
+    assert issubclass(NoImageKeptError, ValueError)
