@@ -143,6 +143,9 @@ class PathAttribution(GradientAttribution):
     """
 
     rule: ClassVar[type[Rule]] = RiemannSum
+    has_path: ClassVar[bool] = True
+    """Whether :class:`RuleOnPath` can fold this method's path with another rule (a
+    ``_attribute`` taking ``rule``); layer variants have it too."""
 
     def __init__(self, forward_func: Callable[..., Any]) -> None:
         """Wrap ``forward_func``, the model or any function returning its outputs."""
@@ -231,9 +234,9 @@ class RuleOnPath(GradientAttribution):
         self.attribution_method = attribution_method
         self._path_method = path_method
 
-    def path_method(self, attribution_method: GradientAttribution) -> PathAttribution:
-        """The method of the package whose path the rule integrates."""
-        if not isinstance(attribution_method, PathAttribution):
+    def path_method(self, attribution_method: GradientAttribution) -> Any:
+        """The method of the package whose path the rule integrates (input-space or layer)."""
+        if not getattr(attribution_method, "has_path", False):
             raise TypeError(
                 f"{type(self).__name__} integrates along the path of a method of "
                 f"captum_smooth; got {type(attribution_method).__name__}"

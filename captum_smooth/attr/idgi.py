@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import torch
-from captum.attr import GradientAttribution, IntegratedGradients
+from captum.attr import GradientAttribution, IntegratedGradients, LayerIntegratedGradients
 from captum.log import log_usage
 from torch import Tensor
 
@@ -17,6 +17,7 @@ from captum_smooth._utils.captum_compat import (
     TensorOrTupleOfTensorsGeneric,
 )
 from captum_smooth.attr._engine import Evaluated
+from captum_smooth.attr._layer import LayerAttribution
 from captum_smooth.attr._paths import PathAttribution, RuleOnPath, StraightLine
 from captum_smooth.attr._rules import Rule
 
@@ -129,15 +130,23 @@ class IDGI(RuleOnPath):
 
     rule = IDGIRule
 
-    def path_method(self, attribution_method: GradientAttribution) -> PathAttribution:
-        """Captum's IntegratedGradients becomes the straight line; our methods are theirs."""
+    def path_method(self, attribution_method: GradientAttribution) -> Any:
+        """Captum's IntegratedGradients and LayerIntegratedGradients become the straight line
+        (in the input's or the layer's space); the package's methods have their own paths."""
         if isinstance(attribution_method, IntegratedGradients):
             return _StraightPath(attribution_method.forward_func)
-        if isinstance(attribution_method, PathAttribution):
+        if isinstance(attribution_method, LayerIntegratedGradients):
+            return _LayerStraightPath(
+                attribution_method.forward_func,
+                attribution_method.layer,
+                attribution_method.device_ids,
+            )
+        if getattr(attribution_method, "has_path", False):
             return attribution_method
         raise TypeError(
             "IDGI integrates along the path of an IG-family method: Captum's "
-            "IntegratedGradients, GuidedIntegratedGradients or BlurIntegratedGradients; "
+            "IntegratedGradients or LayerIntegratedGradients, or the package's "
+            "GuidedIntegratedGradients, BlurIntegratedGradients and their layer variants; "
             f"got {type(attribution_method).__name__}"
         )
 
@@ -197,3 +206,9 @@ class _StraightPath(PathAttribution):
         method: str | None = None,
     ) -> StraightLine:
         return StraightLine(inputs, check.format_baselines(baselines, inputs), n_steps, method)
+
+
+class _LayerStraightPath(LayerAttribution):
+    """The straight line of Captum's LayerIntegratedGradients, in the layer's space."""
+
+    method = _StraightPath

@@ -1,0 +1,323 @@
+"""Layer variants: any method of the package run in the space of a layer's activations
+(docs/reference.md#layer-variants).
+
+``LayerX(forward_func, layer)`` computes the layer's activations ``a = L(x)`` on the inputs
+(and on baselines given as model inputs), runs method ``X``'s path in the space of ``a`` and
+gets ``f`` and ``∇_a f`` from the model run on the original inputs with the layer's output
+replaced by the path's points, through the method's replaceable ``value_and_grad_func``, as
+Captum's ``LayerIntegratedGradients`` replaces ``gradient_func``. So a layer variant is one
+small class naming its method, and text models and LLMs are reached through their embeddings,
+the way Captum users reach them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import torch
+from captum.attr import GradientAttribution
+from torch import Tensor, nn
+
+from captum_smooth._utils import validation as check
+from captum_smooth._utils.captum_compat import TargetType, format_additional_forward_args
+from captum_smooth.attr._engine import value_and_grad
+from captum_smooth.attr._paths import PathAttribution
+from captum_smooth.attr._rules import Rule
+
+Layers = nn.Module | list[nn.Module]
+
+
+class LayerAttribution(GradientAttribution):
+    """A method of the package whose path runs in the space of a layer's activations.
+
+    Subclasses name the input-space method (:attr:`method`). The constructor follows
+    Captum's layer methods: ``(forward_func, layer, device_ids=None, multiply_by_inputs=True)``,
+    ``layer`` one module or a list of modules; ``attribute`` takes
+    ``attribute_to_layer_input`` and returns attributions shaped like the layer's activations
+    (a tuple for a layer with several outputs, a list for a list of layers).
+    """
+
+    method: ClassVar[type[PathAttribution]]
+    takes_multiply_by_inputs: ClassVar[bool] = False
+    has_path: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        forward_func: Callable[..., Any],
+        layer: Layers,
+        device_ids: list[int] | None = None,
+        multiply_by_inputs: bool = True,
+    ) -> None:
+        """Attribute ``forward_func``'s output to the activations of ``layer``.
+
+        Args:
+            forward_func: the model or any function returning its outputs.
+            layer: the module (or list of modules) whose output, or input with
+                ``attribute_to_layer_input=True``, is attributed to.
+            device_ids: Captum's argument for ``DataParallel`` models; must be ``None`` (run
+                the model on one device).
+            multiply_by_inputs: as Captum's: ``False`` gives the path-averaged gradients
+                (local attribution), for methods that have that variant.
+
+        Raises:
+            TypeError: if ``layer`` is not a module or a list of modules.
+            ValueError: for ``device_ids`` or an unsupported ``multiply_by_inputs``.
+        """
+        super().__init__(forward_func)
+        layers = layer if isinstance(layer, list) else [layer]
+        if not layers or not all(isinstance(m, nn.Module) for m in layers):
+            raise TypeError("`layer` must be a torch.nn.Module or a non-empty list of them")
+        if device_ids is not None:
+            raise ValueError(
+                "`device_ids`: DataParallel replicas are not supported; run the model on one device"
+            )
+        check.check_flag("multiply_by_inputs", multiply_by_inputs)
+        if not multiply_by_inputs and not self.takes_multiply_by_inputs:
+            raise ValueError(
+                f"`multiply_by_inputs`: {self.method.__name__} always multiplies by the inputs"
+            )
+        self.layer, self.device_ids = layer, device_ids
+        self._multiply_by_inputs = multiply_by_inputs
+
+    def _inner(self) -> PathAttribution:
+        """The input-space method on this model, built at each call (Captum's LLM wrapper
+        replaces ``forward_func`` on a shallow copy)."""
+        if self.takes_multiply_by_inputs:
+            return self.method(self.forward_func, multiply_by_inputs=self._multiply_by_inputs)
+        return self.method(self.forward_func)
+
+    def _attribute(
+        self,
+        inputs: Any,
+        target: TargetType,
+        additional_forward_args: Any,
+        internal_batch_size: int | None,
+        return_convergence_delta: bool,
+        show_progress: bool,
+        rule: type[Rule] | None = None,
+        attribute_to_layer_input: bool = False,
+        **settings: Any,
+    ) -> Any:
+        """Activations of the inputs (and baselines), then the method's template on them."""
+        check.check_flag("attribute_to_layer_input", attribute_to_layer_input)
+        model_inputs = _model_inputs(inputs)
+        args = format_additional_forward_args(additional_forward_args)
+        layers = self.layer if isinstance(self.layer, list) else [self.layer]
+        probe = _Layers(layers, attribute_to_layer_input)
+        activations, counts = probe.activations(self.forward_func, model_inputs, args)
+        inner = self._inner()
+        if "baselines" in inspect.signature(inner.path).parameters:
+            # as Captum's layer methods: baselines are model inputs (None: zeros), mapped
+            # through the layer
+            given = settings.get("baselines")
+            settings["baselines"] = _layer_baselines(
+                probe, self.forward_func, 0 if given is None else given, model_inputs, args
+            )
+        inner.value_and_grad_func = _LayerValueAndGrad(probe, len(model_inputs))
+        result = inner._attribute(
+            activations,
+            target,
+            model_inputs + (args or ()),
+            internal_batch_size,
+            return_convergence_delta,
+            show_progress,
+            rule=rule,
+            **settings,
+        )
+        attributions, delta = result if return_convergence_delta else (result, None)
+        attributions = attributions if isinstance(attributions, tuple) else (attributions,)
+        formatted = _per_layer(attributions, counts, isinstance(self.layer, list))
+        return formatted if delta is None else (formatted, delta)
+
+    def has_convergence_delta(self) -> bool:
+        """As the method in the input space."""
+        return self.method.rule.complete
+
+    @property
+    def multiplies_by_inputs(self) -> bool:
+        """Whether attributions are scaled by the activations' displacement."""
+        return self._multiply_by_inputs
+
+
+class _Layers:
+    """Hooks on the layers: read their activations, or replace them by given points."""
+
+    def __init__(self, layers: list[nn.Module], to_input: bool) -> None:
+        self.layers, self.to_input = layers, to_input
+        self.counts: list[int] = []
+
+    def activations(
+        self, forward_func: Callable[..., Any], model_inputs: tuple[Tensor, ...], args: Any
+    ) -> tuple[tuple[Tensor, ...], list[int]]:
+        """Each layer's activations on ``model_inputs`` (flattened to one tuple) and how many
+        tensors each layer has."""
+        seen: list[tuple[Tensor, ...] | None] = [None] * len(self.layers)
+
+        def reader(index: int) -> Callable[..., None]:
+            def hook(module: nn.Module, layer_inputs: Any, output: Any = None) -> None:
+                if seen[index] is not None:
+                    raise ValueError(
+                        "`layer` is called more than once in one forward pass; attribute to a "
+                        "module that runs once"
+                    )
+                seen[index] = _tensors(layer_inputs if self.to_input else output)
+
+            return hook
+
+        with _hooked(self.layers, self.to_input, reader), torch.no_grad():
+            forward_func(*model_inputs, *(args or ()))
+        if any(s is None for s in seen):
+            raise ValueError("`layer` did not run in the model's forward pass")
+        self.counts = [len(group) for group in seen]
+        flat = tuple(t.detach() for group in seen for t in group)
+        for t in flat:
+            if not t.is_floating_point():
+                raise TypeError(
+                    f"`layer`'s activations must be floating point to attribute to, got "
+                    f"{t.dtype}: choose a layer after the embedding lookup"
+                )
+        return flat, self.counts
+
+    def replaced(self, points: tuple[Tensor, ...]) -> _hooked:
+        """A context in which the layers' activations are ``points`` (in order)."""
+        groups, start = [], 0
+        for n in self.counts:
+            groups.append(points[start : start + n])
+            start += n
+        calls = [0] * len(self.layers)
+
+        def writer(index: int) -> Callable[..., Any]:
+            def hook(module: nn.Module, layer_inputs: Any, output: Any = None) -> Any:
+                calls[index] += 1
+                if calls[index] > 1:
+                    raise ValueError(
+                        "`layer` is called more than once in one forward pass; attribute to a "
+                        "module that runs once"
+                    )
+                if self.to_input:
+                    return tuple(groups[index])
+                return groups[index][0] if isinstance(output, Tensor) else tuple(groups[index])
+
+            return hook
+
+        return _hooked(self.layers, self.to_input, writer)
+
+
+class _hooked:
+    """Forward hooks (or pre-hooks for layer inputs) made by ``make(index)``, removed on exit."""
+
+    def __init__(
+        self,
+        layers: Sequence[nn.Module],
+        to_input: bool,
+        make: Callable[[int], Callable[..., Any]],
+    ) -> None:
+        self.layers, self.to_input, self.make = layers, to_input, make
+        self.handles: list[Any] = []
+
+    def __enter__(self) -> None:
+        for index, layer in enumerate(self.layers):
+            hook = self.make(index)
+            if self.to_input:
+                self.handles.append(layer.register_forward_pre_hook(hook))
+            else:
+                self.handles.append(layer.register_forward_hook(hook))
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+class _LayerValueAndGrad:
+    """The engine's ``value_and_grad`` in the layer's space: the model runs on the rows'
+    inputs (the first ``n_model_inputs`` additional arguments) with the layer's activations
+    replaced by the points, and gradients are taken with respect to the points."""
+
+    def __init__(self, probe: _Layers, n_model_inputs: int) -> None:
+        self.probe, self.n_model_inputs = probe, n_model_inputs
+
+    def __call__(
+        self,
+        forward_func: Callable[..., Any],
+        points: tuple[Tensor, ...],
+        target: TargetType,
+        additional_forward_args: Any,
+        with_grad: bool,
+    ) -> tuple[Tensor, tuple[Tensor, ...] | None]:
+        n = self.n_model_inputs
+        model_inputs, rest = additional_forward_args[:n], additional_forward_args[n:]
+
+        def in_layer_space(*all_args: Tensor) -> Any:
+            with self.probe.replaced(all_args[: len(points)]):
+                return forward_func(*model_inputs, *rest)
+
+        return value_and_grad(in_layer_space, points, target, None, with_grad)
+
+
+def _layer_baselines(
+    probe: _Layers,
+    forward_func: Callable[..., Any],
+    baselines: Any,
+    model_inputs: tuple[Tensor, ...],
+    args: Any,
+) -> tuple[Tensor, ...]:
+    """Baselines given as model inputs (Captum's forms; token ids of ``[PAD]``, say) mapped
+    through the layer."""
+    formatted = baselines if isinstance(baselines, tuple) else (baselines,) * len(model_inputs)
+    if len(formatted) != len(model_inputs):
+        raise ValueError(f"`baselines` has {len(formatted)} entries for {len(model_inputs)} inputs")
+    expanded = []
+    for b, x in zip(formatted, model_inputs, strict=True):
+        if isinstance(b, bool) or not isinstance(b, (int, float, Tensor)):
+            raise TypeError(f"`baselines` must be numbers or tensors, got {type(b).__name__}")
+        tensor = torch.as_tensor(b, dtype=x.dtype, device=x.device)
+        try:
+            expanded.append(tensor.expand_as(x))
+        except RuntimeError:
+            raise ValueError(
+                f"`baselines` of shape {tuple(tensor.shape)} does not match the input's shape "
+                f"{tuple(x.shape)}"
+            ) from None
+    activations, _ = probe.activations(forward_func, tuple(expanded), args)
+    return activations
+
+
+def _model_inputs(inputs: Any) -> tuple[Tensor, ...]:
+    """The model's inputs as a tuple of tensors of one batch size, any dtype (token ids)."""
+    formatted = inputs if isinstance(inputs, tuple) else (inputs,)
+    if not formatted or not all(isinstance(x, Tensor) for x in formatted):
+        raise TypeError("`inputs` must be a tensor or a tuple of tensors")
+    sizes = {x.shape[0] if x.dim() else None for x in formatted}
+    if None in sizes or len(sizes) != 1:
+        raise ValueError(f"all tensors in `inputs` must share a batch dimension, got {sizes}")
+    if 0 in sizes:
+        raise ValueError("`inputs` must hold at least one example")
+    for x in formatted:
+        if x.is_floating_point() and not torch.isfinite(x).all():
+            raise ValueError("`inputs` must be finite (no NaN or inf)")
+    return tuple(formatted)
+
+
+def _tensors(value: Any) -> tuple[Tensor, ...]:
+    if isinstance(value, Tensor):
+        return (value,)
+    if isinstance(value, (tuple, list)) and value and all(isinstance(t, Tensor) for t in value):
+        return tuple(value)
+    raise TypeError(
+        f"`layer`'s activations must be a tensor or a tuple of tensors, got {type(value).__name__}"
+    )
+
+
+def _per_layer(
+    attributions: tuple[Tensor, ...], counts: list[int], is_list: bool
+) -> Tensor | tuple[Tensor, ...] | list[Tensor | tuple[Tensor, ...]]:
+    """Captum's layer format: per layer a tensor (one activation) or a tuple; a list of them
+    when ``layer`` was a list."""
+    groups, start = [], 0
+    for n in counts:
+        group = attributions[start : start + n]
+        groups.append(group[0] if n == 1 else tuple(group))
+        start += n
+    return groups if is_list else groups[0]

@@ -1,0 +1,17 @@
+"""Layer variants: each method of the package in the space of a layer's activations (token
+embeddings for text models and LLMs), one thin file per method on the shared mechanism of
+:mod:`captum_smooth.attr._layer`."""
+
+from captum_smooth.attr._layer import LayerAttribution
+from captum_smooth.attr.layer.blur_ig import LayerBlurIntegratedGradients
+from captum_smooth.attr.layer.guided_ig import LayerGuidedIntegratedGradients
+from captum_smooth.attr.layer.noise_baseline_ig import LayerNoiseBaselineIntegratedGradients
+from captum_smooth.attr.layer.smooth_taylor import LayerSmoothTaylor
+
+__all__ = [
+    "LayerAttribution",
+    "LayerBlurIntegratedGradients",
+    "LayerGuidedIntegratedGradients",
+    "LayerNoiseBaselineIntegratedGradients",
+    "LayerSmoothTaylor",
+]
