@@ -2,13 +2,17 @@
 
 Each check takes a method *factory* (``IntegratedGradients``, ``lambda m: NoiseTunnel(...)``),
 a model and inputs, and raises :class:`AxiomViolation` (an ``AssertionError``) with the
-measured numbers when the axiom fails. :mod:`captum_smooth.axioms.networks` builds small
-networks and their reparameterisations; :mod:`captum_smooth.axioms.strategies` draws them with
-hypothesis (which it needs installed).
+measured numbers when the axiom fails; otherwise it returns a :class:`CheckResult`, and warns
+with :class:`AxiomUnresolvedWarning` about the examples it could not decide.
+:mod:`captum_smooth.axioms.networks` builds small networks and their reparameterisations;
+:mod:`captum_smooth.axioms.strategies` draws them with hypothesis (which it needs installed).
 """
 
 from captum_smooth.axioms._checks import (
+    ROUNDING_ULPS,
+    AxiomUnresolvedWarning,
     AxiomViolation,
+    CheckResult,
     LinearCombination,
     MethodFactory,
     check_completeness,
@@ -20,7 +24,10 @@ from captum_smooth.axioms._checks import (
 )
 
 __all__ = [
+    "ROUNDING_ULPS",
+    "AxiomUnresolvedWarning",
     "AxiomViolation",
+    "CheckResult",
     "LinearCombination",
     "MethodFactory",
     "check_completeness",
