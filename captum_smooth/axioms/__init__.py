@@ -4,6 +4,7 @@ Each check takes a method *factory* (``IntegratedGradients``, ``lambda m: NoiseT
 a model and inputs, and raises :class:`AxiomViolation` (an ``AssertionError``) with the
 measured numbers when the axiom fails; otherwise it returns a :class:`CheckResult`, and warns
 with :class:`AxiomUnresolvedWarning` about the examples it could not decide.
+:data:`CI_TEMPLATE` is a pytest file to copy into your tests.
 :mod:`captum_smooth.axioms.networks` builds small networks and their reparameterisations;
 :mod:`captum_smooth.axioms.strategies` draws them with hypothesis (which it needs installed).
 """
@@ -22,8 +23,10 @@ from captum_smooth.axioms._checks import (
     check_sensitivity,
     check_symmetry,
 )
+from captum_smooth.axioms._template import CI_TEMPLATE
 
 __all__ = [
+    "CI_TEMPLATE",
     "ROUNDING_ULPS",
     "AxiomUnresolvedWarning",
     "AxiomViolation",
