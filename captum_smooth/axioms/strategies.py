@@ -2,19 +2,19 @@
 baselines, functionally equivalent pairs, networks with dummy inputs, symmetric networks.
 
 Needs ``hypothesis`` (``pip install 'captum-smooth[axioms]'``). Every strategy draws float64
-tensors and
-networks whose weights come from a drawn seed, so a failing example prints as a short
-description (``network``) plus the tensors, and replays exactly.
+tensors and networks whose weights come from a drawn seed, so a failing example prints as a
+short description (``network``) plus the tensors, and replays exactly.
 
-Examples
---------
->>> from hypothesis import given
->>> from captum.attr import IntegratedGradients
->>> from captum_smooth.axioms import check_implementation_invariance, strategies
->>> @given(strategies.equivalent_pairs())
-... def test_ig_is_implementation_invariant(case):
-...     check_implementation_invariance(IntegratedGradients, case.model, case.equivalent_model,
-...                                     case.inputs, case.baselines)
+Example:
+    >>> from hypothesis import given
+    >>> from captum.attr import IntegratedGradients
+    >>> from captum_smooth.axioms import check_implementation_invariance, strategies
+    >>> @given(strategies.equivalent_pairs())
+    ... def test_ig_is_implementation_invariant(case):
+    ...     check_implementation_invariance(
+    ...         IntegratedGradients, case.model, case.equivalent_model, case.inputs,
+    ...         case.baselines
+    ...     )
 """
 
 from __future__ import annotations
