@@ -11,6 +11,7 @@ with :class:`AxiomUnresolvedWarning` about the examples it could not decide.
 
 from captum_smooth.axioms._checks import (
     ROUNDING_ULPS,
+    VARIATION_STEPS,
     AxiomUnresolvedWarning,
     AxiomViolation,
     CheckResult,
@@ -28,6 +29,7 @@ from captum_smooth.axioms._template import CI_TEMPLATE
 __all__ = [
     "CI_TEMPLATE",
     "ROUNDING_ULPS",
+    "VARIATION_STEPS",
     "AxiomUnresolvedWarning",
     "AxiomViolation",
     "CheckResult",

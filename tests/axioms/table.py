@@ -51,7 +51,8 @@ class Row:
     to the check's ``atol``/``rtol`` where the defaults are too tight for an approximation;
     ``example_share`` scales the hypothesis profile's ``max_examples`` for slow methods;
     ``unresolved`` maps an axiom that holds only in expectation to the name of the
-    counterexample the check reports as unresolved.
+    counterexample the check reports as unresolved; ``batch_size`` fixes the drawn batches'
+    size (1 to 3 if None).
     """
 
     name: str
@@ -62,6 +63,7 @@ class Row:
     tolerances: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     example_share: float = 1.0
     unresolved: Mapping[str, str] = field(default_factory=dict)
+    batch_size: int | None = None
 
     def holds(self, axiom: str) -> bool:
         """Whether the axiom holds (resolved or not) for the method: tested as a property."""
@@ -104,13 +106,16 @@ ROWS = [
     ),
     Row("Captum DeepLift", DeepLift, {}, {"implementation_invariance": "lecture_pair"}),
     # GradientShap averages gradients at random points of the path: a sample that misses the
-    # flat part's edge gives 0, and its convergence delta says by how much it missed.
+    # flat part's edge gives 0, and its convergence delta says by how much it missed. Its
+    # `baselines` are one distribution for the whole batch (each example's baseline is drawn
+    # from all of them), so the per-example axioms are drawn one example at a time.
     Row(
         "Captum GradientShap",
         GradientShap,
         {"n_samples": 5},
         {"completeness": "completeness_of_saturated_relu"},
         unresolved={"sensitivity": "saturated_relu_at_100"},
+        batch_size=1,
     ),
     Row(
         "SmoothTaylor",

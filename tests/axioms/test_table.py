@@ -140,7 +140,7 @@ def test_axiom_holds_on_random_networks(row, axiom):
     statuses = []
 
     @settings(max_examples=max(1, round(settings.default.max_examples * row.example_share)))
-    @given(case=strategy(**row.networks))
+    @given(case=strategy(batch_size=row.batch_size, **row.networks))
     def holds(case):
         with _allowing_unresolved(axiom in row.unresolved):
             statuses.extend(check(row, case, tolerances).status)

@@ -155,6 +155,25 @@ def test_completeness_is_blind_to_a_constant_added_to_the_output():
             check_completeness(IntegratedGradients, m, X, 0.0, attribute_kwargs=kwargs, rtol=1e-2)
 
 
+def test_completeness_is_relative_to_how_much_the_output_moves_on_the_way():
+    # f = x(1 - x) from 0 to 1 rises by 1/4 and falls back: f(x) - f(x') = 0, and eight left
+    # Riemann steps give Σ A = 1/8. Relative to |f(x) - f(x')| + Σ|A| that gap is 100 %, at any
+    # n_steps; relative to what the quadrature integrates (V = 1/2 on the way) it is 20 %.
+    bump = Function(lambda x: x * (1 - x))
+    x, baseline = torch.ones(1, 1).double(), torch.zeros(1, 1).double()
+    kwargs = {"n_steps": 8, "method": "riemann_left"}
+    result = check_completeness(
+        IntegratedGradients, bump, x, baseline, attribute_kwargs=kwargs, rtol=0.3
+    )
+    torch.testing.assert_close(result.measured, torch.tensor([1 / 8]).double())
+    expected = 0.3 * (0 + 1 / 2 + 1 / 8) + ROUNDING_ULPS * torch.finfo(torch.float64).eps / 8
+    torch.testing.assert_close(result.tolerance, torch.tensor([expected]).double())
+    with pytest.raises(AxiomViolation, match="completeness violated"):
+        check_completeness(
+            IntegratedGradients, bump, x, baseline, attribute_kwargs=kwargs, rtol=0.1
+        )
+
+
 def test_completeness_allows_rounding_and_nothing_more_without_tolerances():
     # IDGI splits the measured Δf of every step: complete up to rounding at any n_steps.
     result = check_completeness(IDGI_IG, net(), X, 0.5 * X, atol=0.0, rtol=0.0)
@@ -267,6 +286,7 @@ def test_without_tolerances_completeness_allows_rounding_in_the_dtype_compared()
         magnitude = model(inputs).abs().flatten() + model(0 * inputs).abs().flatten() + mass
         expected = ROUNDING_ULPS * torch.finfo(dtype).eps * magnitude
         torch.testing.assert_close(result.tolerance, expected.detach())
+        assert (result.measured.abs() <= result.tolerance).all()
 
 
 class _DrawsPerExample(Attribution):
