@@ -2,13 +2,19 @@
 
 Each check takes a method *factory* (``IntegratedGradients``, ``lambda m: NoiseTunnel(...)``),
 a model and inputs, and raises :class:`AxiomViolation` (an ``AssertionError``) with the
-measured numbers when the axiom fails. :mod:`captum_smooth.axioms.networks` builds small
-networks and their reparameterisations; :mod:`captum_smooth.axioms.strategies` draws them with
-hypothesis (which it needs installed).
+measured numbers when the axiom fails; otherwise it returns a :class:`CheckResult`, and warns
+with :class:`AxiomUnresolvedWarning` about the examples it could not decide.
+:data:`CI_TEMPLATE` is a pytest file to copy into your tests.
+:mod:`captum_smooth.axioms.networks` builds small networks and their reparameterisations;
+:mod:`captum_smooth.axioms.strategies` draws them with hypothesis (which it needs installed).
 """
 
 from captum_smooth.axioms._checks import (
+    ROUNDING_ULPS,
+    VARIATION_STEPS,
+    AxiomUnresolvedWarning,
     AxiomViolation,
+    CheckResult,
     LinearCombination,
     MethodFactory,
     check_completeness,
@@ -18,9 +24,15 @@ from captum_smooth.axioms._checks import (
     check_sensitivity,
     check_symmetry,
 )
+from captum_smooth.axioms._template import CI_TEMPLATE
 
 __all__ = [
+    "CI_TEMPLATE",
+    "ROUNDING_ULPS",
+    "VARIATION_STEPS",
+    "AxiomUnresolvedWarning",
     "AxiomViolation",
+    "CheckResult",
     "LinearCombination",
     "MethodFactory",
     "check_completeness",

@@ -4,6 +4,15 @@ Each check builds the method from a *factory* (``IntegratedGradients``, or
 ``lambda model: NoiseTunnel(Saliency(model))``), runs it, and raises :class:`AxiomViolation`
 with the measured numbers when the axiom fails. Every call of ``attribute`` runs with the same
 random numbers (``seed``), so that sampling methods are compared on common draws.
+
+Tolerances are relative: to the output change and the attributions for completeness, to the
+largest attribution of the example for the per-feature checks, plus a rounding floor of
+:data:`ROUNDING_ULPS` units in the last place of the numbers compared, always on the side where
+rounding cannot make a violation. A model whose outputs are ``1e-8`` in size gets the verdicts
+of the same model scaled to ``1e3``. A case the check cannot decide (sensitivity (a) where the
+output change is within rounding or within the method's own numerical error) is not a
+violation: the check returns it as ``"unresolved"`` in its :class:`CheckResult` and warns with
+:class:`AxiomUnresolvedWarning`.
 """
 
 from __future__ import annotations
@@ -11,8 +20,9 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -28,6 +38,27 @@ from captum_smooth._utils.captum_compat import (
 
 MethodFactory = Callable[[Callable[..., Any]], Attribution]
 
+ROUNDING_ULPS = 1000
+"""The rounding floor of every comparison, in units of ``torch.finfo(dtype).eps`` (of the
+coarsest dtype compared) of the size of the numbers compared: ``2.2e-13`` of it in float64,
+``1.2e-4`` in float32.
+
+The checks see outputs and attributions, not the sums inside the network that rounded them. A
+dot product of ``n`` terms rounds by up to ``n`` units of its largest term (``log n`` with
+pairwise summation), and an output can be much smaller than the activations it was computed
+from; 1000 units cover a few layers of width ~100 with intermediate values ~10 times the output.
+Methods that split measured output changes among the features (IDGI) round relative to the
+outputs, so the per-feature floors of the checks that could fail from rounding include
+``|f(x)| + |f(x')|``. In float64 the floor stays five orders of magnitude below the smallest
+quadrature error the checks are meant to see (IG's ``rtol`` of ``1e-4`` to ``1e-3``), so it
+never hides a real gap."""
+
+
+VARIATION_STEPS = 32
+"""Steps of the straight line from ``x'`` to ``x`` on which completeness measures how much the
+output moves (its total variation, ``Σ |Δf|``), the size its quadrature error scales with.
+32 forward passes per example: a few percent of what a 128-step IG costs."""
+
 
 class AxiomViolation(AssertionError):
     """An attribution method broke an axiom; the message holds the measured numbers.
@@ -37,15 +68,44 @@ class AxiomViolation(AssertionError):
     """
 
 
+class AxiomUnresolvedWarning(UserWarning):
+    """A check could not tell whether the axiom holds for some examples: the effect it looks
+    for is within rounding, or within the method's own numerical error (its convergence delta).
+
+    Not a violation. The message names the examples, the numbers and what would resolve them
+    (usually more ``n_steps`` or ``n_samples``).
+    """
+
+
+class CheckResult(NamedTuple):
+    """What a check measured, per example. A violation raises :class:`AxiomViolation`
+    instead of returning."""
+
+    axiom: str
+    """The axiom, as the messages name it (``"completeness"``, ``"sensitivity (a)"``...)."""
+    status: tuple[str, ...]
+    """Per example: ``"holds"``, or ``"unresolved"`` where the check could not decide."""
+    measured: Tensor
+    """``(B,)`` what the axiom constrains; each check's docstring says which number."""
+    tolerance: Tensor
+    """``(B,)`` the threshold ``measured`` was compared with (the rounding floor included)."""
+    notes: tuple[str, ...]
+    """Per example: why it is unresolved, as in the warning; empty where it holds."""
+
+    @property
+    def unresolved(self) -> list[int]:
+        """The examples the check could not decide."""
+        return [i for i, status in enumerate(self.status) if status == "unresolved"]
+
+
 class LinearCombination(nn.Module):
     """The network ``a·f₁(x) + b·f₂(x)`` of the linearity axiom.
 
-    Parameters
-    ----------
-    model_1, model_2 : nn.Module
-        The two networks; they must take the same inputs and return outputs of one shape.
-    a, b : float
-        The coefficients.
+    Args:
+        model_1: The first network.
+        model_2: The second; it must take the same inputs and return outputs of the same shape.
+        a: The coefficient of ``model_1``.
+        b: The coefficient of ``model_2``.
     """
 
     def __init__(self, model_1: nn.Module, model_2: nn.Module, a: float, b: float) -> None:
@@ -65,10 +125,10 @@ def check_completeness(
     target: TargetType = None,
     additional_forward_args: Any = None,
     attribute_kwargs: Mapping[str, Any] | None = None,
-    atol: float = 1e-6,
+    atol: float = 0.0,
     rtol: float = 1e-4,
     seed: int = 0,
-) -> None:
+) -> CheckResult:
     """Completeness: ``Σ_i A_i(x, x') = f(x) - f(x')`` for every example.
 
     Where the method takes ``baselines``, ``f(x')`` is the model's output at ``baselines``.
@@ -78,66 +138,76 @@ def check_completeness(
     (docs/reference.md#noise-baseline-ig). Otherwise (Saliency, SmoothTaylor, ...) ``x'`` is
     ``baselines``, zero if None.
 
-    Parameters
-    ----------
-    method : callable
-        Factory building the attribution method from a model, e.g. ``IntegratedGradients``.
-    model : callable
-        The model; with ``target`` it must give one scalar per example.
-    inputs : Tensor
-        A batch of inputs, ``(batch, *shape)``.
-    baselines : Tensor, float or None
-        The baselines, broadcastable to ``inputs``; None means zero.
-    target, additional_forward_args
-        Passed to the model and to ``attribute`` as in Captum.
-    attribute_kwargs : mapping, optional
-        Further keywords for ``attribute`` (``n_steps``, ``n_samples``...).
-    atol, rtol : float
-        The gap may be at most ``atol + rtol · (|f(x)| + |f(x')|)``; with the method's own
-        delta, ``atol + rtol · (|Σ A| + |Σ A - delta|)``. Riemann and Gauss-Legendre sums
-        converge slowly across ReLU kinks: choose ``n_steps`` and the tolerance together.
-    seed : int
-        Seed of torch's and numpy's global generators for every ``attribute`` call.
+    The gap ``Σ A - (f(x) - f(x'))`` may be at most ``atol + rtol · S`` plus the rounding floor
+    (:data:`ROUNDING_ULPS` of ``|f(x)| + |f(x')| + Σ_i |A_i|``), with
+    ``S = |f(x) - f(x')| + V + Σ_i |A_i|`` and ``V`` the variation of ``f`` on the way,
+    ``Σ_k |f(p_{k+1}) - f(p_k)|`` over :data:`VARIATION_STEPS` equal steps ``p_k`` from ``x'``
+    to ``x``. ``rtol`` is the quadrature budget, relative to the size of the integrand: a
+    quadrature's error grows with how much ``f`` moves along the path and with the
+    attributions' total size, not with their sum, which can cancel (a path on which ``f`` rises
+    and falls back has ``f(x) - f(x') = 0`` and a Riemann error all the same). A constant added
+    to the model's output changes nothing.
 
-    Raises
-    ------
-    AxiomViolation
-        With the sums, the output differences and the gap of the worst example.
+    Args:
+        method: Factory building the attribution method from a model, e.g.
+            ``IntegratedGradients``.
+        model: The model; with ``target`` it must give one scalar per example.
+        inputs: A batch of inputs, ``(batch, *shape)``.
+        baselines: The baselines, broadcastable to ``inputs``; None means zero.
+        target: Passed to the model and to ``attribute`` as in Captum.
+        additional_forward_args: Passed to the model and to ``attribute`` as in Captum.
+        attribute_kwargs: Further keywords for ``attribute`` (``n_steps``, ``n_samples``...).
+        atol: An absolute allowance on the gap, in the units of the model's output; 0 by default
+            so that the verdict does not depend on the output's scale.
+        rtol: The allowance relative to ``S`` (above). Riemann and Gauss-Legendre sums converge
+            slowly across ReLU kinks: choose ``n_steps`` and ``rtol`` together.
+        seed: Seed of torch's and numpy's global generators for every ``attribute`` call.
 
-    Examples
-    --------
-    >>> check_completeness(IntegratedGradients, model, x, attribute_kwargs={"n_steps": 64})
+    Returns:
+        A :class:`CheckResult`: ``measured`` is the gap, ``tolerance`` the allowed ``|gap|``;
+        every example holds.
+
+    Raises:
+        AxiomViolation: With the sums, the output differences and the gap of the worst
+            example.
+
+    Example:
+        >>> check_completeness(IntegratedGradients, model, x, attribute_kwargs={"n_steps": 64})
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
     )
     _check_tolerances(atol, rtol)
     attributor = run.build(model)
+    f_x = run.output(model, run.inputs)
     if not run.takes_baselines(attributor) and attributor.has_convergence_delta():
         attributions, delta = run.attribute(
             attributor, return_convergence_delta=True, with_baselines=False
         )
-        total = _per_example(attributions).sum(dim=1)
-        delta = delta.reshape(-1, run.batch_size).mean(dim=0)
-        difference = total - delta
-        scale = total.abs() + difference.abs()
+        attributions = _per_example(attributions)
+        difference = attributions.sum(dim=1) - run.per_example_delta(delta)
+        f_base = f_x - difference
         source = "the method's convergence delta"
     else:
-        attributions = run.attribute(attributor)
-        total = _per_example(attributions).sum(dim=1)
-        f_x, f_base = run.output(model, run.inputs), run.output(model, run.baselines)
+        attributions = _per_example(run.attribute(attributor))
+        f_base = run.output(model, run.baselines)
         difference = f_x - f_base
-        delta = total - difference
-        scale = f_x.abs() + f_base.abs()
         source = "f(x) - f(x')"
-    bound = atol + rtol * scale
-    worst = int(torch.argmax(delta.abs() - bound))
-    if delta[worst].abs() > bound[worst]:
+    total, mass = attributions.sum(dim=1), attributions.abs().sum(dim=1)
+    gap = total - difference
+    tolerance = (
+        atol
+        + rtol * (difference.abs() + run.variation(model) + mass)
+        + _rounding(f_x.abs() + f_base.abs() + mass, f_x, attributions)
+    )
+    worst = int(torch.argmax(gap.abs() - tolerance))
+    if gap[worst].abs() > tolerance[worst]:
         raise AxiomViolation(
             f"completeness violated for example {worst}: sum of attributions "
             f"{total[worst].item():.6g} != {source} = {difference[worst].item():.6g} "
-            f"(gap {delta[worst].item():.3g}, allowed {bound[worst].item():.3g})"
+            f"(gap {gap[worst].item():.3g}, allowed {tolerance[worst].item():.3g})"
         )
+    return _holds("completeness", gap, tolerance)
 
 
 def check_sensitivity(
@@ -149,31 +219,46 @@ def check_sensitivity(
     target: TargetType = None,
     additional_forward_args: Any = None,
     attribute_kwargs: Mapping[str, Any] | None = None,
-    atol: float = 1e-6,
+    atol: float = 0.0,
     seed: int = 0,
-) -> None:
-    """Sensitivity (a): where input and baseline differ in one feature and
-    ``|f(x) - f(x')| > atol``, that feature's attribution must exceed ``atol`` in magnitude.
+) -> CheckResult:
+    """Sensitivity (a): where input and baseline differ in one feature and ``f(x) != f(x')``,
+    that feature gets a non-zero attribution.
+
+    "Zero" is zero up to rounding: ``|A_i| <= atol +`` :data:`ROUNDING_ULPS` of the largest
+    ``|A|`` of the example (the violations this check exists for give exactly 0). A zero
+    attribution is a violation only where the check can resolve the output change. It cannot,
+    and reports the example as ``"unresolved"`` with an :class:`AxiomUnresolvedWarning`, where
+    ``|f(x) - f(x')|`` is within the rounding of the outputs (:data:`ROUNDING_ULPS` of
+    ``|f(x)| + |f(x')|``), or within the method's own numerical error: for a method with a
+    convergence delta (``method.has_convergence_delta()``), ``|delta|``. A quadrature that
+    steps over the only kink where ``f`` changes gives 0 and a delta of ``-(f(x) - f(x'))``;
+    that is a numerical miss, not a broken axiom, and more ``n_steps`` resolve it.
 
     Each example of ``inputs`` must differ from its baseline in exactly one feature (at most
-    one: an identical pair is skipped). Methods without a ``baselines`` argument are judged
-    against ``baselines`` all the same: the axiom is a statement about ``x`` and ``x'``.
+    one: an identical pair holds trivially). Methods without a ``baselines`` argument are
+    judged against ``baselines`` all the same: the axiom is a statement about ``x`` and ``x'``.
 
-    Parameters
-    ----------
-    method, model, inputs, target, additional_forward_args, attribute_kwargs, seed
-        As in :func:`check_completeness`.
-    baselines : Tensor
-        Shaped like ``inputs``, equal to it except in one feature per example.
-    atol : float
-        Outputs closer than this count as equal; attributions smaller count as zero.
+    Args:
+        method: As in :func:`check_completeness`.
+        model: As in :func:`check_completeness`.
+        inputs: As in :func:`check_completeness`.
+        baselines: Shaped like ``inputs``, equal to it except in one feature per example.
+        target: As in :func:`check_completeness`.
+        additional_forward_args: As in :func:`check_completeness`.
+        attribute_kwargs: As in :func:`check_completeness`.
+        atol: An absolute threshold, in the units of the model's output: output changes up to
+            ``atol`` count as none, attributions up to ``atol`` (plus the floor) as zero.
+        seed: As in :func:`check_completeness`.
 
-    Raises
-    ------
-    AxiomViolation
-        With the output difference and the attribution of the differing feature.
-    ValueError
-        If an example differs from its baseline in more than one feature.
+    Returns:
+        A :class:`CheckResult`: ``measured`` is the attribution of the differing feature (0
+        for an identical pair), ``tolerance`` the largest magnitude that counts as zero.
+
+    Raises:
+        AxiomViolation: With the output difference and the attribution of the differing
+            feature.
+        ValueError: If an example differs from its baseline in more than one feature.
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
@@ -182,19 +267,54 @@ def check_sensitivity(
     differs = _per_example(run.inputs != run.baselines)
     if (differs.sum(dim=1) > 1).any():
         raise ValueError("`baselines` must differ from `inputs` in at most one feature per example")
-    attributions = _per_example(run.attribute(run.build(model)))
-    difference = run.output(model, run.inputs) - run.output(model, run.baselines)
+    attributor = run.build(model)
+    if attributor.has_convergence_delta():
+        attributions, delta = run.attribute(attributor, return_convergence_delta=True)
+        error = run.per_example_delta(delta).abs()
+    else:
+        attributions, error = run.attribute(attributor), None
+    attributions = _per_example(attributions)
+    f_x, f_base = run.output(model, run.inputs), run.output(model, run.baselines)
+    difference = f_x - f_base
+    rounding = _rounding(f_x.abs() + f_base.abs(), f_x)
+    # Rounding cannot make an attribution exactly zero, so "zero" is relative to the map alone:
+    # a larger floor would call a small genuine share (IDGI's) zero.
+    zero = atol + _rounding(attributions.abs().amax(dim=1), attributions)
+    measured = torch.zeros_like(zero)
+    notes = [""] * run.batch_size
     for i in range(run.batch_size):
-        if not differs[i].any() or difference[i].abs() <= atol:
+        if not differs[i].any():
             continue
         feature = int(differs[i].nonzero()[0])
-        value = attributions[i, feature]
-        if value.abs() <= atol:
-            raise AxiomViolation(
-                f"sensitivity (a) violated for example {i}: f(x) - f(x') = "
-                f"{difference[i].item():.6g} but feature {feature}, the only one that "
-                f"differs, gets attribution {value.item():.3g} (|.| <= {atol:g})"
+        measured[i] = value = attributions[i, feature]
+        if value.abs() > zero[i] or difference[i].abs() <= atol:
+            continue
+        change = f"f(x) - f(x') = {difference[i].item():.6g}"
+        attribution = (
+            f"feature {feature}, the only one that differs, gets attribution "
+            f"{value.item():.3g} (|.| <= {zero[i].item():.3g}: zero up to rounding)"
+        )
+        if difference[i].abs() <= rounding[i]:
+            notes[i] = (
+                f"sensitivity (a) unresolved for example {i}: {change} and {attribution}, but "
+                f"the output change is within the rounding of the outputs "
+                f"({rounding[i].item():.3g}): they are equal as far as their dtype can tell; "
+                "a baseline further from x (or a wider dtype) resolves it"
             )
+        elif error is not None and difference[i].abs() <= rounding[i] + error[i]:
+            notes[i] = (
+                f"sensitivity (a) unresolved for example {i}: {change} and {attribution}, but "
+                f"the method's own numerical error, its convergence delta "
+                f"({error[i].item():.3g}), is as large as the output change: a quadrature "
+                "that misses the kink where f changes looks the same as a violation; raise "
+                "n_steps (or n_samples) to resolve it"
+            )
+        else:
+            numerical = "" if error is None else f"; its convergence delta is {error[i]:.3g}"
+            raise AxiomViolation(
+                f"sensitivity (a) violated for example {i}: {change} but {attribution}{numerical}"
+            )
+    return _unresolved_or_holds("sensitivity (a)", measured, zero, notes)
 
 
 def check_dummy(
@@ -207,40 +327,58 @@ def check_dummy(
     target: TargetType = None,
     additional_forward_args: Any = None,
     attribute_kwargs: Mapping[str, Any] | None = None,
-    atol: float = 1e-8,
+    atol: float = 0.0,
+    rtol: float = 0.0,
     seed: int = 0,
-) -> None:
+) -> CheckResult:
     """Sensitivity (b), "dummy": features the model does not depend on get zero attribution.
 
-    Parameters
-    ----------
-    method, model, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
-        As in :func:`check_completeness`.
-    dummy_features : sequence of int
-        Indices into the flattened example (``inputs[i].flatten()``) of the features the
-        model does not depend on. That they are dummies is the caller's claim; it is not
-        verified.
-    atol : float
-        The largest magnitude that counts as zero.
+    Zero up to ``atol + rtol · max_i |A_i|`` plus the rounding floor (:data:`ROUNDING_ULPS` of
+    ``max_i |A_i| + |f(x)| + |f(x')|``): relative to the example's map, so that the verdict does
+    not depend on the output's scale; the outputs enter the floor because a method that splits
+    output changes among the features (IDGI) hands their rounding to the dummies.
 
-    Raises
-    ------
-    AxiomViolation
-        With the largest attribution given to a dummy feature.
+    Args:
+        method: As in :func:`check_completeness`.
+        model: As in :func:`check_completeness`.
+        inputs: As in :func:`check_completeness`.
+        baselines: As in :func:`check_completeness`.
+        dummy_features: Indices into the flattened example (``inputs[i].flatten()``) of the
+            features the model does not depend on. That they are dummies is the caller's
+            claim; it is not verified.
+        target: As in :func:`check_completeness`.
+        additional_forward_args: As in :func:`check_completeness`.
+        attribute_kwargs: As in :func:`check_completeness`.
+        atol: An absolute allowance, in the units of the attributions.
+        rtol: The allowance relative to the largest attribution of the example.
+        seed: As in :func:`check_completeness`.
+
+    Returns:
+        A :class:`CheckResult`: ``measured`` is the largest ``|A|`` of a dummy feature,
+        ``tolerance`` the largest that counts as zero; every example holds.
+
+    Raises:
+        AxiomViolation: With the largest attribution given to a dummy feature.
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
     )
-    _check_tolerances(atol, 0.0)
+    _check_tolerances(atol, rtol)
     dummies = _check_features("dummy_features", dummy_features, run.n_features)
-    attributions = _per_example(run.attribute(run.build(model)))[:, dummies]
-    if attributions.numel() and attributions.abs().max() > atol:
-        example, column = divmod(int(attributions.abs().argmax()), len(dummies))
+    attributions = _per_example(run.attribute(run.build(model)))
+    scale = attributions.abs().amax(dim=1)
+    tolerance = atol + rtol * scale + _rounding(scale + run.magnitude(model), attributions)
+    on_dummies = attributions[:, dummies].abs()
+    excess = on_dummies - tolerance[:, None]
+    if (excess > 0).any():
+        example, column = divmod(int(excess.argmax()), len(dummies))
         raise AxiomViolation(
             f"sensitivity (b) violated for example {example}: dummy feature "
-            f"{dummies[column]} gets attribution {attributions[example, column].item():.3g} "
-            f"(|.| > {atol:g})"
+            f"{dummies[column]} gets attribution {attributions[example, dummies[column]]:.3g} "
+            f"(|.| > {tolerance[example].item():.3g}, the largest attribution of the example "
+            f"being {scale[example].item():.3g})"
         )
+    return _holds("sensitivity (b)", on_dummies.amax(dim=1), tolerance)
 
 
 def check_implementation_invariance(
@@ -253,47 +391,67 @@ def check_implementation_invariance(
     target: TargetType = None,
     additional_forward_args: Any = None,
     attribute_kwargs: Mapping[str, Any] | None = None,
-    atol: float = 1e-6,
+    atol: float = 0.0,
     rtol: float = 1e-5,
     seed: int = 0,
-) -> None:
+) -> CheckResult:
     """Implementation invariance: two functionally equivalent networks get the same
     attributions.
 
     The method is built on each network by the factory and run with the same random numbers.
-    That the networks are equivalent is checked on ``inputs`` and ``baselines`` only.
+    That the networks are equivalent is checked on ``inputs`` and ``baselines`` only: their
+    outputs may differ by ``atol + rtol · M`` plus the rounding floor, ``M`` the largest output
+    magnitude there.
 
-    Parameters
-    ----------
-    method, model, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
-        As in :func:`check_completeness`.
-    equivalent_model : callable
-        A network computing the same function as ``model``.
-    atol, rtol : float
-        Attributions may differ by ``atol + rtol · |A_model|`` per feature.
+    Args:
+        method: As in :func:`check_completeness`.
+        model: As in :func:`check_completeness`.
+        equivalent_model: A network computing the same function as ``model``.
+        inputs: As in :func:`check_completeness`.
+        baselines: As in :func:`check_completeness`.
+        target: As in :func:`check_completeness`.
+        additional_forward_args: As in :func:`check_completeness`.
+        attribute_kwargs: As in :func:`check_completeness`.
+        atol: An absolute allowance per feature, in the units of the attributions.
+        rtol: Attributions may differ by ``rtol`` times the largest ``|A|`` of the example
+            (either network's), plus the rounding floor (:data:`ROUNDING_ULPS` of that largest
+            ``|A|`` plus ``|f(x)| + |f(x')|``): a budget for methods whose path depends on the
+            order of the gradients (Guided IG), which rounding can change.
+        seed: As in :func:`check_completeness`.
 
-    Raises
-    ------
-    AxiomViolation
-        With both attributions of the feature that differs most.
-    ValueError
-        If the two models' outputs differ on ``inputs`` or ``baselines``.
+    Returns:
+        A :class:`CheckResult`: ``measured`` is the largest difference between the two
+        attributions, ``tolerance`` the allowed one; every example holds.
+
+    Raises:
+        AxiomViolation: With both attributions of the feature that differs most.
+        ValueError: If the two models' outputs differ on ``inputs`` or ``baselines``.
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
     )
     _check_tolerances(atol, rtol)
-    for points in (run.inputs, run.baselines):
-        f, g = run.output(model, points), run.output(equivalent_model, points)
-        if not torch.allclose(f, g, rtol=rtol, atol=atol):
-            raise ValueError(
-                "`model` and `equivalent_model` are not equivalent: outputs "
-                f"{f.tolist()} and {g.tolist()}"
-            )
+    f = torch.cat([run.output(model, run.inputs), run.output(model, run.baselines)])
+    g = torch.cat(
+        [run.output(equivalent_model, run.inputs), run.output(equivalent_model, run.baselines)]
+    )
+    scale = torch.maximum(f.abs(), g.abs()).max()
+    if ((f - g).abs() > atol + rtol * scale + _rounding(scale, f, g)).any():
+        raise ValueError(
+            f"`model` and `equivalent_model` are not equivalent: outputs {f.tolist()} and "
+            f"{g.tolist()} on the inputs, then the baselines"
+        )
     first = _per_example(run.attribute(run.build(model)))
     second = _per_example(run.attribute(run.build(equivalent_model)))
-    _assert_close(
-        "implementation invariance", first, second, "model", "equivalent_model", atol, rtol
+    return _assert_close(
+        "implementation invariance",
+        first,
+        second,
+        "model",
+        "equivalent_model",
+        atol,
+        rtol,
+        run.magnitude(model),
     )
 
 
@@ -309,30 +467,38 @@ def check_linearity(
     target: TargetType = None,
     additional_forward_args: Any = None,
     attribute_kwargs: Mapping[str, Any] | None = None,
-    atol: float = 1e-6,
+    atol: float = 0.0,
     rtol: float = 1e-5,
     seed: int = 0,
-) -> None:
+) -> CheckResult:
     """Linearity: ``A(a·f₁ + b·f₂) = a·A(f₁) + b·A(f₂)``.
 
     The combined network is a :class:`LinearCombination` module holding both networks, so
     that module-hooking methods (DeepLift) see every layer of each.
 
-    Parameters
-    ----------
-    method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
-        As in :func:`check_completeness`.
-    model_1, model_2 : nn.Module
-        Two networks taking the same inputs; distinct module instances.
-    a, b : float
-        The coefficients.
-    atol, rtol : float
-        The two sides may differ by ``atol + rtol · |a·A(f₁) + b·A(f₂)|`` per feature.
+    Args:
+        method: As in :func:`check_completeness`.
+        model_1: A network.
+        model_2: A network taking the same inputs; a distinct module instance.
+        inputs: As in :func:`check_completeness`.
+        baselines: As in :func:`check_completeness`.
+        a: The coefficient of ``model_1``.
+        b: The coefficient of ``model_2``.
+        target: As in :func:`check_completeness`.
+        additional_forward_args: As in :func:`check_completeness`.
+        attribute_kwargs: As in :func:`check_completeness`.
+        atol: An absolute allowance per feature, in the units of the attributions.
+        rtol: The two sides may differ by ``rtol`` times the largest ``|A|`` of the example
+            (either side's), plus the rounding floor (:data:`ROUNDING_ULPS` of that largest
+            ``|A|`` plus ``|a|·(|f₁(x)| + |f₁(x')|) + |b|·(|f₂(x)| + |f₂(x')|)``).
+        seed: As in :func:`check_completeness`.
 
-    Raises
-    ------
-    AxiomViolation
-        With both sides at the feature that differs most.
+    Returns:
+        A :class:`CheckResult`: ``measured`` is the largest difference between the two sides,
+        ``tolerance`` the allowed one; every example holds.
+
+    Raises:
+        AxiomViolation: With both sides at the feature that differs most.
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
@@ -350,7 +516,10 @@ def check_linearity(
     apart = a * _per_example(run.attribute(run.build(model_1))) + b * _per_example(
         run.attribute(run.build(model_2))
     )
-    _assert_close("linearity", together, apart, "A(a·f₁ + b·f₂)", "a·A(f₁) + b·A(f₂)", atol, rtol)
+    magnitude = abs(a) * run.magnitude(model_1) + abs(b) * run.magnitude(model_2)
+    return _assert_close(
+        "linearity", together, apart, "A(a·f₁ + b·f₂)", "a·A(f₁) + b·A(f₂)", atol, rtol, magnitude
+    )
 
 
 def check_symmetry(
@@ -363,29 +532,37 @@ def check_symmetry(
     target: TargetType = None,
     additional_forward_args: Any = None,
     attribute_kwargs: Mapping[str, Any] | None = None,
-    atol: float = 1e-6,
+    atol: float = 0.0,
     rtol: float = 1e-5,
     seed: int = 0,
-) -> None:
+) -> CheckResult:
     """Symmetry preservation: two features the model is symmetric in, with equal values in
     the input and equal values in the baseline, get equal attributions.
 
-    Parameters
-    ----------
-    method, model, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
-        As in :func:`check_completeness`.
-    symmetric_features : (int, int)
-        Indices into the flattened example of two features such that swapping them leaves
-        the model's output unchanged (the caller's claim; not verified).
-    atol, rtol : float
-        The two attributions may differ by ``atol + rtol · max(|A_i|, |A_j|)``.
+    Args:
+        method: As in :func:`check_completeness`.
+        model: As in :func:`check_completeness`.
+        inputs: As in :func:`check_completeness`.
+        baselines: As in :func:`check_completeness`.
+        symmetric_features: Indices into the flattened example of two features such that
+            swapping them leaves the model's output unchanged (the caller's claim; not
+            verified).
+        target: As in :func:`check_completeness`.
+        additional_forward_args: As in :func:`check_completeness`.
+        attribute_kwargs: As in :func:`check_completeness`.
+        atol: An absolute allowance, in the units of the attributions.
+        rtol: The two attributions may differ by ``rtol`` times the largest ``|A|`` of the
+            example, plus the rounding floor (:data:`ROUNDING_ULPS` of that largest ``|A|``
+            plus ``|f(x)| + |f(x')|``).
+        seed: As in :func:`check_completeness`.
 
-    Raises
-    ------
-    AxiomViolation
-        With both attributions.
-    ValueError
-        If the two features' values differ in ``inputs`` or in ``baselines``.
+    Returns:
+        A :class:`CheckResult`: ``measured`` is the difference between the two attributions,
+        ``tolerance`` the allowed one; every example holds.
+
+    Raises:
+        AxiomViolation: With both attributions.
+        ValueError: If the two features' values differ in ``inputs`` or in ``baselines``.
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
@@ -398,15 +575,17 @@ def check_symmetry(
         flat = _per_example(points)
         if not torch.equal(flat[:, i], flat[:, j]):
             raise ValueError(f"`{name}` must have equal values at the symmetric features")
-    attributions = _per_example(run.attribute(run.build(model)))[:, [i, j]]
-    _assert_close(
+    attributions = _per_example(run.attribute(run.build(model)))
+    return _assert_close(
         "symmetry preservation",
-        attributions[:, :1],
-        attributions[:, 1:],
+        attributions[:, [i]],
+        attributions[:, [j]],
         f"feature {i}",
         f"feature {j}",
         atol,
         rtol,
+        run.magnitude(model),
+        scale=attributions.abs().amax(dim=1),
     )
 
 
@@ -492,6 +671,24 @@ class _Runner:
                 **kwargs,
             )
 
+    def per_example_delta(self, delta: Tensor) -> Tensor:
+        """A convergence delta per example: the mean over a sampling method's draws, which
+        Captum orders by example (``n_samples`` rows for the first example, then the next)."""
+        return torch.as_tensor(delta).detach().reshape(self.batch_size, -1).mean(dim=1)
+
+    def variation(self, model: Callable[..., Any]) -> Tensor:
+        """How much the output moves from the baselines to the inputs, per example: the sum of
+        ``|Δf|`` over :data:`VARIATION_STEPS` equal steps of the straight line."""
+        outputs = [
+            self.output(model, self.baselines + t * (self.inputs - self.baselines))
+            for t in torch.linspace(0, 1, VARIATION_STEPS + 1).tolist()
+        ]
+        return torch.stack(outputs).diff(dim=0).abs().sum(dim=0)
+
+    def magnitude(self, model: Callable[..., Any]) -> Tensor:
+        """``|f(x)| + |f(x')|`` per example: the size of the outputs a method differences."""
+        return self.output(model, self.inputs).abs() + self.output(model, self.baselines).abs()
+
     def output(self, model: Callable[..., Any], points: Tensor) -> Tensor:
         with torch.no_grad():
             out = run_forward(model, points, self.target, self.additional_forward_args)
@@ -528,9 +725,25 @@ def _check_features(name: str, features: Any, n_features: int) -> list[int]:
     return indices
 
 
-def _assert_close(axiom, first, second, first_name, second_name, atol, rtol) -> None:
-    bound = atol + rtol * torch.maximum(first.abs(), second.abs())
-    excess = (first - second).abs() - bound
+def _assert_close(
+    axiom: str,
+    first: Tensor,
+    second: Tensor,
+    first_name: str,
+    second_name: str,
+    atol: float,
+    rtol: float,
+    magnitude: Tensor,
+    scale: Tensor | None = None,
+) -> CheckResult:
+    """Raise :class:`AxiomViolation` where two attributions of an example differ by more than
+    ``atol + rtol · scale`` plus the rounding floor of ``scale + magnitude``: ``scale`` is,
+    per example, the largest ``|A|`` of either map unless given, ``magnitude`` the outputs'
+    ``|f(x)| + |f(x')|`` (a method that differences outputs rounds relative to them)."""
+    if scale is None:
+        scale = torch.maximum(first.abs().amax(dim=1), second.abs().amax(dim=1))
+    tolerance = atol + rtol * scale + _rounding(scale + magnitude, first, second)
+    excess = (first - second).abs() - tolerance[:, None]
     if (excess > 0).any():
         example, feature = divmod(int(excess.argmax()), first.shape[1])
         gap = (first - second)[example, feature].item()
@@ -538,8 +751,34 @@ def _assert_close(axiom, first, second, first_name, second_name, atol, rtol) -> 
             f"{axiom} violated for example {example}, feature {feature}: {first_name} gives "
             f"{first[example, feature].item():.6g}, {second_name} gives "
             f"{second[example, feature].item():.6g} (gap {gap:.3g}, allowed "
-            f"{bound[example, feature].item():.3g})"
+            f"{tolerance[example].item():.3g})"
         )
+    return _holds(axiom, (first - second).abs().amax(dim=1), tolerance)
+
+
+def _rounding(scale: Tensor, *operands: Tensor) -> Tensor:
+    """The rounding floor of a comparison of numbers of size ``scale``: :data:`ROUNDING_ULPS`
+    units in the last place of the coarsest dtype among ``operands``."""
+    eps = max(torch.finfo(t.dtype).eps for t in operands)
+    return ROUNDING_ULPS * eps * scale
+
+
+def _holds(axiom: str, measured: Tensor, tolerance: Tensor) -> CheckResult:
+    n = len(measured)
+    return CheckResult(axiom, ("holds",) * n, measured.detach(), tolerance.detach(), ("",) * n)
+
+
+def _unresolved_or_holds(
+    axiom: str, measured: Tensor, tolerance: Tensor, notes: list[str]
+) -> CheckResult:
+    """The result, after one :class:`AxiomUnresolvedWarning` listing the undecided examples
+    (attributed to the caller of the check)."""
+    if any(notes):
+        warnings.warn(
+            "; ".join(note for note in notes if note), AxiomUnresolvedWarning, stacklevel=3
+        )
+    status = tuple("unresolved" if note else "holds" for note in notes)
+    return CheckResult(axiom, status, measured.detach(), tolerance.detach(), tuple(notes))
 
 
 @contextlib.contextmanager

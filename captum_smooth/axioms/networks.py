@@ -38,23 +38,16 @@ def mlp(
 ) -> nn.Sequential:
     """A random multi-layer perceptron ``n_features → hidden… → 1``.
 
-    Parameters
-    ----------
-    n_features : int
-        The input width.
-    hidden : sequence of int
-        The widths of the hidden layers, each followed by ``activation``.
-    activation : {"relu", "softplus", "tanh"}
-        The non-linearity.
-    generator : torch.Generator, optional
-        The source of the weights (normal, scaled by ``1.5 / sqrt(fan_in)``) and biases.
-    dtype : torch.dtype
-        The parameters' dtype.
+    Args:
+        n_features: The input width.
+        hidden: The widths of the hidden layers, each followed by ``activation``.
+        activation: The non-linearity: ``"relu"``, ``"softplus"`` or ``"tanh"``.
+        generator: The source of the weights (normal, scaled by ``1.5 / sqrt(fan_in)``) and
+            biases.
+        dtype: The parameters' dtype.
 
-    Returns
-    -------
-    nn.Sequential
-        In evaluation mode.
+    Returns:
+        The network, an ``nn.Sequential`` in evaluation mode.
     """
     widths = [n_features, *hidden]
     layers: list[nn.Module] = []
@@ -77,18 +70,20 @@ def cnn(
     """A random one-convolution network for ``(in_channels, size, size)`` images:
     3×3 convolution (padding 1) → activation → [2×2 max-pool] → flatten → linear → 1.
 
-    Parameters
-    ----------
-    in_channels, size : int
-        The input's channels and side.
-    channels : int
-        The convolution's output channels.
-    activation : {"relu", "softplus", "tanh"}
-        The non-linearity.
-    max_pool : bool
-        Whether to max-pool (``size`` must then be even).
-    generator, dtype
-        As in :func:`mlp`.
+    Args:
+        in_channels: The input's channels.
+        size: The input's side.
+        channels: The convolution's output channels.
+        activation: The non-linearity: ``"relu"``, ``"softplus"`` or ``"tanh"``.
+        max_pool: Whether to max-pool (``size`` must then be even).
+        generator: As in :func:`mlp`.
+        dtype: As in :func:`mlp`.
+
+    Returns:
+        The network, an ``nn.Sequential`` in evaluation mode.
+
+    Raises:
+        ValueError: If ``max_pool`` is set and ``size`` is odd.
     """
     if max_pool and size % 2:
         raise ValueError(f"`size` must be even with `max_pool`, got {size}")
@@ -107,15 +102,18 @@ def permute_hidden_units(
 ) -> nn.Sequential:
     """The same function with the units (or channels) of a hidden layer reordered.
 
-    Parameters
-    ----------
-    model : nn.Sequential
-        Weighted layers (``Linear``, ``Conv2d``) separated by element-wise activations,
-        pooling or ``Flatten``.
-    layer : int
-        Which weighted layer's outputs to permute (0 is the first); not the last one.
-    permutation : sequence of int
-        The new order of its units.
+    Args:
+        model: Weighted layers (``Linear``, ``Conv2d``) separated by element-wise activations,
+            pooling or ``Flatten``.
+        layer: Which weighted layer's outputs to permute (0 is the first); not the last one.
+        permutation: The new order of its units.
+
+    Returns:
+        A reparameterised copy; ``model`` is left untouched.
+
+    Raises:
+        ValueError: If ``permutation`` is not a permutation of the layer's units, or ``layer``
+            is not a hidden layer followed by supported modules.
     """
     model = copy.deepcopy(model)
     this, following = _layer_pair(model, layer)
@@ -138,6 +136,19 @@ def rescale_hidden_unit(
     """The same function with one hidden unit's weights and bias multiplied by ``factor > 0``
     and its outgoing weights divided by it: valid through ReLU and max-pooling, which are
     positively homogeneous.
+
+    Args:
+        model: As in :func:`permute_hidden_units`.
+        layer: Which weighted layer's unit to rescale (0 is the first); not the last one.
+        unit: The unit (or channel).
+        factor: The positive factor.
+
+    Returns:
+        A reparameterised copy; ``model`` is left untouched.
+
+    Raises:
+        ValueError: If ``factor`` is not positive, or the layer is followed by a module that
+            a positive rescaling does not pass through (tanh, softplus...).
     """
     if not factor > 0:
         raise ValueError(f"`factor` must be positive, got {factor}")
@@ -164,7 +175,20 @@ def split_hidden_unit(
     model: nn.Sequential, layer: int, unit: int, fraction: float
 ) -> nn.Sequential:
     """The same function with one hidden unit duplicated (appended as the last unit): the
-    original keeps ``fraction`` of its outgoing weights, the copy the rest."""
+    original keeps ``fraction`` of its outgoing weights, the copy the rest.
+
+    Args:
+        model: As in :func:`permute_hidden_units`.
+        layer: Which weighted layer's unit to split (0 is the first); not the last one.
+        unit: The unit (or channel).
+        fraction: The share of the outgoing weights the original keeps (any float).
+
+    Returns:
+        A reparameterised copy, one unit wider at ``layer``; ``model`` is left untouched.
+
+    Raises:
+        ValueError: If ``unit`` is out of range or the layer is a grouped convolution.
+    """
     model = copy.deepcopy(model)
     this, following = _layer_pair(model, layer)
     n_units = this.weight.shape[0]
@@ -189,14 +213,10 @@ class IgnoringFeatures(nn.Module):
     """``model(x ⊙ m)`` with ``m`` zero at the dummy features: a network that does not depend
     on them (sensitivity (b)).
 
-    Parameters
-    ----------
-    model : nn.Module
-        The network.
-    shape : sequence of int
-        The shape of one example.
-    dummy_features : sequence of int
-        Indices into the flattened example.
+    Args:
+        model: The network.
+        shape: The shape of one example.
+        dummy_features: Indices into the flattened example.
     """
 
     def __init__(self, model: nn.Module, shape: Sequence[int], dummy_features: Sequence[int]):
@@ -214,12 +234,9 @@ class Symmetrized(nn.Module):
     """``f(x) + f'(Px)``, with ``f'`` a copy of ``f`` and ``P`` swapping two features: a
     network symmetric in them (the copy keeps every module used once, as DeepLift needs).
 
-    Parameters
-    ----------
-    model : nn.Module
-        The network ``f``.
-    features : (int, int)
-        Indices into the flattened example.
+    Args:
+        model: The network ``f``.
+        features: Indices of the two features into the flattened example.
     """
 
     def __init__(self, model: nn.Module, features: tuple[int, int]) -> None:

@@ -2,19 +2,19 @@
 baselines, functionally equivalent pairs, networks with dummy inputs, symmetric networks.
 
 Needs ``hypothesis`` (``pip install 'captum-smooth[axioms]'``). Every strategy draws float64
-tensors and
-networks whose weights come from a drawn seed, so a failing example prints as a short
-description (``network``) plus the tensors, and replays exactly.
+tensors and networks whose weights come from a drawn seed, so a failing example prints as a
+short description (``network``) plus the tensors, and replays exactly.
 
-Examples
---------
->>> from hypothesis import given
->>> from captum.attr import IntegratedGradients
->>> from captum_smooth.axioms import check_implementation_invariance, strategies
->>> @given(strategies.equivalent_pairs())
-... def test_ig_is_implementation_invariant(case):
-...     check_implementation_invariance(IntegratedGradients, case.model, case.equivalent_model,
-...                                     case.inputs, case.baselines)
+Example:
+    >>> from hypothesis import given
+    >>> from captum.attr import IntegratedGradients
+    >>> from captum_smooth.axioms import check_implementation_invariance, strategies
+    >>> @given(strategies.equivalent_pairs())
+    ... def test_ig_is_implementation_invariant(case):
+    ...     check_implementation_invariance(
+    ...         IntegratedGradients, case.model, case.equivalent_model, case.inputs,
+    ...         case.baselines
+    ...     )
 """
 
 from __future__ import annotations
@@ -189,23 +189,28 @@ def network_strategy(
     return st.one_of(options)
 
 
+def _batch_size(draw, batch_size: int | None) -> int:
+    """``batch_size`` examples, or 1 to 3 drawn."""
+    return batch_size or draw(st.integers(1, 3))
+
+
 @st.composite
 def cases(draw, batch_size: int | None = None, **network_options) -> Case:
     """A network (options of :func:`network_strategy`), a batch of 1 to 3 inputs and
-    baselines."""
+    baselines (``batch_size`` if given)."""
     net = draw(network_strategy(**network_options))
-    n = batch_size or draw(st.integers(1, 3))
+    n = _batch_size(draw, batch_size)
     return Case(
         net.model, draw(tensors(net.shape, n)), draw(tensors(net.shape, n)), net.description
     )
 
 
 @st.composite
-def one_feature_apart(draw, **network_options) -> Case:
+def one_feature_apart(draw, batch_size: int | None = None, **network_options) -> Case:
     """Inputs and baselines that differ in exactly one (drawn) feature per example: the
-    premise of sensitivity (a)."""
+    premise of sensitivity (a). Options as in :func:`cases`."""
     net = draw(network_strategy(**network_options))
-    n = draw(st.integers(1, 3))
+    n = _batch_size(draw, batch_size)
     inputs = draw(tensors(net.shape, n))
     flat = inputs.reshape(n, -1).clone()
     for i in range(n):
@@ -216,10 +221,12 @@ def one_feature_apart(draw, **network_options) -> Case:
 
 
 @st.composite
-def equivalent_pairs(draw, max_steps: int = 3, **network_options) -> EquivalentCase:
+def equivalent_pairs(
+    draw, max_steps: int = 3, batch_size: int | None = None, **network_options
+) -> EquivalentCase:
     """A network and a functionally equivalent one, made by 1 to ``max_steps``
     reparameterisations of hidden units: permutations, splits into two units, and (through
-    ReLU) positive rescalings."""
+    ReLU) positive rescalings. Other options as in :func:`cases`."""
     net = draw(network_strategy(**network_options))
     model = net.model
     steps = []
@@ -243,7 +250,7 @@ def equivalent_pairs(draw, max_steps: int = 3, **network_options) -> EquivalentC
             factor = draw(st.floats(0.1, 10.0))
             model = networks.rescale_hidden_unit(model, layer, unit, factor)
             steps.append(f"rescale(layer={layer}, unit={unit}, factor={factor})")
-    n = draw(st.integers(1, 3))
+    n = _batch_size(draw, batch_size)
     return EquivalentCase(
         net.model,
         model,
@@ -255,13 +262,14 @@ def equivalent_pairs(draw, max_steps: int = 3, **network_options) -> EquivalentC
 
 
 @st.composite
-def dummy_cases(draw, **network_options) -> DummyCase:
-    """A network that ignores a drawn non-empty set of its input features."""
+def dummy_cases(draw, batch_size: int | None = None, **network_options) -> DummyCase:
+    """A network that ignores a drawn non-empty set of its input features. Options as in
+    :func:`cases`."""
     net = draw(network_strategy(**network_options))
     n_features = int(torch.Size(net.shape).numel())
     dummies = sorted(draw(st.sets(st.integers(0, n_features - 1), min_size=1)))
     model = networks.IgnoringFeatures(net.model, net.shape, dummies)
-    n = draw(st.integers(1, 3))
+    n = _batch_size(draw, batch_size)
     return DummyCase(
         model,
         draw(tensors(net.shape, n)),
@@ -272,13 +280,13 @@ def dummy_cases(draw, **network_options) -> DummyCase:
 
 
 @st.composite
-def symmetric_cases(draw, **network_options) -> SymmetricCase:
+def symmetric_cases(draw, batch_size: int | None = None, **network_options) -> SymmetricCase:
     """A network symmetrised in two drawn features, ``f(x) + f(swap(x))``, and inputs and
-    baselines with equal values at those features."""
+    baselines with equal values at those features. Options as in :func:`cases`."""
     net = draw(network_strategy(min_features=2, **network_options))
     n_features = int(torch.Size(net.shape).numel())
     i, j = draw(st.lists(st.integers(0, n_features - 1), min_size=2, max_size=2, unique=True))
-    n = draw(st.integers(1, 3))
+    n = _batch_size(draw, batch_size)
     points = []
     for _ in range(2):
         flat = draw(tensors(net.shape, n)).reshape(n, -1)
@@ -294,8 +302,9 @@ def symmetric_cases(draw, **network_options) -> SymmetricCase:
 
 
 @st.composite
-def linear_cases(draw, **network_options) -> LinearCase:
-    """Two independent networks on the same input shape and coefficients ``a, b``."""
+def linear_cases(draw, batch_size: int | None = None, **network_options) -> LinearCase:
+    """Two independent networks on the same input shape and coefficients ``a, b``. Options as
+    in :func:`cases`."""
     first = draw(network_strategy(**network_options))
     activations = network_options.get("activations", ALL_ACTIVATIONS)
     if len(first.shape) == 1:
@@ -303,7 +312,7 @@ def linear_cases(draw, **network_options) -> LinearCase:
     else:
         second = draw(cnns(activations, network_options.get("max_pool", True), first.shape))
     a, b = draw(values()), draw(values())
-    n = draw(st.integers(1, 3))
+    n = _batch_size(draw, batch_size)
     return LinearCase(
         first.model,
         second.model,

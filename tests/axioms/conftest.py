@@ -1,5 +1,9 @@
+import warnings
+
 import pytest
 import torch
+
+from captum_smooth.axioms import AxiomUnresolvedWarning
 
 
 @pytest.fixture(autouse=True)
@@ -10,3 +14,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def unresolved_is_an_error():
+    """A check that cannot decide fails the test, unless the test expects it (pytest.warns):
+    "holds" in this suite means resolved."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AxiomUnresolvedWarning)
+        yield

@@ -3,8 +3,11 @@
 One row per method. Every axiom not in ``violated`` holds, and is tested as a hypothesis
 property; every violated axiom names the counterexample (tests/axioms/counterexamples.py)
 that shows it. "Violated" means by the method itself, whatever its number of steps; what a
-finite number of steps can miss is in tests/axioms/test_finite_steps.py. Adding a method is
-one entry. Regenerate the markdown with ``python -m tests.axioms.table``.
+finite number of steps can miss is in tests/axioms/test_finite_steps.py. An axiom in
+``unresolved`` holds only in expectation (or in the limit): its named counterexample makes the
+method miss with a convergence delta as large as the effect, which the check reports as
+unresolved, not violated; on random networks it must never be violated. Adding a method is one
+entry. Regenerate the markdown with ``python -m tests.axioms.table``.
 """
 
 from __future__ import annotations
@@ -46,7 +49,10 @@ class Row:
     ``violated`` maps an axiom to the name of its counterexample; ``networks`` restricts the
     drawn networks (options of ``strategies.network_strategy``); ``tolerances`` maps an axiom
     to the check's ``atol``/``rtol`` where the defaults are too tight for an approximation;
-    ``example_share`` scales the hypothesis profile's ``max_examples`` for slow methods.
+    ``example_share`` scales the hypothesis profile's ``max_examples`` for slow methods;
+    ``unresolved`` maps an axiom that holds only in expectation to the name of the
+    counterexample the check reports as unresolved; ``batch_size`` fixes the drawn batches'
+    size (1 to 3 if None).
     """
 
     name: str
@@ -56,8 +62,11 @@ class Row:
     networks: Mapping[str, Any] = field(default_factory=dict)
     tolerances: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     example_share: float = 1.0
+    unresolved: Mapping[str, str] = field(default_factory=dict)
+    batch_size: int | None = None
 
     def holds(self, axiom: str) -> bool:
+        """Whether the axiom holds (resolved or not) for the method: tested as a property."""
         return axiom not in self.violated
 
 
@@ -69,13 +78,8 @@ IMAGES = {"kinds": ("cnn",)}
 # the "thorough" profile), so 1e-3.
 GAUSS_LEGENDRE = {"completeness": {"rtol": 1e-3}}
 # Guided and Blur IG are left Riemann sums along their paths: O(1/n_steps) from the integral.
-# Guided IG's gaps reached 20 % (|f| ~ 0.15) under the thorough profile at 24 steps.
-QUADRATURE = {"completeness": {"atol": 1e-2, "rtol": 0.1}}
-GUIDED_QUADRATURE = {"completeness": {"atol": 5e-2, "rtol": 0.2}}
-# IDGI gives a changed feature only its g_i²/‖g‖² share of each step: the thorough profile
-# drives it below any absolute threshold (6.6e-10 for a change of 5.5e-5), non-zero all the
-# same; so "non-zero" is tested literally.
-IDGI_SHARES = {"sensitivity": {"atol": 0.0}}
+QUADRATURE = {"completeness": {"rtol": 0.1}}
+GUIDED_QUADRATURE = {"completeness": {"rtol": 0.2}}
 ROWS = [
     Row("Captum IntegratedGradients", IntegratedGradients, IG_STEPS, tolerances=GAUSS_LEGENDRE),
     Row(
@@ -101,11 +105,17 @@ ROWS = [
         {"completeness": "completeness_of_saturated_relu", "sensitivity": "saturated_relu_at_2"},
     ),
     Row("Captum DeepLift", DeepLift, {}, {"implementation_invariance": "lecture_pair"}),
+    # GradientShap averages gradients at random points of the path: a sample that misses the
+    # flat part's edge gives 0, and its convergence delta says by how much it missed. Its
+    # `baselines` are one distribution for the whole batch (each example's baseline is drawn
+    # from all of them), so the per-example axioms are drawn one example at a time.
     Row(
         "Captum GradientShap",
         GradientShap,
         {"n_samples": 5},
-        {"completeness": "completeness_of_saturated_relu", "sensitivity": "saturated_relu_at_100"},
+        {"completeness": "completeness_of_saturated_relu"},
+        unresolved={"sensitivity": "saturated_relu_at_100"},
+        batch_size=1,
     ),
     Row(
         "SmoothTaylor",
@@ -148,14 +158,12 @@ ROWS = [
         lambda m: IDGI(IntegratedGradients(m)),
         IG_STEPS,
         {"linearity": "unequal_linear_features"},
-        tolerances=IDGI_SHARES,
     ),
     Row(
         "IDGI(GuidedIntegratedGradients)",
         lambda m: IDGI(GuidedIntegratedGradients(m)),
         GUIDED,
         {"linearity": "unequal_linear_features"},
-        tolerances=IDGI_SHARES,
         example_share=0.4,
     ),
     Row(
@@ -174,7 +182,8 @@ ROWS = [
 
 def markdown_table(rows: list[Row] = ROWS) -> str:
     """The method × axiom table: "holds" (with the tolerance where it is not the check's
-    default), or "violated" with the counterexample's name."""
+    default), "violated" with the counterexample's name, or "in expectation; unresolved" with
+    the name of the counterexample the check cannot decide."""
     header = "| Method | " + " | ".join(AXIOMS.values()) + " |"
     lines = [header, "|" + "---|" * (len(AXIOMS) + 1)]
     for row in rows:
@@ -186,6 +195,8 @@ def markdown_table(rows: list[Row] = ROWS) -> str:
 def _cell(row: Row, axiom: str) -> str:
     if not row.holds(axiom):
         return f"**violated** (`{row.violated[axiom]}`)"
+    if axiom in row.unresolved:
+        return f"in expectation; unresolved (`{row.unresolved[axiom]}`)"
     tolerance = ", ".join(f"{k}={v:g}" for k, v in row.tolerances.get(axiom, {}).items())
     return f"holds ({tolerance})" if tolerance else "holds"
 

@@ -108,12 +108,14 @@ def test_sensitivity_needs_exactly_one_differing_feature():
         check_sensitivity(Saliency, net(), X, X + 1)
 
 
-def test_sensitivity_skips_identical_pairs_and_equal_outputs():
-    check_sensitivity(Saliency, net(), X, X.clone())
+def test_sensitivity_holds_trivially_for_identical_pairs_and_equal_outputs():
+    assert check_sensitivity(Saliency, net(), X, X.clone()).status == ("holds", "holds")
     constant = flat(linear(0.0, 0.0, 0.0, bias=1.0))
     baselines = X.clone()
     baselines[:, 0] += 1
-    check_sensitivity(Saliency, constant, X, baselines)
+    result = check_sensitivity(Saliency, constant, X, baselines)
+    assert result.status == ("holds", "holds")
+    assert result.measured.tolist() == [0.0, 0.0]
 
 
 def test_dummy_reports_the_feature_and_its_attribution():

@@ -50,6 +50,26 @@ def test_one_feature_apart_differs_in_exactly_one_feature(case):
     assert (differs.sum(dim=1) == 1).all()
 
 
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        axiom_st.cases,
+        axiom_st.one_feature_apart,
+        axiom_st.equivalent_pairs,
+        axiom_st.dummy_cases,
+        axiom_st.symmetric_cases,
+        axiom_st.linear_cases,
+    ],
+)
+def test_every_strategy_draws_the_batch_size_asked_for(strategy):
+    @given(strategy(batch_size=2), strategy())
+    def sizes(fixed, drawn):
+        assert fixed.inputs.shape[0] == fixed.baselines.shape[0] == 2
+        assert 1 <= drawn.inputs.shape[0] <= 3
+
+    sizes()
+
+
 def test_networks_come_from_the_generator_alone():
     torch.manual_seed(0)
     before = torch.rand(2)
