@@ -42,7 +42,8 @@ def evaluate_methods(
             convention of :mod:`captum_smooth.metrics`, returning per-example scores (a tensor)
             or an object with a ``score`` tensor and, optionally, a ``curve`` tensor.
             ``extra`` holds, where the metric accepts them, ``input_transform``, ``masks``
-            (when the data set has them) and a ``generator`` seeded per batch.
+            (when the data set has them), a ``generator`` seeded per batch and a ``cache``
+            (a dict per batch, shared by every method and metric: see the metrics' ``cache``).
         batch_size: images per batch, for the methods and the metrics.
         target: maps the model's outputs to the explained class per image; default its top-1
             prediction, like the papers.
@@ -89,6 +90,9 @@ def evaluate_methods(
             outputs = model(inputs)
         targets = _check_targets((target or _top1)(outputs), outputs)
         batch_results: dict[tuple[str, str], MetricResult] = {}
+        # what depends on these images and not on the method is computed once (metrics that
+        # take a cache: model outputs per input, PIC's interpolated images and their sizes)
+        cache: dict[Any, Any] = {}
         for method in methods:
             extra = {}
             if _accepts(method.factory(model).attribute, "objective_inputs"):
@@ -102,6 +106,7 @@ def evaluate_methods(
                     "input_transform": input_transform,
                     "masks": None if masks is None else masks.to(device),
                     "generator": _generator(seed + 1, b, device),
+                    "cache": cache,
                 }
                 extra = {k: v for k, v in context.items() if v is not None and _accepts(metric, k)}
                 value = metric(model, images, attributions, targets, **extra)

@@ -137,3 +137,36 @@ def test_bad_arguments_are_named(kwargs, match):
     }
     with pytest.raises(ValueError, match=match):
         evaluate_methods(**arguments)
+
+
+def test_metrics_share_what_depends_on_the_images_across_methods():
+    # two methods with the same maps: the second one's insertion curve costs no model rows
+    from captum_smooth.evaluation.adapters import insertion_metric
+
+    net = workload.model()
+    calls = []
+
+    class Counting(torch.nn.Module):
+        def forward(self, x):
+            calls.append(x.shape[0])
+            return net(x)
+
+    methods = [
+        Method("a", lambda m: Saliency(m), {"abs": False}),
+        Method("b", lambda m: Saliency(m), {"abs": False}),
+    ]
+    metric = insertion_metric(n_steps=4)
+    seen = {}
+
+    def counted(model, images, attributions, targets, cache=None):
+        before = sum(calls)
+        result = metric(model, images, attributions, targets, cache=cache)
+        seen.setdefault(len(seen) % 2, []).append(sum(calls) - before)
+        return result
+
+    result = evaluate_methods(
+        Counting(), workload.images(4), methods, {"ins": counted}, batch_size=4
+    )
+    # method a: 4 images × 5 points, the black start image once for all four; method b: none
+    assert seen[0][0] == 4 * 4 + 1 and seen[1][0] == 0
+    assert torch.equal(result.scores["a", "ins"], result.scores["b", "ins"])
