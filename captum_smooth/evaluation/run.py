@@ -172,15 +172,32 @@ def _accepts(function: Callable[..., Any], name: str) -> bool:
     return name in parameters
 
 
-def _batches(dataset: Iterable[Any], batch_size: int):
+def _items(dataset: Any) -> Iterable[Any]:
+    """The dataset's items in order: a map-style dataset (``__len__`` and ``__getitem__``,
+    as ``torch.utils.data.Dataset`` subclasses are) is read by index, anything else must be
+    iterable."""
+    if isinstance(dataset, (str, bytes, Mapping)):
+        raise TypeError(
+            f"`dataset` must be a dataset or an iterable of images, got {type(dataset).__name__}"
+        )
+    if hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__"):
+        return (dataset[i] for i in range(len(dataset)))
+    if isinstance(dataset, Iterable):
+        return dataset
+    raise TypeError(
+        "`dataset` must be a map-style dataset (with __len__ and __getitem__) or an iterable, "
+        f"got {type(dataset).__name__}"
+    )
+
+
+def _batches(dataset: Any, batch_size: int):
     """Stacked batches of images (and masks); every image finite, floating point, of one
     shape, and either all with masks or none."""
-    if not isinstance(dataset, Iterable):
-        raise TypeError(f"`dataset` must be iterable, got {type(dataset).__name__}")
+    items = _items(dataset)
     images: list[Tensor] = []
     masks: list[Tensor] = []
     shapes: set[tuple[tuple[int, ...], tuple[int, ...] | None]] = set()
-    for i, item in enumerate(dataset):
+    for i, item in enumerate(items):
         if isinstance(item, (tuple, list)):
             if len(item) != 2:
                 raise ValueError("`dataset` must yield images or (image, mask) pairs")

@@ -117,6 +117,32 @@ def test_masks_reach_the_metrics():
     assert result.scores["saliency", "m"].tolist() == [0.0, 1.0, 0.0, 1.0]
 
 
+def test_a_map_style_dataset_a_generator_and_a_stacked_tensor_give_the_list_numbers():
+    # torch.utils.data.Dataset subclasses define __len__ and __getitem__ but not __iter__
+    from torch.utils.data import Dataset
+
+    images = workload.images(3)
+
+    class Indexed(Dataset):
+        def __len__(self):
+            return len(images)
+
+        def __getitem__(self, i):
+            return images[i]
+
+    expected = workload.run(images)
+    for dataset in (Indexed(), (image for image in images), torch.stack(images)):
+        result = workload.run(dataset)
+        for key in expected.scores:
+            assert torch.equal(result.scores[key], expected.scores[key]), (type(dataset), key)
+
+
+@pytest.mark.parametrize("dataset", [{"a": 1}, "images", 3])
+def test_a_dataset_that_is_neither_indexed_nor_iterable_is_named(dataset):
+    with pytest.raises(TypeError, match="`dataset`"):
+        evaluate_methods(workload.model(), dataset, workload.METHODS, workload.METRICS)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
