@@ -1,2 +1,3 @@
 """What every layer of the package shares: argument checks and the one shim over Captum's
-private helpers. Nothing here imports from the rest of the package."""
+private helpers. Nothing here imports from the rest of the package.
+"""

@@ -1,5 +1,6 @@
 """Rows: how many go through the model at once when the caller does not say, and the
-target and additional forward arguments of a subset of the examples."""
+target and additional forward arguments of a subset of the examples.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def chunk_rows(batch_size: int | None, row: Tensor | tuple[Tensor, ...]) -> int:
 
 def select_target(target: TargetType, rows: Tensor, n_examples: int) -> TargetType:
     """The targets of the examples ``rows`` when ``target`` is given per example (a list or a
-    tensor of ``n_examples``); a target shared by all examples as it is."""
+    tensor of ``n_examples``); a target shared by all examples as it is.
+    """
     if isinstance(target, list):
         return [target[i] for i in rows.tolist()]
     if isinstance(target, Tensor) and target.numel() > 1:
@@ -43,7 +45,8 @@ def select_target(target: TargetType, rows: Tensor, n_examples: int) -> TargetTy
 
 def select_forward_args(args: tuple[Any, ...] | None, rows: Tensor) -> tuple[Any, ...] | None:
     """Additional forward arguments (formatted as a tuple) of the examples ``rows``: tensors
-    are per example (batch first), anything else is shared."""
+    are per example (batch first), anything else is shared.
+    """
     if args is None:
         return None
     return tuple(a[rows.to(a.device)] if isinstance(a, Tensor) and a.dim() > 0 else a for a in args)

@@ -1,7 +1,8 @@
 """The only module that imports Captum's private helpers (``captum._utils``,
 ``captum.attr._utils``, ``captum.attr._core.llm_attr``): a Captum release may move or change
 them, and ``tests/test_captum_compat.py`` pins what the package relies on (the LLM helper:
-``tests/attr/test_llm.py``, which has a tokenizer)."""
+``tests/attr/test_llm.py``, which has a tokenizer).
+"""
 
 from __future__ import annotations
 

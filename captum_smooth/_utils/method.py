@@ -1,5 +1,6 @@
 """A named attribution method with its settings: what the evaluation compares and what the
-command line offers (one description for both). Imports neither torch nor captum."""
+command line offers (one description for both). Imports neither torch nor captum.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ class Method:
         self, model: Any, inputs: Any, target: Any, generator: Any = None, **extra: Any
     ) -> Any:
         """Build the method on ``model`` and attribute ``target`` on ``inputs``; a random
-        method draws from ``generator``; ``extra`` keywords are added to :attr:`kwargs`."""
+        method draws from ``generator``; ``extra`` keywords are added to :attr:`kwargs`.
+        """
         kwargs = {**self.kwargs, **extra}
         if self.random and generator is not None:
             kwargs["generator"] = generator

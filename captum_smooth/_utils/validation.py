@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 def same_device(a: torch.device | str, b: torch.device | str) -> bool:
     """Whether two devices are the same; a device without an index (``"cuda"``) matches any
-    index of its type."""
+    index of its type.
+    """
     a, b = torch.device(a), torch.device(b)
     return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
 
@@ -65,7 +66,8 @@ def check_tensor(
 
 def is_finite_batch(value: Any, n_rows: int) -> bool:
     """Whether ``value`` (e.g. what a user's transform or model returned) is a finite tensor
-    with ``n_rows`` rows."""
+    with ``n_rows`` rows.
+    """
     return (
         isinstance(value, Tensor)
         and value.dim() > 0
@@ -76,7 +78,8 @@ def is_finite_batch(value: Any, n_rows: int) -> bool:
 
 def format_inputs(inputs: Any) -> tuple[tuple[Tensor, ...], bool]:
     """Inputs as a tuple of detached, finite floating-point tensors on one device with a common,
-    non-zero batch size, and whether the user passed a tuple."""
+    non-zero batch size, and whether the user passed a tuple.
+    """
     is_tuple = isinstance(inputs, tuple)
     formatted = inputs if is_tuple else (inputs,)
     if len(formatted) == 0:
@@ -254,7 +257,8 @@ def check_target_in_output(target: TargetType, output: Tensor) -> None:
 
 def check_forward_args(args: tuple[Any, ...] | None, inputs: tuple[Tensor, ...]) -> None:
     """Tensors in (formatted) ``additional_forward_args`` are per example, as Captum expands
-    them: on the inputs' device and, unless scalars, with the inputs' batch size."""
+    them: on the inputs' device and, unless scalars, with the inputs' batch size.
+    """
     if args is None:
         return
     device, n_examples = inputs[0].device, inputs[0].shape[0]
@@ -294,7 +298,8 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
 
 def as_tensor_like(name: str, value: Any, like: Tensor) -> Tensor:
     """A float or floating-point tensor setting (on ``like``'s device) as a finite tensor
-    broadcastable to ``like``."""
+    broadcastable to ``like``.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
         raise TypeError(f"`{name}` must be a float or a tensor, got {type(value).__name__}")
     if isinstance(value, Tensor):
@@ -318,14 +323,16 @@ def as_tensor_like(name: str, value: Any, like: Tensor) -> Tensor:
 
 def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     """Standard normal noise shaped like ``x``, from ``generator`` (on ``x``'s device) when
-    one is given."""
+    one is given.
+    """
     check_generator(generator, x)
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
 def rand_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     """Uniform [0, 1) noise shaped like ``x``, from ``generator`` (on ``x``'s device) when
-    one is given."""
+    one is given.
+    """
     check_generator(generator, x)
     return torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
@@ -361,7 +368,8 @@ def check_callable(name: str, value: Any, optional: bool = False) -> None:
 def format_baselines(baselines: Any, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     """Captum's baseline forms (``None`` = zeros, a finite number, a finite floating-point
     tensor on the inputs' device shaped like the input or with batch size 1, or a tuple of
-    these) as tensors shaped like ``inputs``."""
+    these) as tensors shaped like ``inputs``.
+    """
     if baselines is None:
         baselines = 0.0
     formatted = baselines if isinstance(baselines, tuple) else (baselines,) * len(inputs)

@@ -56,7 +56,8 @@ class Block(NamedTuple):
 
 class Evaluated(NamedTuple):
     """A block with its rows' outputs ``f`` ``(n_examples,)`` and gradients (shaped like the
-    points); ``None`` where the block did not ask for them."""
+    points); ``None`` where the block did not ask for them.
+    """
 
     block: Block
     values: Tensor | None
@@ -66,7 +67,8 @@ class Evaluated(NamedTuple):
 class ValueAndGrad(Protocol):
     """``(forward_func, points, target, additional_forward_args, with_grad) -> (f, ∇f)``:
     ``f`` one scalar per row, ``∇f`` a gradient per point tensor (``None`` without
-    ``with_grad``). The engine's only access to the model."""
+    ``with_grad``). The engine's only access to the model.
+    """
 
     def __call__(
         self,
@@ -152,7 +154,8 @@ receives ``(values, grads)`` for it and yields the next."""
 class Model:
     """How the engine calls the model: the forward function, the method's ``value_and_grad``,
     the user's ``target`` and ``additional_forward_args`` (one entry per example), and the
-    dtypes the model expects for each input (paths may compute in a wider dtype)."""
+    dtypes the model expects for each input (paths may compute in a wider dtype).
+    """
 
     forward_func: Callable[..., Any]
     value_and_grad_func: ValueAndGrad
@@ -314,7 +317,8 @@ class _Queue:
         self, size: int, examples: Tensor
     ) -> tuple[list[tuple[_Pending, int]], tuple[Tensor, ...], Tensor]:
         """Up to ``size`` rows: which entries they belong to, their points and the indices of
-        their examples (slices of ``examples``)."""
+        their examples (slices of ``examples``).
+        """
         taken, columns, indices = [], [], []
         while self._parts and size > 0:
             entry, points, start, stop = self._parts.popleft()

@@ -83,7 +83,8 @@ class LayerAttribution(GradientAttribution):
 
     def _inner(self) -> PathAttribution:
         """The input-space method on this model, built at each call (Captum's LLM wrapper
-        replaces ``forward_func`` on a shallow copy)."""
+        replaces ``forward_func`` on a shallow copy).
+        """
         if self.takes_multiply_by_inputs:
             return self.method(self.forward_func, multiply_by_inputs=self._multiply_by_inputs)
         return self.method(self.forward_func)
@@ -152,7 +153,8 @@ class _Layers:
         self, forward_func: Callable[..., Any], model_inputs: tuple[Tensor, ...], args: Any
     ) -> tuple[tuple[Tensor, ...], list[int]]:
         """Each layer's activations on ``model_inputs`` (flattened to one tuple) and how many
-        tensors each layer has."""
+        tensors each layer has.
+        """
         seen: list[tuple[Tensor, ...] | None] = [None] * len(self.layers)
 
         def reader(index: int) -> Callable[..., None]:
@@ -233,7 +235,8 @@ class _hooked:
 class _LayerValueAndGrad:
     """The engine's ``value_and_grad`` in the layer's space: the model runs on the rows'
     inputs (the first ``n_model_inputs`` additional arguments) with the layer's activations
-    replaced by the points, and gradients are taken with respect to the points."""
+    replaced by the points, and gradients are taken with respect to the points.
+    """
 
     def __init__(self, probe: _Layers, n_model_inputs: int) -> None:
         self.probe, self.n_model_inputs = probe, n_model_inputs
@@ -264,7 +267,8 @@ def _layer_baselines(
     args: Any,
 ) -> tuple[Tensor, ...]:
     """Baselines given as model inputs (Captum's forms; token ids of ``[PAD]``, say) mapped
-    through the layer."""
+    through the layer.
+    """
     formatted = baselines if isinstance(baselines, tuple) else (baselines,) * len(model_inputs)
     if len(formatted) != len(model_inputs):
         raise ValueError(f"`baselines` has {len(formatted)} entries for {len(model_inputs)} inputs")
@@ -314,7 +318,8 @@ def _per_layer(
     attributions: tuple[Tensor, ...], counts: list[int], is_list: bool
 ) -> Tensor | tuple[Tensor, ...] | list[Tensor | tuple[Tensor, ...]]:
     """Captum's layer format: per layer a tensor (one activation) or a tuple; a list of them
-    when ``layer`` was a list."""
+    when ``layer`` was a list.
+    """
     groups, start = [], 0
     for n in counts:
         group = attributions[start : start + n]

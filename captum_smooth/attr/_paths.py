@@ -45,7 +45,8 @@ from captum_smooth.attr._rules import RiemannSum, Rule
 
 class Stream(NamedTuple):
     """The blocks of one view of a path, how many there are (for progress bars), and whether
-    each block depends on the evaluation of the previous one (an :data:`AdaptivePath`)."""
+    each block depends on the evaluation of the previous one (an :data:`AdaptivePath`).
+    """
 
     blocks: Iterable[Block] | AdaptivePath
     n_blocks: int
@@ -58,7 +59,8 @@ class Path:
     def quadrature(self, with_delta: bool) -> Stream:
         """Nodes with weights and directions; with ``with_delta``, also the rows whose
         outputs make the convergence delta (value weights ``+1`` at the end, ``-1`` at the
-        start)."""
+        start).
+        """
         raise TypeError(f"{type(self).__name__} has no quadrature")
 
     def polyline(self) -> Stream:
@@ -168,7 +170,8 @@ class PathAttribution(GradientAttribution):
         **settings: Any,
     ) -> Any:
         """Format and check the common arguments, build the path, evaluate the view the rule
-        integrates and fold it; return the attributions in the user's form (and the delta)."""
+        integrates and fold it; return the attributions in the user's form (and the delta).
+        """
         inputs_tuple, is_tuple = check.format_inputs(inputs)
         n_examples = inputs_tuple[0].shape[0]
         check.check_batch_size(internal_batch_size)

@@ -40,7 +40,8 @@ class Rule(ABC):
     @abstractmethod
     def stream(path: Path, with_delta: bool) -> Stream:
         """The view of ``path`` this rule integrates (with the rows a convergence delta needs
-        when ``with_delta``)."""
+        when ``with_delta``).
+        """
 
     @abstractmethod
     def fold(self, evaluated: Evaluated) -> None:

@@ -1,5 +1,6 @@
 """Adaptive noising for SmoothTaylor (Goh et al., 2021, §4.3): σ searched per example to
-minimise an attribution-quality metric (docs/reference.md#adaptive-noising)."""
+minimise an attribution-quality metric (docs/reference.md#adaptive-noising).
+"""
 
 from __future__ import annotations
 

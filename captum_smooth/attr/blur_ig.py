@@ -1,6 +1,7 @@
 """Blur Integrated Gradients (Xu et al., CVPR 2020): the path from a heavily blurred image to
 the input through Gaussian blurs of decreasing σ (reference: PAIR ``saliency`` BlurIG;
-docs/reference.md#blur-ig)."""
+docs/reference.md#blur-ig).
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Guided Integrated Gradients (Kapishnikov et al., CVPR 2021): an adaptive path that moves
 the features with the smallest gradients first (reference: PAIR ``saliency`` GuidedIG;
-docs/reference.md#guided-ig)."""
+docs/reference.md#guided-ig).
+"""
 
 from __future__ import annotations
 
@@ -122,7 +123,8 @@ class GuidedPath(Path):
     """The guided path from ``x'`` to ``x``: ``n_steps`` points chosen one after the other
     from the gradient at the previous one, then ``x``. Both views have the same vertices; the
     quadrature puts weight 1 on each step's chord ``x_{s+1} - x_s`` (the engine's default
-    direction for adaptive paths)."""
+    direction for adaptive paths).
+    """
 
     def __init__(
         self,

@@ -1,5 +1,6 @@
 """IDGI, Important Direction Gradient Integration (Yang et al., CVPR 2023): a rule for
-integrating along the path of any IG-family method (docs/reference.md#idgi)."""
+integrating along the path of any IG-family method (docs/reference.md#idgi).
+"""
 
 from __future__ import annotations
 
@@ -85,7 +86,8 @@ class IDGIRule(Rule):
 
 def _rescaled(grads: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     """Gradients divided by their largest magnitude per example, so that squaring them
-    neither underflows nor overflows; the direction ``g²/||g||²`` is unchanged."""
+    neither underflows nor overflows; the direction ``g²/||g||²`` is unchanged.
+    """
     peak = torch.stack([g.reshape(g.shape[0], -1).abs().amax(dim=1) for g in grads]).amax(dim=0)
     safe = torch.where(peak > 0, peak, torch.ones_like(peak))
     return tuple(g / safe.view((-1,) + (1,) * (g.dim() - 1)) for g in grads)
@@ -132,7 +134,8 @@ class IDGI(RuleOnPath):
 
     def path_method(self, attribution_method: GradientAttribution) -> Any:
         """Captum's IntegratedGradients and LayerIntegratedGradients become the straight line
-        (in the input's or the layer's space); the package's methods have their own paths."""
+        (in the input's or the layer's space); the package's methods have their own paths.
+        """
         if isinstance(attribution_method, IntegratedGradients):
             return _StraightPath(attribution_method.forward_func)
         if isinstance(attribution_method, LayerIntegratedGradients):

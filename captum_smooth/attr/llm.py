@@ -156,7 +156,8 @@ class LLMGradientAttribution(CaptumLLMGradientAttribution):
 class _TargetLogProb:
     """The route's forward function: ``log p(token | prompt, earlier)`` for each row of
     interpretable features (1 keeps a prompt token, else the input's baseline token), the
-    earlier target tokens given as ints so that no method reads them as rows."""
+    earlier target tokens given as ints so that no method reads them as rows.
+    """
 
     def __init__(self, model: nn.Module, device: torch.device) -> None:
         self.model, self.device = model, device
@@ -207,7 +208,8 @@ def _describe(attr_method: Any) -> str:
 
 def _retargeted(attr_method: Any, forward_func: _TargetLogProb) -> Any:
     """A copy of ``attr_method`` on ``forward_func``; a rule on a path is rebuilt around a
-    copy of its method, since it fixed its path method on the model when it was made."""
+    copy of its method, since it fixed its path method on the model when it was made.
+    """
     if isinstance(attr_method, RuleOnPath):
         return type(attr_method)(_retargeted(attr_method.attribution_method, forward_func))
     method = copy(attr_method)

@@ -157,7 +157,8 @@ class NoiseBaselineIntegratedGradients(PathAttribution):
 
 class NoiseBaselines(Path):
     """Straight lines from ``N`` drawn baselines to the inputs, one after the other, each
-    weighted ``1/N``; with a convergence delta, the rows ``+f(x)`` and ``-f(z_k)/N``."""
+    weighted ``1/N``; with a convergence delta, the rows ``+f(x)`` and ``-f(z_k)/N``.
+    """
 
     def __init__(
         self,

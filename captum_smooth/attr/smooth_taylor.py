@@ -117,7 +117,8 @@ class SmoothTaylor(PathAttribution):
 
 class GaussianRoots(Path):
     """R blocks of roots ``z = x + ε``, ``ε ~ N(0, σ²)``, each with weight ``1/R`` and
-    direction ``x - z = -ε``: SmoothTaylor's Monte-Carlo average as a quadrature."""
+    direction ``x - z = -ε``: SmoothTaylor's Monte-Carlo average as a quadrature.
+    """
 
     def __init__(
         self,
@@ -147,7 +148,8 @@ class GaussianRoots(Path):
 
 def _sigma(x: Tensor, scale: Any, mode: str) -> Tensor:
     """σ as a tensor broadcastable to ``x``: a float, or one value per example; in
-    ``"relative"`` mode multiplied by each example's range ``max(x) - min(x)``."""
+    ``"relative"`` mode multiplied by each example's range ``max(x) - min(x)``.
+    """
     sigma = check.as_tensor_like("noise_scale", scale, x.new_empty(x.shape[:1]))
     if (sigma < 0).any():
         raise ValueError("`noise_scale` must be non-negative")

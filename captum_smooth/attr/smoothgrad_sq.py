@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 class SquaredGradients(Rule):
     """``A = Σ_nodes w · ∇f ⊙ ∇f`` over a path's quadrature: with SmoothTaylor's weights
-    ``w = 1/R``, the mean squared gradient at the roots. Makes no completeness claim."""
+    ``w = 1/R``, the mean squared gradient at the roots. Makes no completeness claim.
+    """
 
     @staticmethod
     def stream(path: Path, with_delta: bool) -> Stream:

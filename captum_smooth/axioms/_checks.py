@@ -79,7 +79,8 @@ class AxiomUnresolvedWarning(UserWarning):
 
 class CheckResult(NamedTuple):
     """What a check measured, per example. A violation raises :class:`AxiomViolation`
-    instead of returning."""
+    instead of returning.
+    """
 
     axiom: str
     """The axiom, as the messages name it (``"completeness"``, ``"sensitivity (a)"``...)."""
@@ -651,7 +652,8 @@ class _Runner:
     @staticmethod
     def takes_baselines(attributor: Attribution) -> bool:
         """Whether ``attribute`` accepts ``baselines``, directly or, for wrappers that pass
-        ``**kwargs`` on to their ``attribution_method`` (NoiseTunnel, IDGI), through it."""
+        ``**kwargs`` on to their ``attribution_method`` (NoiseTunnel, IDGI), through it.
+        """
         parameters = inspect.signature(attributor.attribute).parameters
         if "baselines" in parameters:
             return True
@@ -673,12 +675,14 @@ class _Runner:
 
     def per_example_delta(self, delta: Tensor) -> Tensor:
         """A convergence delta per example: the mean over a sampling method's draws, which
-        Captum orders by example (``n_samples`` rows for the first example, then the next)."""
+        Captum orders by example (``n_samples`` rows for the first example, then the next).
+        """
         return torch.as_tensor(delta).detach().reshape(self.batch_size, -1).mean(dim=1)
 
     def variation(self, model: Callable[..., Any]) -> Tensor:
         """How much the output moves from the baselines to the inputs, per example: the sum of
-        ``|Δf|`` over :data:`VARIATION_STEPS` equal steps of the straight line."""
+        ``|Δf|`` over :data:`VARIATION_STEPS` equal steps of the straight line.
+        """
         outputs = [
             self.output(model, self.baselines + t * (self.inputs - self.baselines))
             for t in torch.linspace(0, 1, VARIATION_STEPS + 1).tolist()
@@ -739,7 +743,8 @@ def _assert_close(
     """Raise :class:`AxiomViolation` where two attributions of an example differ by more than
     ``atol + rtol · scale`` plus the rounding floor of ``scale + magnitude``: ``scale`` is,
     per example, the largest ``|A|`` of either map unless given, ``magnitude`` the outputs'
-    ``|f(x)| + |f(x')|`` (a method that differences outputs rounds relative to them)."""
+    ``|f(x)| + |f(x')|`` (a method that differences outputs rounds relative to them).
+    """
     if scale is None:
         scale = torch.maximum(first.abs().amax(dim=1), second.abs().amax(dim=1))
     tolerance = atol + rtol * scale + _rounding(scale + magnitude, first, second)
@@ -758,7 +763,8 @@ def _assert_close(
 
 def _rounding(scale: Tensor, *operands: Tensor) -> Tensor:
     """The rounding floor of a comparison of numbers of size ``scale``: :data:`ROUNDING_ULPS`
-    units in the last place of the coarsest dtype among ``operands``."""
+    units in the last place of the coarsest dtype among ``operands``.
+    """
     eps = max(torch.finfo(t.dtype).eps for t in operands)
     return ROUNDING_ULPS * eps * scale
 
@@ -772,7 +778,8 @@ def _unresolved_or_holds(
     axiom: str, measured: Tensor, tolerance: Tensor, notes: list[str]
 ) -> CheckResult:
     """The result, after one :class:`AxiomUnresolvedWarning` listing the undecided examples
-    (attributed to the caller of the check)."""
+    (attributed to the caller of the check).
+    """
     if any(notes):
         warnings.warn(
             "; ".join(note for note in notes if note), AxiomUnresolvedWarning, stacklevel=3
@@ -787,7 +794,8 @@ def _common_random_numbers(
 ) -> Iterator[None]:
     """The same draws for every call: torch's and numpy's global generators seeded (and
     restored afterwards; Captum's GradientShap draws from numpy's), and any
-    ``torch.Generator`` in ``attribute_kwargs`` rewound to its state when the check began."""
+    ``torch.Generator`` in ``attribute_kwargs`` rewound to its state when the check began.
+    """
     for name, state in generator_states.items():
         kwargs[name].set_state(state)
     # Captum's GradientShap draws from numpy's legacy global generator: seed that one.

@@ -1,6 +1,7 @@
 """The pytest file of docs/axioms.md ("Check the axioms in your CI"), shipped with the package
 so that it can be copied from an installed captum_smooth:
-``python -c "from captum_smooth.axioms import CI_TEMPLATE; print(CI_TEMPLATE, end='')"``."""
+``python -c "from captum_smooth.axioms import CI_TEMPLATE; print(CI_TEMPLATE, end='')"``.
+"""
 
 CI_TEMPLATE = """\
 # test_attribution_axioms.py

@@ -287,7 +287,8 @@ def lecture_networks(dtype: torch.dtype = torch.float64) -> tuple[nn.Sequential,
 
 def _new(cls: type[nn.Module], *args: Any, **kwargs: Any) -> nn.Module:
     """A layer without its default random initialisation, which would draw from torch's
-    global generator: every parameter is set explicitly here."""
+    global generator: every parameter is set explicitly here.
+    """
     return torch.nn.utils.skip_init(cls, *args, **kwargs)
 
 
@@ -344,7 +345,8 @@ def _between(model: nn.Sequential, first: nn.Module, second: nn.Module) -> list[
 
 def _blocks(following: nn.Module, n_units: int) -> Tensor:
     """The next layer's weights grouped by incoming unit: ``(out, n_units, block)`` (a block is
-    a unit's spatial positions after ``Flatten``, or a convolution's kernel)."""
+    a unit's spatial positions after ``Flatten``, or a convolution's kernel).
+    """
     return following.weight.detach().clone().reshape(following.weight.shape[0], n_units, -1)
 
 

@@ -62,7 +62,8 @@ class Case:
 @dataclass
 class EquivalentCase:
     """Two functionally equivalent networks; ``reparameterisation`` says how the second was
-    made from the first."""
+    made from the first.
+    """
 
     model: nn.Module
     equivalent_model: nn.Module
@@ -128,7 +129,8 @@ def mlps(
     n_features: int | None = None,
 ) -> Network:
     """A random MLP: 1 to 4 inputs (at least ``min_features``; exactly ``n_features`` if
-    given), one or two hidden layers of width 1 to 5, one output."""
+    given), one or two hidden layers of width 1 to 5, one output.
+    """
     if n_features is None:
         n_features = draw(st.integers(max(min_features, 1), max(min_features, 4)))
     hidden = draw(st.lists(st.integers(1, 5), min_size=1, max_size=2))
@@ -148,7 +150,8 @@ def cnns(
     shape: tuple[int, int, int] | None = None,
 ) -> Network:
     """A random one-convolution CNN on 1 or 2 channels of 2×2 or 4×4 pixels (or images of
-    ``shape``), with 1 to 3 channels, optionally max-pooled (where ``max_pool`` allows)."""
+    ``shape``), with 1 to 3 channels, optionally max-pooled (where ``max_pool`` allows).
+    """
     if shape is None:
         in_channels = draw(st.integers(1, 2))
         size = draw(st.sampled_from([2, 4]))
@@ -176,7 +179,8 @@ def network_strategy(
     min_features: int = 1,
 ) -> st.SearchStrategy[Network]:
     """MLPs and/or CNNs (``kinds``) with the given activations. ``max_pool=False`` keeps the
-    networks smooth where the activations are (quadrature converges fast on them)."""
+    networks smooth where the activations are (quadrature converges fast on them).
+    """
     if not activations or set(activations) - set(ALL_ACTIVATIONS):
         raise ValueError(f"`activations` must be a non-empty subset of {ALL_ACTIVATIONS}")
     if not kinds or set(kinds) - set(KINDS):
@@ -197,7 +201,8 @@ def _batch_size(draw, batch_size: int | None) -> int:
 @st.composite
 def cases(draw, batch_size: int | None = None, **network_options) -> Case:
     """A network (options of :func:`network_strategy`), a batch of 1 to 3 inputs and
-    baselines (``batch_size`` if given)."""
+    baselines (``batch_size`` if given).
+    """
     net = draw(network_strategy(**network_options))
     n = _batch_size(draw, batch_size)
     return Case(
@@ -208,7 +213,8 @@ def cases(draw, batch_size: int | None = None, **network_options) -> Case:
 @st.composite
 def one_feature_apart(draw, batch_size: int | None = None, **network_options) -> Case:
     """Inputs and baselines that differ in exactly one (drawn) feature per example: the
-    premise of sensitivity (a). Options as in :func:`cases`."""
+    premise of sensitivity (a). Options as in :func:`cases`.
+    """
     net = draw(network_strategy(**network_options))
     n = _batch_size(draw, batch_size)
     inputs = draw(tensors(net.shape, n))
@@ -226,7 +232,8 @@ def equivalent_pairs(
 ) -> EquivalentCase:
     """A network and a functionally equivalent one, made by 1 to ``max_steps``
     reparameterisations of hidden units: permutations, splits into two units, and (through
-    ReLU) positive rescalings. Other options as in :func:`cases`."""
+    ReLU) positive rescalings. Other options as in :func:`cases`.
+    """
     net = draw(network_strategy(**network_options))
     model = net.model
     steps = []
@@ -264,7 +271,8 @@ def equivalent_pairs(
 @st.composite
 def dummy_cases(draw, batch_size: int | None = None, **network_options) -> DummyCase:
     """A network that ignores a drawn non-empty set of its input features. Options as in
-    :func:`cases`."""
+    :func:`cases`.
+    """
     net = draw(network_strategy(**network_options))
     n_features = int(torch.Size(net.shape).numel())
     dummies = sorted(draw(st.sets(st.integers(0, n_features - 1), min_size=1)))
@@ -282,7 +290,8 @@ def dummy_cases(draw, batch_size: int | None = None, **network_options) -> Dummy
 @st.composite
 def symmetric_cases(draw, batch_size: int | None = None, **network_options) -> SymmetricCase:
     """A network symmetrised in two drawn features, ``f(x) + f(swap(x))``, and inputs and
-    baselines with equal values at those features. Options as in :func:`cases`."""
+    baselines with equal values at those features. Options as in :func:`cases`.
+    """
     net = draw(network_strategy(min_features=2, **network_options))
     n_features = int(torch.Size(net.shape).numel())
     i, j = draw(st.lists(st.integers(0, n_features - 1), min_size=2, max_size=2, unique=True))
@@ -304,7 +313,8 @@ def symmetric_cases(draw, batch_size: int | None = None, **network_options) -> S
 @st.composite
 def linear_cases(draw, batch_size: int | None = None, **network_options) -> LinearCase:
     """Two independent networks on the same input shape and coefficients ``a, b``. Options as
-    in :func:`cases`."""
+    in :func:`cases`.
+    """
     first = draw(network_strategy(**network_options))
     activations = network_options.get("activations", ALL_ACTIVATIONS)
     if len(first.shape) == 1:

@@ -19,7 +19,8 @@ class Scored(NamedTuple):
 
 def insertion_metric(ratio: bool = False, deletion: bool = False, **kwargs: Any) -> Callable:
     """Insertion (or deletion) AUC per image: the softmax probability, or with ``ratio`` the
-    probability divided by the original image's. ``kwargs`` go to the metric."""
+    probability divided by the original image's. ``kwargs`` go to the metric.
+    """
     from captum_smooth.metrics import deletion as deletion_metric
     from captum_smooth.metrics import insertion
 
@@ -45,7 +46,8 @@ def insertion_metric(ratio: bool = False, deletion: bool = False, **kwargs: Any)
 def pic_metric(kind: str = "sic", **kwargs: Any) -> Callable:
     """SIC or AIC per image: each image's area under its performance information curve and
     the curve (NaN for images the filters skip); aggregate over a data set with
-    :meth:`EvaluationResult.aggregate` (median for SIC, mean for AIC)."""
+    :meth:`EvaluationResult.aggregate` (median for SIC, mean for AIC).
+    """
     from captum_smooth.metrics import NoImageKeptError, aic, sic
 
     function = {"sic": sic, "aic": aic}[kind]

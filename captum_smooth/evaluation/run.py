@@ -175,7 +175,8 @@ def _accepts(function: Callable[..., Any], name: str) -> bool:
 def _items(dataset: Any) -> Iterable[Any]:
     """The dataset's items in order: a map-style dataset (``__len__`` and ``__getitem__``,
     as ``torch.utils.data.Dataset`` subclasses are) is read by index, anything else must be
-    iterable."""
+    iterable.
+    """
     if isinstance(dataset, (str, bytes, Mapping)):
         raise TypeError(
             f"`dataset` must be a dataset or an iterable of images, got {type(dataset).__name__}"
@@ -192,7 +193,8 @@ def _items(dataset: Any) -> Iterable[Any]:
 
 def _batches(dataset: Any, batch_size: int):
     """Stacked batches of images (and masks); every image finite, floating point, of one
-    shape, and either all with masks or none."""
+    shape, and either all with masks or none.
+    """
     items = _items(dataset)
     images: list[Tensor] = []
     masks: list[Tensor] = []

@@ -1,5 +1,6 @@
 """What the metrics share: argument checks, the 2-D map of an attribution, the model in chunks,
-and a cache of what depends on the images only."""
+and a cache of what depends on the images only.
+"""
 
 from __future__ import annotations
 
@@ -88,7 +89,8 @@ def saliency_map(
 def check_target(target: Any, images: Tensor) -> None:
     """``None`` or class indices for the batch ``images``: an int, a sequence with one int per
     image, or an integer tensor on the images' device; none negative. Checked before any
-    model call; :func:`target_per_example` checks them against the number of outputs."""
+    model call; :func:`target_per_example` checks them against the number of outputs.
+    """
     if target is None:
         return
     if isinstance(target, bool) or not isinstance(target, (int, Sequence, Tensor)):
@@ -100,7 +102,8 @@ def check_target(target: Any, images: Tensor) -> None:
 
 def target_per_example(target: Any, outputs: Tensor) -> Tensor:
     """``target`` as a ``(B,)`` index tensor on the outputs' device; ``None`` takes the model's
-    top-1 class (column 0 for a model with one output)."""
+    top-1 class (column 0 for a model with one output).
+    """
     n_examples = outputs.shape[0]
     if target is None:
         return outputs.argmax(dim=1)

@@ -1,5 +1,6 @@
 """Area under the perturbation curve (Goh et al., 2021, SmoothTaylor paper;
-docs/reference.md#aupc)."""
+docs/reference.md#aupc).
+"""
 
 from __future__ import annotations
 
@@ -201,7 +202,8 @@ def _paste(images: Tensor, corner: Tensor, patches: Tensor) -> Tensor:
 
 def _greedy_windows(magnitude: Tensor, size: int, n_windows: int) -> Tensor:
     """Top-left corners ``(B, n_windows, 2)`` of the greedily chosen, non-overlapping
-    ``size × size`` windows with the largest mean ``magnitude`` (``-1`` once none is free)."""
+    ``size × size`` windows with the largest mean ``magnitude`` (``-1`` once none is free).
+    """
     scores = torch.nn.functional.avg_pool2d(magnitude[:, None], size, stride=1)[:, 0]
     n_examples, n_rows, n_cols = scores.shape
     rows = torch.arange(n_rows, device=scores.device)[None, :, None]

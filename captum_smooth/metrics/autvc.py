@@ -1,5 +1,6 @@
 """Area under the multi-scale total-variation curve (Goh et al., 2021;
-docs/reference.md#autvc)."""
+docs/reference.md#autvc).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Insertion and deletion curves (Petsiuk et al., 2018; IDGI paper §4.3;
-docs/reference.md#insertion-and-deletion)."""
+docs/reference.md#insertion-and-deletion).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Weakly-supervised localisation scores of a map against a binary mask (IDGI paper §4.6;
-docs/reference.md#localisation)."""
+docs/reference.md#localisation).
+"""
 
 from __future__ import annotations
 

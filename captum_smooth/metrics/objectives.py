@@ -1,5 +1,6 @@
 """The SmoothTaylor paper's metrics as objectives of the adaptive noise search
-(:class:`~captum_smooth.AdaptiveSmoothTaylor`)."""
+(:class:`~captum_smooth.AdaptiveSmoothTaylor`).
+"""
 
 from __future__ import annotations
 

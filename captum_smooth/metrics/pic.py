@@ -29,7 +29,8 @@ Information = Literal["compression", "msssim"]
 
 class NoImageKeptError(ValueError):
     """No image passed PAIR's filters (a confident model on the original, a blurred image less
-    informative and scored lower), so there is no curve to aggregate."""
+    informative and scored lower), so there is no curve to aggregate.
+    """
 
 
 class PICResult(NamedTuple):
@@ -230,7 +231,8 @@ def _pic(
     cache: common.Cache | None,
 ) -> PICResult:
     """SIC (``kind="sic"``) or AIC: the checks, the revealed images, the model's scores and
-    their information levels, the curves."""
+    their information levels, the curves.
+    """
     images = common.check_images("inputs", inputs)
     common.check_target(target, images)
     heatmap = common.saliency_map(attributions, images.shape, channel_reduction, images.device)
@@ -318,7 +320,8 @@ def _revealed_images(
 ) -> np.ndarray:
     """``(B, T + 2, H, W, C)`` uint8 per image: the blurred image (interpolated from the
     ``keep`` pixels), the image revealed at each threshold of ``heatmap``, the original. An
-    image interpolated from the same pixels before (in ``cache``) is not interpolated again."""
+    image interpolated from the same pixels before (in ``cache``) is not interpolated again.
+    """
     pixels = torch.round(images * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     saliency = heatmap.detach().cpu().double().numpy()
     built = []
@@ -346,7 +349,8 @@ def _revealed_images(
 
 def _scores(kind: str, logits: Tensor, classes: Tensor) -> Tensor:
     """``(B, rows)``: the softmax probability of each image's class (SIC) or whether it is
-    the top-1 class (AIC), for every row."""
+    the top-1 class (AIC), for every row.
+    """
     if kind == "sic":
         scores = logits.softmax(dim=-1)
     else:
@@ -366,7 +370,8 @@ def _curves(
     aggregation: str,
 ) -> PICResult:
     """PAIR's filters, normalisation, interpolation and aggregation of the ``(B, T + 2)``
-    scores and information levels (blurred image first, original last)."""
+    scores and information levels (blurred image first, original last).
+    """
     predictions = scores.double()
     kept = (
         (predictions[:, -1] >= min_pred_value)
@@ -420,7 +425,8 @@ def _random_masks(
     generator: torch.Generator | None,
 ) -> np.ndarray:
     """``(B, H, W)`` bool: the given masks (on the images' device), or ``fraction`` of the
-    pixels drawn per image."""
+    pixels drawn per image.
+    """
     n_examples, _, height, width = images.shape
     if masks is not None:
         if not isinstance(masks, Tensor) or masks.dtype != torch.bool:
@@ -443,7 +449,8 @@ def _random_masks(
 
 def _interpolated(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """PAIR's ``create_blurred_image``: the ``(H, W, C)`` uint8 image linearly interpolated
-    from the pixels where ``mask`` is True (corners always kept; mean colour outside the hull)."""
+    from the pixels where ``mask`` is True (corners always kept; mean colour outside the hull).
+    """
     from scipy.interpolate import LinearNDInterpolator
 
     mask = mask.copy()
@@ -475,7 +482,8 @@ def _msssim_to_original(
     rows: Tensor, dtype: torch.dtype, batch_size: int | None, cache: common.Cache | None
 ) -> Tensor:
     """``(B, T + 2)`` MS-SSIM of every row to its image's original (the last row); a pair
-    measured before (in ``cache``) is not measured again."""
+    measured before (in ``cache``) is not measured again.
+    """
     from pytorch_msssim import ms_ssim
 
     n_examples, n_rows = rows.shape[:2]
@@ -517,7 +525,8 @@ def _normalised(values: Tensor, low: Tensor, high: Tensor, kept: Tensor) -> Tens
 
 def _interpolate(info: np.ndarray, score: np.ndarray, curve_x: np.ndarray) -> np.ndarray:
     """The curve through ``(0, 0)``, the ``(info, score)`` points and ``(1, 1)``, sampled at
-    ``curve_x`` (the last point is 1 by definition)."""
+    ``curve_x`` (the last point is 1 by definition).
+    """
     x = np.concatenate([info, [0.0, 1.0]])
     y = np.concatenate([score, [0.0, 1.0]])
     order = np.argsort(x, kind="stable")

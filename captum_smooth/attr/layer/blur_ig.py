@@ -1,5 +1,6 @@
 """Blur IG in a layer's space: Gaussian blurs over the last two dimensions of the activations
-(for a layer whose output has spatial dimensions, e.g. a convolution's feature maps)."""
+(for a layer whose output has spatial dimensions, e.g. a convolution's feature maps).
+"""
 
 from __future__ import annotations
 

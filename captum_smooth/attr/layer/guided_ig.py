@@ -1,5 +1,6 @@
 """Guided IG in a layer's space: the adaptive path from the baseline's activations to the
-input's."""
+input's.
+"""
 
 from __future__ import annotations
 

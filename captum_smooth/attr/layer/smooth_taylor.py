@@ -1,5 +1,6 @@
 """SmoothTaylor in a layer's space: Gaussian roots around the activations ``a = L(x)``; for
-text, noise on the embeddings, never on the integer token ids."""
+text, noise on the embeddings, never on the integer token ids.
+"""
 
 from __future__ import annotations
 
