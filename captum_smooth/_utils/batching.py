@@ -1,5 +1,7 @@
-"""Rows: how many go through the model at once when the caller does not say, and the
-target and additional forward arguments of a subset of the examples.
+"""Rows: how many go through the model at once, and the arguments of a subset of examples.
+
+How many rows go through the model at once when the caller does not say, and the target and
+additional forward arguments of a subset of the examples.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ many thousands of rows of a small tabular model."""
 
 
 def chunk_rows(batch_size: int | None, row: Tensor | tuple[Tensor, ...]) -> int:
-    """``batch_size`` when given, else as many rows as hold :data:`AUTO_CHUNK_ELEMENTS` input
+    """How many rows to send through the model at once.
+
+    ``batch_size`` when given, else as many rows as hold :data:`AUTO_CHUNK_ELEMENTS` input
     elements (at least one), judged from ``row`` (one or more tensors, batch first).
 
     So memory stays bounded by default whatever the number of steps, samples or examples;
@@ -33,8 +37,10 @@ def chunk_rows(batch_size: int | None, row: Tensor | tuple[Tensor, ...]) -> int:
 
 
 def select_target(target: TargetType, rows: Tensor, n_examples: int) -> TargetType:
-    """The targets of the examples ``rows`` when ``target`` is given per example (a list or a
-    tensor of ``n_examples``); a target shared by all examples as it is.
+    """The targets of the examples ``rows``.
+
+    Selected when ``target`` is given per example (a list or a tensor of ``n_examples``); a
+    target shared by all examples is returned as it is.
     """
     if isinstance(target, list):
         return [target[i] for i in rows.tolist()]
@@ -44,8 +50,9 @@ def select_target(target: TargetType, rows: Tensor, n_examples: int) -> TargetTy
 
 
 def select_forward_args(args: tuple[Any, ...] | None, rows: Tensor) -> tuple[Any, ...] | None:
-    """Additional forward arguments (formatted as a tuple) of the examples ``rows``: tensors
-    are per example (batch first), anything else is shared.
+    """The additional forward arguments (formatted as a tuple) of the examples ``rows``.
+
+    Tensors are per example (batch first) and are indexed; anything else is shared.
     """
     if args is None:
         return None

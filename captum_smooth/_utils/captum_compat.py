@@ -1,6 +1,8 @@
-"""The only module that imports Captum's private helpers (``captum._utils``,
-``captum.attr._utils``, ``captum.attr._core.llm_attr``): a Captum release may move or change
-them, and ``tests/test_captum_compat.py`` pins what the package relies on (the LLM helper:
+"""The one shim over Captum's private helpers.
+
+The only module that imports them (``captum._utils``, ``captum.attr._utils``,
+``captum.attr._core.llm_attr``): a Captum release may move or change them, and
+``tests/test_captum_compat.py`` pins what the package relies on (the LLM helper:
 ``tests/attr/test_llm.py``, which has a tokenizer).
 """
 
@@ -39,8 +41,9 @@ def run_forward(
     target: TargetType = None,
     additional_forward_args: Any = None,
 ) -> Tensor:
-    """Captum's ``_run_forward``: ``forward_func(*inputs, *additional_forward_args)`` with
-    ``target`` selected, checked where Captum asserts or torch raises ``IndexError``.
+    """Captum's ``_run_forward``, checked where Captum asserts or torch raises ``IndexError``.
+
+    Computes ``forward_func(*inputs, *additional_forward_args)`` with ``target`` selected.
 
     Tensors in ``additional_forward_args`` must be on the inputs' device with their batch
     size, and ``target`` must index the output (a ``ValueError`` naming the argument).

@@ -1,5 +1,7 @@
-"""A named attribution method with its settings: what the evaluation compares and what the
-command line offers (one description for both). Imports neither torch nor captum.
+"""A named attribution method with its settings.
+
+What the evaluation compares and what the command line offers (one description for both).
+Imports neither torch nor captum.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ class Method:
     def attribute(
         self, model: Any, inputs: Any, target: Any, generator: Any = None, **extra: Any
     ) -> Any:
-        """Build the method on ``model`` and attribute ``target`` on ``inputs``; a random
-        method draws from ``generator``; ``extra`` keywords are added to :attr:`kwargs`.
+        """Build the method on ``model`` and attribute ``target`` on ``inputs``.
+
+        A random method draws from ``generator``; ``extra`` keywords are added to
+        :attr:`kwargs`.
         """
         kwargs = {**self.kwargs, **extra}
         if self.random and generator is not None:

@@ -1,5 +1,7 @@
-"""Argument checks shared by the package: a clear ``TypeError``/``ValueError`` naming the
-argument, never an ``assert``, a NaN or a silent wrong answer.
+"""Argument checks shared by the package.
+
+Each raises a clear ``TypeError``/``ValueError`` naming the argument, never an ``assert``, a
+NaN or a silent wrong answer.
 
 Conventions: NaN or inf where numbers are needed is a ``ValueError``, as is an empty batch; an
 integer, bool or complex tensor where floats are needed is a ``TypeError``; tensors and
@@ -21,8 +23,9 @@ if TYPE_CHECKING:
 
 
 def same_device(a: torch.device | str, b: torch.device | str) -> bool:
-    """Whether two devices are the same; a device without an index (``"cuda"``) matches any
-    index of its type.
+    """Whether two devices are the same.
+
+    A device without an index (``"cuda"``) matches any index of its type.
     """
     a, b = torch.device(a), torch.device(b)
     return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
@@ -43,8 +46,10 @@ def check_tensor(
     reference: str = "inputs",
     batch: bool = True,
 ) -> Tensor:
-    """A finite floating-point tensor on ``device`` (that of ``reference``), with at least one
-    example along its first dimension when ``batch``; returned detached.
+    """``value`` checked as a finite floating-point tensor, returned detached.
+
+    It must be on ``device`` (that of ``reference``) and, when ``batch``, hold at least one
+    example along its first dimension.
 
     Raises:
         TypeError: not a tensor, or not floating point.
@@ -65,8 +70,9 @@ def check_tensor(
 
 
 def is_finite_batch(value: Any, n_rows: int) -> bool:
-    """Whether ``value`` (e.g. what a user's transform or model returned) is a finite tensor
-    with ``n_rows`` rows.
+    """Whether ``value`` is a finite tensor with ``n_rows`` rows.
+
+    Used on what a user's transform or model returned.
     """
     return (
         isinstance(value, Tensor)
@@ -77,8 +83,10 @@ def is_finite_batch(value: Any, n_rows: int) -> bool:
 
 
 def format_inputs(inputs: Any) -> tuple[tuple[Tensor, ...], bool]:
-    """Inputs as a tuple of detached, finite floating-point tensors on one device with a common,
-    non-zero batch size, and whether the user passed a tuple.
+    """Inputs as a tuple of checked tensors, and whether the user passed a tuple.
+
+    The tensors are detached, finite, floating point, on one device and with a common, non-zero
+    batch size.
     """
     is_tuple = isinstance(inputs, tuple)
     formatted = inputs if is_tuple else (inputs,)
@@ -163,8 +171,10 @@ def _check_index(value: Any) -> None:
 def check_target(
     target: TargetType, n_examples: int, inputs: Tensor | tuple[Tensor, ...] | None = None
 ) -> None:
-    """Captum's target forms: ``None``, an int, a tuple of ints, an integer tensor with one
-    or ``n_examples`` elements, or a list with one int (or tuple) per example.
+    """Check ``target`` against Captum's target forms.
+
+    These are ``None``, an int, a tuple of ints, an integer tensor with one or ``n_examples``
+    elements, or a list with one int (or tuple) per example.
 
     Indices must not be negative (for a tensor, checked when ``inputs`` are given); whether
     they are below the number of outputs is checked against the model's output
@@ -210,8 +220,10 @@ def check_target(
 
 
 def check_target_in_output(target: TargetType, output: Tensor) -> None:
-    """``target`` selects existing entries of the model's ``output``: a tensor target on the
-    output's device, every index within the output's shape (none negative).
+    """Check that ``target`` selects existing entries of the model's ``output``.
+
+    A tensor target must be on the output's device, and every index within the output's shape
+    (none negative).
 
     Raises:
         ValueError: naming ``target``, instead of torch's ``IndexError``, Captum's assertion,
@@ -256,8 +268,10 @@ def check_target_in_output(target: TargetType, output: Tensor) -> None:
 
 
 def check_forward_args(args: tuple[Any, ...] | None, inputs: tuple[Tensor, ...]) -> None:
-    """Tensors in (formatted) ``additional_forward_args`` are per example, as Captum expands
-    them: on the inputs' device and, unless scalars, with the inputs' batch size.
+    """Check that tensors in (formatted) ``additional_forward_args`` are per example.
+
+    As Captum expands them, they must be on the inputs' device and, unless scalars, have the
+    inputs' batch size.
     """
     if args is None:
         return
@@ -291,14 +305,16 @@ def check_scale(name: str, value: Any) -> float:
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """One of ``choices``, such as a method's ``rule`` or ``method``."""
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {list(choices)}, got {value!r}")
     return value
 
 
 def as_tensor_like(name: str, value: Any, like: Tensor) -> Tensor:
-    """A float or floating-point tensor setting (on ``like``'s device) as a finite tensor
-    broadcastable to ``like``.
+    """A float or floating-point tensor setting as a finite tensor broadcastable to ``like``.
+
+    A tensor setting must already be on ``like``'s device.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
         raise TypeError(f"`{name}` must be a float or a tensor, got {type(value).__name__}")
@@ -322,16 +338,18 @@ def as_tensor_like(name: str, value: Any, like: Tensor) -> Tensor:
 
 
 def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Standard normal noise shaped like ``x``, from ``generator`` (on ``x``'s device) when
-    one is given.
+    """Standard normal noise shaped like ``x``.
+
+    Drawn from ``generator`` (on ``x``'s device) when one is given.
     """
     check_generator(generator, x)
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
 def rand_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Uniform [0, 1) noise shaped like ``x``, from ``generator`` (on ``x``'s device) when
-    one is given.
+    """Uniform [0, 1) noise shaped like ``x``.
+
+    Drawn from ``generator`` (on ``x``'s device) when one is given.
     """
     check_generator(generator, x)
     return torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
@@ -361,14 +379,16 @@ def check_range(name: str, value: Any) -> tuple[float, float]:
 
 
 def check_callable(name: str, value: Any, optional: bool = False) -> None:
+    """``TypeError`` naming ``name`` unless ``value`` is callable (or ``None`` if optional)."""
     if not (callable(value) or (optional and value is None)):
         raise TypeError(f"`{name}` must be callable, got {type(value).__name__}")
 
 
 def format_baselines(baselines: Any, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    """Captum's baseline forms (``None`` = zeros, a finite number, a finite floating-point
-    tensor on the inputs' device shaped like the input or with batch size 1, or a tuple of
-    these) as tensors shaped like ``inputs``.
+    """Captum's baseline forms as tensors shaped like ``inputs``.
+
+    The forms are ``None`` (zeros), a finite number, a finite floating-point tensor on the
+    inputs' device shaped like the input or with batch size 1, or a tuple of these.
     """
     if baselines is None:
         baselines = 0.0
