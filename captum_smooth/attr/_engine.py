@@ -55,8 +55,10 @@ class Block(NamedTuple):
 
 
 class Evaluated(NamedTuple):
-    """A block with its rows' outputs ``f`` ``(n_examples,)`` and gradients (shaped like the
-    points); ``None`` where the block did not ask for them.
+    """A block with its rows' outputs and gradients.
+
+    ``values`` are the outputs ``f``, shape ``(n_examples,)``; ``grads`` are shaped like the
+    points. Each is ``None`` where the block did not ask for it.
     """
 
     block: Block
@@ -65,9 +67,10 @@ class Evaluated(NamedTuple):
 
 
 class ValueAndGrad(Protocol):
-    """``(forward_func, points, target, additional_forward_args, with_grad) -> (f, ∇f)``:
-    ``f`` one scalar per row, ``∇f`` a gradient per point tensor (``None`` without
-    ``with_grad``). The engine's only access to the model.
+    """The engine's only access to the model: ``f`` and ``∇f`` at a chunk of rows.
+
+    ``(forward_func, points, target, additional_forward_args, with_grad) -> (f, ∇f)``: ``f``
+    one scalar per row, ``∇f`` a gradient per point tensor (``None`` without ``with_grad``).
     """
 
     def __call__(
@@ -152,9 +155,11 @@ receives ``(values, grads)`` for it and yields the next."""
 
 @dataclass
 class Model:
-    """How the engine calls the model: the forward function, the method's ``value_and_grad``,
-    the user's ``target`` and ``additional_forward_args`` (one entry per example), and the
-    dtypes the model expects for each input (paths may compute in a wider dtype).
+    """How the engine calls the model.
+
+    The forward function, the method's ``value_and_grad``, the user's ``target`` and
+    ``additional_forward_args`` (one entry per example), and the dtypes the model expects for
+    each input (paths may compute in a wider dtype).
     """
 
     forward_func: Callable[..., Any]
@@ -316,8 +321,10 @@ class _Queue:
     def take(
         self, size: int, examples: Tensor
     ) -> tuple[list[tuple[_Pending, int]], tuple[Tensor, ...], Tensor]:
-        """Up to ``size`` rows: which entries they belong to, their points and the indices of
-        their examples (slices of ``examples``).
+        """Take up to ``size`` rows off the queue.
+
+        Returns which entries they belong to, their points and the indices of their examples
+        (slices of ``examples``).
         """
         taken, columns, indices = [], [], []
         while self._parts and size > 0:

@@ -1,5 +1,6 @@
-"""Layer variants: any method of the package run in the space of a layer's activations
-(docs/reference.md#layer-variants).
+"""Layer variants: any method of the package run in the space of a layer's activations.
+
+See docs/reference.md#layer-variants.
 
 ``LayerX(forward_func, layer)`` computes the layer's activations ``a = L(x)`` on the inputs
 (and on baselines given as model inputs), runs method ``X``'s path in the space of ``a`` and
@@ -82,8 +83,10 @@ class LayerAttribution(GradientAttribution):
         self._multiply_by_inputs = multiply_by_inputs
 
     def _inner(self) -> PathAttribution:
-        """The input-space method on this model, built at each call (Captum's LLM wrapper
-        replaces ``forward_func`` on a shallow copy).
+        """The input-space method on this model.
+
+        Built at each call, since Captum's LLM wrapper replaces ``forward_func`` on a shallow
+        copy.
         """
         if self.takes_multiply_by_inputs:
             return self.method(self.forward_func, multiply_by_inputs=self._multiply_by_inputs)
@@ -152,8 +155,9 @@ class _Layers:
     def activations(
         self, forward_func: Callable[..., Any], model_inputs: tuple[Tensor, ...], args: Any
     ) -> tuple[tuple[Tensor, ...], list[int]]:
-        """Each layer's activations on ``model_inputs`` (flattened to one tuple) and how many
-        tensors each layer has.
+        """Each layer's activations on ``model_inputs``, and how many tensors each layer has.
+
+        The activations of all layers are flattened to one tuple.
         """
         seen: list[tuple[Tensor, ...] | None] = [None] * len(self.layers)
 
@@ -233,9 +237,11 @@ class _hooked:
 
 
 class _LayerValueAndGrad:
-    """The engine's ``value_and_grad`` in the layer's space: the model runs on the rows'
-    inputs (the first ``n_model_inputs`` additional arguments) with the layer's activations
-    replaced by the points, and gradients are taken with respect to the points.
+    """The engine's ``value_and_grad`` in the layer's space.
+
+    The model runs on the rows' inputs (the first ``n_model_inputs`` additional arguments)
+    with the layer's activations replaced by the points, and gradients are taken with respect
+    to the points.
     """
 
     def __init__(self, probe: _Layers, n_model_inputs: int) -> None:
@@ -266,8 +272,9 @@ def _layer_baselines(
     model_inputs: tuple[Tensor, ...],
     args: Any,
 ) -> tuple[Tensor, ...]:
-    """Baselines given as model inputs (Captum's forms; token ids of ``[PAD]``, say) mapped
-    through the layer.
+    """Baselines given as model inputs, mapped through the layer.
+
+    The baselines take Captum's forms (token ids of ``[PAD]``, say).
     """
     formatted = baselines if isinstance(baselines, tuple) else (baselines,) * len(model_inputs)
     if len(formatted) != len(model_inputs):
@@ -317,8 +324,9 @@ def _tensors(value: Any) -> tuple[Tensor, ...]:
 def _per_layer(
     attributions: tuple[Tensor, ...], counts: list[int], is_list: bool
 ) -> Tensor | tuple[Tensor, ...] | list[Tensor | tuple[Tensor, ...]]:
-    """Captum's layer format: per layer a tensor (one activation) or a tuple; a list of them
-    when ``layer`` was a list.
+    """Attributions in Captum's layer format.
+
+    Per layer a tensor (one activation) or a tuple; a list of them when ``layer`` was a list.
     """
     groups, start = [], 0
     for n in counts:

@@ -44,8 +44,10 @@ from captum_smooth.attr._rules import RiemannSum, Rule
 
 
 class Stream(NamedTuple):
-    """The blocks of one view of a path, how many there are (for progress bars), and whether
-    each block depends on the evaluation of the previous one (an :data:`AdaptivePath`).
+    """The blocks of one view of a path.
+
+    With how many there are (for progress bars), and whether each block depends on the
+    evaluation of the previous one (an :data:`AdaptivePath`).
     """
 
     blocks: Iterable[Block] | AdaptivePath
@@ -57,9 +59,10 @@ class Path:
     """The points of a method on given inputs; subclasses implement the views they have."""
 
     def quadrature(self, with_delta: bool) -> Stream:
-        """Nodes with weights and directions; with ``with_delta``, also the rows whose
-        outputs make the convergence delta (value weights ``+1`` at the end, ``-1`` at the
-        start).
+        """Nodes with weights and directions.
+
+        With ``with_delta``, also the rows whose outputs make the convergence delta (value
+        weights ``+1`` at the end, ``-1`` at the start).
         """
         raise TypeError(f"{type(self).__name__} has no quadrature")
 
@@ -80,9 +83,10 @@ def ends(start: tuple[Tensor, ...], end: tuple[Tensor, ...]) -> list[Block]:
 
 
 class StraightLine(Path):
-    """``x' + α (x - x')``: at the nodes of ``method`` for the quadrature (Captum's IG,
-    weights summing to one), and on the uniform grid ``α = j/n_steps``, ``j = 0..n_steps``,
-    for the polyline.
+    """The straight line ``x' + α (x - x')`` from the baseline ``x'`` to the input ``x``.
+
+    Its quadrature is at the nodes of ``method`` (Captum's IG, weights summing to one); its
+    polyline is the uniform grid ``α = j/n_steps``, ``j = 0..n_steps``.
 
     ``scale`` multiplies every weight (``1/N`` for one of ``N`` baselines); without
     ``multiply_by_inputs`` the direction is one (Captum's local attribution).
@@ -169,8 +173,10 @@ class PathAttribution(GradientAttribution):
         rule: type[Rule] | None = None,
         **settings: Any,
     ) -> Any:
-        """Format and check the common arguments, build the path, evaluate the view the rule
-        integrates and fold it; return the attributions in the user's form (and the delta).
+        """The template of every ``attribute``: check, build the path, evaluate it, fold it.
+
+        Formats and checks the common arguments, builds the path, evaluates the view the rule
+        integrates and folds it; returns the attributions in the user's form (and the delta).
         """
         inputs_tuple, is_tuple = check.format_inputs(inputs)
         n_examples = inputs_tuple[0].shape[0]
@@ -221,8 +227,10 @@ class PathAttribution(GradientAttribution):
 
 
 class RuleOnPath(GradientAttribution):
-    """Another rule on the path of a method of the package: ``Wrapper(method)`` computes the
-    wrapped method's path, with the wrapped method's settings, and folds it with :attr:`rule`.
+    """Another rule on the path of a method of the package.
+
+    ``Wrapper(method)`` computes the wrapped method's path, with the wrapped method's settings,
+    and folds it with :attr:`rule`.
 
     :class:`~captum_smooth.IDGI` is one; adding a rule that reuses the existing paths is a
     subclass naming its rule.

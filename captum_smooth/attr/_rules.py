@@ -1,5 +1,6 @@
-"""Rules: how evaluated blocks (:class:`~captum_smooth.attr._engine.Evaluated`) become
-attributions.
+"""Rules: how evaluated blocks (:class:`~captum_smooth.attr._engine.Evaluated`) add up.
+
+Each rule turns a path's evaluated blocks into attributions.
 
 A rule is a small class with one protocol (:class:`Rule`): it says which view of a path it
 integrates (:meth:`Rule.stream`), folds the evaluated blocks one at a time in path order
@@ -39,8 +40,9 @@ class Rule(ABC):
     @staticmethod
     @abstractmethod
     def stream(path: Path, with_delta: bool) -> Stream:
-        """The view of ``path`` this rule integrates (with the rows a convergence delta needs
-        when ``with_delta``).
+        """The view of ``path`` this rule integrates.
+
+        With ``with_delta``, it includes the rows a convergence delta needs.
         """
 
     @abstractmethod
@@ -68,6 +70,7 @@ class RiemannSum(Rule):
     complete = True
 
     def __init__(self, inputs: tuple[Tensor, ...]) -> None:
+        """Start from zero attributions and a zero output sum."""
         super().__init__(inputs)
         self.weighted_values = torch.zeros(
             inputs[0].shape[0], dtype=inputs[0].dtype, device=inputs[0].device
@@ -75,9 +78,11 @@ class RiemannSum(Rule):
 
     @staticmethod
     def stream(path: Path, with_delta: bool) -> Stream:
+        """The path's quadrature (nodes with weights and directions)."""
         return path.quadrature(with_delta)
 
     def fold(self, evaluated: Evaluated) -> None:
+        """Add ``w · d ⊙ ∇f`` of the block's rows, and ``c · f`` to the output sum."""
         block = evaluated.block
         if evaluated.grads is not None and block.weight != 0:
             if block.direction is None:
@@ -92,6 +97,7 @@ class RiemannSum(Rule):
             )
 
     def expected_total(self) -> Tensor:
+        """``Σ c · f(points)``: ``f(x) - f(x')`` for a path from ``x'`` to ``x``."""
         return self.weighted_values
 
 
@@ -101,8 +107,10 @@ def fold_recorded(
     values: Sequence[Tensor],
     grads: Sequence[Tensor | tuple[Tensor, ...]],
 ) -> Tensor | tuple[Tensor, ...]:
-    """Fold a path you recorded yourself with ``rule``: the points ``x_0 … x_m`` in order,
-    the outputs ``f(x_j)`` ``(n_examples,)`` and the gradients ``∇f(x_j)``.
+    """Fold a path you recorded yourself with ``rule``.
+
+    The path is given by the points ``x_0 … x_m`` in order, the outputs ``f(x_j)``
+    ``(n_examples,)`` and the gradients ``∇f(x_j)``.
 
     The counterpart of the IDGI authors' ``IDGI(grads, preds)``, for any rule that needs only
     points, values and gradients (e.g. ``fold_recorded(IDGIRule, ...)``); a Riemann-type

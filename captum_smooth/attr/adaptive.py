@@ -1,5 +1,7 @@
-"""Adaptive noising for SmoothTaylor (Goh et al., 2021, §4.3): σ searched per example to
-minimise an attribution-quality metric (docs/reference.md#adaptive-noising).
+"""Adaptive noising for SmoothTaylor (Goh et al., 2021, §4.3).
+
+σ is searched per example to minimise an attribution-quality metric
+(docs/reference.md#adaptive-noising).
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ class AdaptiveResult(NamedTuple):
 
 
 class AdaptiveSmoothTaylor:
-    r"""SmoothTaylor with adaptive noising: a per-example search for the noise scale σ that
-    minimises an attribution-quality objective (Goh et al., "Understanding Integrated
-    Gradients with SmoothTaylor for Deep Neural Network Attribution", ICPR 2020, §4.3).
+    r"""SmoothTaylor with adaptive noising: a per-example search for the noise scale σ.
+
+    The search minimises an attribution-quality objective (Goh et al., "Understanding
+    Integrated Gradients with SmoothTaylor for Deep Neural Network Attribution", ICPR 2020,
+    §4.3).
 
     The authors' search, run for all examples of a batch together: start at
     ``σ₀ = mean |x|``; with step ``η`` (0.1), try ``σ + η``, and if it does not improve the

@@ -1,6 +1,7 @@
-"""Blur Integrated Gradients (Xu et al., CVPR 2020): the path from a heavily blurred image to
-the input through Gaussian blurs of decreasing σ (reference: PAIR ``saliency`` BlurIG;
-docs/reference.md#blur-ig).
+"""Blur Integrated Gradients (Xu et al., CVPR 2020).
+
+The path runs from a heavily blurred image to the input through Gaussian blurs of decreasing σ
+(reference: PAIR ``saliency`` BlurIG; docs/reference.md#blur-ig).
 """
 
 from __future__ import annotations
@@ -127,6 +128,12 @@ class BlurIntegratedGradients(PathAttribution):
         grad_step: float = 0.01,
         sqrt_schedule: bool = False,
     ) -> BlurPath:
+        """The blur path of ``inputs`` for the settings of :meth:`attribute`, validated.
+
+        Raises:
+            ValueError: for a non-positive ``grad_step``, a negative ``max_sigma`` or inputs
+                without two spatial dimensions.
+        """
         check.check_count("n_steps", n_steps)
         max_sigma = check.check_scale("max_sigma", max_sigma)
         grad_step = check.check_scale("grad_step", grad_step)
@@ -160,6 +167,7 @@ class BlurPath(Path):
         return tuple(gaussian_blur(x, sigma) for x in self.inputs)
 
     def quadrature(self, with_delta: bool) -> Stream:
+        """PAIR's nodes, ``i < m``; with ``with_delta``, also ``blur(x, max_sigma)`` and ``x``."""
         extra = ends(self._blurred(self.sigmas[-1]), self.inputs) if with_delta else []
         nodes = itertools.chain(extra, self._nodes())
         return Stream(nodes, len(extra) + len(self.sigmas) - 1)
@@ -175,5 +183,6 @@ class BlurPath(Path):
             yield Block(points, -(following - sigma), derivative)
 
     def polyline(self) -> Stream:
+        """The blurs from ``σ_m = max_sigma`` down to ``σ_0 = 0`` (the input itself)."""
         vertices = (Block(self._blurred(sigma)) for sigma in reversed(self.sigmas))
         return Stream(vertices, len(self.sigmas))

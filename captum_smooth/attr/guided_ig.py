@@ -1,6 +1,7 @@
-"""Guided Integrated Gradients (Kapishnikov et al., CVPR 2021): an adaptive path that moves
-the features with the smallest gradients first (reference: PAIR ``saliency`` GuidedIG;
-docs/reference.md#guided-ig).
+"""Guided Integrated Gradients (Kapishnikov et al., CVPR 2021).
+
+An adaptive path that moves the features with the smallest gradients first (reference: PAIR
+``saliency`` GuidedIG; docs/reference.md#guided-ig).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ _EPSILON = 1e-9
 
 
 class GuidedIntegratedGradients(PathAttribution):
-    r"""Guided Integrated Gradients (Kapishnikov et al., "Guided Integrated Gradients: an
-    Adaptive Path Method for Removing Noise", CVPR 2021).
+    r"""Guided Integrated Gradients (Kapishnikov et al., CVPR 2021).
+
+    Reference: Kapishnikov et al., "Guided Integrated Gradients: an Adaptive Path Method for
+    Removing Noise", CVPR 2021.
 
     At each of ``n_steps`` steps the gradient is taken at the current point ``x_s``; then the
     ``fraction`` of not-yet-finished features with the smallest ``|gradient|`` are moved toward
@@ -110,6 +113,12 @@ class GuidedIntegratedGradients(PathAttribution):
         fraction: float = 0.25,
         max_dist: float = 0.02,
     ) -> GuidedPath:
+        """The guided path from ``baselines`` to ``inputs`` for the settings of :meth:`attribute`.
+
+        Raises:
+            ValueError: for ``fraction`` outside (0, 1], a negative ``max_dist`` or baselines
+                that do not match the inputs.
+        """
         check.check_count("n_steps", n_steps)
         fraction = check.check_scale("fraction", fraction)
         if not 0 < fraction <= 1:
@@ -120,10 +129,11 @@ class GuidedIntegratedGradients(PathAttribution):
 
 
 class GuidedPath(Path):
-    """The guided path from ``x'`` to ``x``: ``n_steps`` points chosen one after the other
-    from the gradient at the previous one, then ``x``. Both views have the same vertices; the
-    quadrature puts weight 1 on each step's chord ``x_{s+1} - x_s`` (the engine's default
-    direction for adaptive paths).
+    """The guided path from ``x'`` to ``x``.
+
+    ``n_steps`` points chosen one after the other from the gradient at the previous one, then
+    ``x``. Both views have the same vertices; the quadrature puts weight 1 on each step's chord
+    ``x_{s+1} - x_s`` (the engine's default direction for adaptive paths).
     """
 
     def __init__(
@@ -139,6 +149,7 @@ class GuidedPath(Path):
         self.fraction, self.max_dist = fraction, max_dist
 
     def quadrature(self, with_delta: bool) -> Stream:
+        """Weight 1 on each step's chord; with ``with_delta``, ``f(x')`` and ``f(x)`` too."""
         # x itself only ends the last chord: evaluated (forward only) for the delta alone
         last = Block(self.inputs, value_weight=1.0, need="value") if with_delta else None
         first_weight = -1.0 if with_delta else 0.0
@@ -146,6 +157,7 @@ class GuidedPath(Path):
         return Stream(blocks, self.n_steps + with_delta, adaptive=True)
 
     def polyline(self) -> Stream:
+        """The ``n_steps + 1`` vertices from ``x'`` to ``x``."""
         return Stream(self._vertices(0.0, 0.0, Block(self.inputs)), self.n_steps + 1, True)
 
     def _vertices(self, weight: float, first_value_weight: float, last: Block) -> AdaptivePath:
@@ -168,8 +180,9 @@ def _guided_steps(
     fraction: float,
     max_dist: float,
 ) -> Generator[tuple[Tensor, ...], tuple[Tensor, ...], None]:
-    """PAIR's loop: yields ``x_0 = x'``, then, for each gradient sent at ``x_s``, ``x_{s+1}``
-    (the last one is the input ``x`` up to PAIR's tolerance).
+    """PAIR's loop: yields ``x_0 = x'``, then ``x_{s+1}`` for each gradient sent at ``x_s``.
+
+    The last point is the input ``x`` up to PAIR's tolerance.
 
     All in float64 whatever the model's dtype, as in PAIR: the selection compares gradient
     magnitudes and L1 distances, and float32 rounding there changes which features move, a

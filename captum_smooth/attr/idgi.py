@@ -1,5 +1,6 @@
-"""IDGI, Important Direction Gradient Integration (Yang et al., CVPR 2023): a rule for
-integrating along the path of any IG-family method (docs/reference.md#idgi).
+"""IDGI, Important Direction Gradient Integration (Yang et al., CVPR 2023).
+
+A rule for integrating along the path of any IG-family method (docs/reference.md#idgi).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ if TYPE_CHECKING:
 
 
 class IDGIRule(Rule):
-    r"""IDGI's rule over the vertices ``x_0 … x_m`` of a path (its polyline), in order::
+    r"""IDGI's rule: each segment's rise in ``f`` shared along the gradient's direction.
+
+    Over the vertices ``x_0 … x_m`` of a path (its polyline), in order::
 
         R = Σ_{j<m} (g_j ⊙ g_j) / ||g_j||² · (f_{j+1} - f_j)
 
@@ -40,15 +43,18 @@ class IDGIRule(Rule):
     complete = True
 
     def __init__(self, inputs: tuple[Tensor, ...]) -> None:
+        """Start from zero attributions shaped like ``inputs``, before the first vertex."""
         super().__init__(inputs)
         self._first: Evaluated | None = None
         self._last: Evaluated | None = None
 
     @staticmethod
     def stream(path: Path, with_delta: bool) -> Stream:
+        """The path's polyline: IDGI needs no extra rows for a delta."""
         return path.polyline()
 
     def fold(self, evaluated: Evaluated) -> None:
+        """Take the next vertex, adding the segment from the previous one."""
         if evaluated.values is None or evaluated.grads is None:
             raise ValueError("IDGI needs the value and gradient at every vertex of the path")
         if self._last is None:
@@ -85,8 +91,10 @@ class IDGIRule(Rule):
 
 
 def _rescaled(grads: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    """Gradients divided by their largest magnitude per example, so that squaring them
-    neither underflows nor overflows; the direction ``g²/||g||²`` is unchanged.
+    """Gradients divided by their largest magnitude per example.
+
+    So squaring them neither underflows nor overflows; the direction ``g²/||g||²`` is
+    unchanged.
     """
     peak = torch.stack([g.reshape(g.shape[0], -1).abs().amax(dim=1) for g in grads]).amax(dim=0)
     safe = torch.where(peak > 0, peak, torch.ones_like(peak))
@@ -102,8 +110,10 @@ def _shares(parts: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], Tensor]:
 
 
 class IDGI(RuleOnPath):
-    r"""Important Direction Gradient Integration on top of an IG-family method (Yang et al.,
-    "IDGI: A Framework to Eliminate Explanation Noise from Integrated Gradients", CVPR 2023).
+    r"""Important Direction Gradient Integration on top of an IG-family method.
+
+    Reference: Yang et al., "IDGI: A Framework to Eliminate Explanation Noise from Integrated
+    Gradients", CVPR 2023.
 
     Over the ordered points ``x_0 … x_m`` of the wrapped method's path, with values
     ``f_j = f(x_j)`` and gradients ``g_j = ∇f(x_j)`` from the same forward pass:
@@ -133,8 +143,10 @@ class IDGI(RuleOnPath):
     rule = IDGIRule
 
     def path_method(self, attribution_method: GradientAttribution) -> Any:
-        """Captum's IntegratedGradients and LayerIntegratedGradients become the straight line
-        (in the input's or the layer's space); the package's methods have their own paths.
+        """The method whose path IDGI integrates along.
+
+        Captum's IntegratedGradients and LayerIntegratedGradients become the straight line (in
+        the input's or the layer's space); the package's methods have their own paths.
         """
         if isinstance(attribution_method, IntegratedGradients):
             return _StraightPath(attribution_method.forward_func)

@@ -154,9 +154,11 @@ class LLMGradientAttribution(CaptumLLMGradientAttribution):
 
 
 class _TargetLogProb:
-    """The route's forward function: ``log p(token | prompt, earlier)`` for each row of
-    interpretable features (1 keeps a prompt token, else the input's baseline token), the
-    earlier target tokens given as ints so that no method reads them as rows.
+    """The route's forward function: ``log p(token | prompt, earlier)``.
+
+    One value for each row of interpretable features (1 keeps a prompt token, else the input's
+    baseline token); the earlier target tokens are given as ints so that no method reads them
+    as rows.
     """
 
     def __init__(self, model: nn.Module, device: torch.device) -> None:
@@ -207,8 +209,10 @@ def _describe(attr_method: Any) -> str:
 
 
 def _retargeted(attr_method: Any, forward_func: _TargetLogProb) -> Any:
-    """A copy of ``attr_method`` on ``forward_func``; a rule on a path is rebuilt around a
-    copy of its method, since it fixed its path method on the model when it was made.
+    """A copy of ``attr_method`` on ``forward_func``.
+
+    A rule on a path is rebuilt around a copy of its method, since it fixed its path method on
+    the model when it was made.
     """
     if isinstance(attr_method, RuleOnPath):
         return type(attr_method)(_retargeted(attr_method.attribution_method, forward_func))

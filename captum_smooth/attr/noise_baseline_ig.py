@@ -1,5 +1,6 @@
-"""Integrated Gradients averaged over uniform-noise baselines (Goh et al., 2021, eq. 3;
-docs/reference.md#noise-baseline-ig).
+"""Integrated Gradients averaged over uniform-noise baselines (Goh et al., 2021, eq. 3).
+
+See docs/reference.md#noise-baseline-ig.
 
 IG_noise(x) = 1/N Σ_k IG(x, z_k),   z_k ~ U(low, high) per feature, i.i.d.
 """
@@ -22,8 +23,9 @@ BaselineTransform = Callable[[Any], Any]
 
 
 class NoiseBaselineIntegratedGradients(PathAttribution):
-    r"""Integrated Gradients averaged over ``N`` uniform-noise baselines (SmoothTaylor paper,
-    eq. 3; docs/reference.md#noise-baseline-ig).
+    r"""Integrated Gradients averaged over ``N`` uniform-noise baselines.
+
+    SmoothTaylor paper (Goh et al.), eq. 3; docs/reference.md#noise-baseline-ig.
 
     .. math:: \overline{IG}_{noise}(x) = \frac{1}{N}\sum_{k=1}^{N} IG(x, z_k), \quad
               z_k = T(u_k),\ u_k \sim U(\text{low}, \text{high}) \text{ i.i.d. per feature}
@@ -75,9 +77,10 @@ class NoiseBaselineIntegratedGradients(PathAttribution):
             target: the output to explain, in any of Captum's forms.
             additional_forward_args: passed to ``forward_func`` after the inputs.
             n_baselines: N, the number of noise baselines per example (authors: 1, 5, 10, 20).
-            baseline_low, baseline_high: the bounds of the uniform draw, floats or tensors
+            baseline_low: the lower bound of the uniform draw, a float or a tensor
                 broadcastable to each input, or a tuple with one entry per input tensor.
-                Default [0, 1): raw pixel space, as the authors.
+                Default 0: with ``baseline_high``, [0, 1) is raw pixel space, as the authors.
+            baseline_high: the upper bound of the uniform draw, in the same forms (default 1).
             baseline_transform: maps the uniform draw to baselines in the model's input space;
                 it receives and returns the form of ``inputs`` (tensor or tuple).
             n_steps: steps of the path integral per baseline (authors: 50).
@@ -124,6 +127,13 @@ class NoiseBaselineIntegratedGradients(PathAttribution):
         method: str = "riemann_right",
         generator: torch.Generator | None = None,
     ) -> NoiseBaselines:
+        """The ``n_baselines`` straight lines for the settings of :meth:`attribute`, validated.
+
+        Raises:
+            TypeError: for a ``baseline_transform`` that is not callable.
+            ValueError: for bounds with ``baseline_low > baseline_high`` or that do not
+                broadcast to the inputs, or an unknown ``method``.
+        """
         check.check_count("n_baselines", n_baselines)
         check.check_count("n_steps", n_steps)
         check.check_generator(generator, inputs)
@@ -148,16 +158,20 @@ class NoiseBaselineIntegratedGradients(PathAttribution):
         return NoiseBaselines(inputs, draw, n_baselines, n_steps, method, self._multiply_by_inputs)
 
     def has_convergence_delta(self) -> bool:
+        """Always: completeness holds against the mean output at the baselines."""
         return True
 
     @property
     def multiplies_by_inputs(self) -> bool:
+        """Whether the path gradients are multiplied by ``x - z_k`` (global attribution)."""
         return self._multiply_by_inputs
 
 
 class NoiseBaselines(Path):
-    """Straight lines from ``N`` drawn baselines to the inputs, one after the other, each
-    weighted ``1/N``; with a convergence delta, the rows ``+f(x)`` and ``-f(z_k)/N``.
+    """Straight lines from ``N`` drawn baselines to the inputs, one after the other.
+
+    Each line is weighted ``1/N``; with a convergence delta, the rows ``+f(x)`` and
+    ``-f(z_k)/N`` are added.
     """
 
     def __init__(
@@ -174,6 +188,7 @@ class NoiseBaselines(Path):
         self.n_steps, self.method, self.multiply_by_inputs = n_steps, method, multiply_by_inputs
 
     def quadrature(self, with_delta: bool) -> Stream:
+        """Each baseline's line in turn, its baseline drawn when its first block is needed."""
         n_blocks = self.n_baselines * (self.n_steps + with_delta) + with_delta
         return Stream(self._blocks(with_delta), n_blocks)
 

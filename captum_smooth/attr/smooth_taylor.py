@@ -1,5 +1,6 @@
-"""SmoothTaylor (Goh et al., 2021): a Taylor expansion averaged over Gaussian roots
-(docs/reference.md#smoothtaylor).
+"""SmoothTaylor (Goh et al., 2021): a Taylor expansion averaged over Gaussian roots.
+
+See docs/reference.md#smoothtaylor.
 
 ST_i(x) = 1/R Σ_r (x_i - z_i^(r)) · ∂f(z^(r))/∂x_i,   z^(r) = x + ε^(r),  ε ~ N(0, σ²I)
 """
@@ -24,8 +25,10 @@ NoiseScale = float | Tensor
 
 
 class SmoothTaylor(PathAttribution):
-    r"""SmoothTaylor attribution (Goh et al., "Understanding Integrated Gradients with
-    SmoothTaylor for Deep Neural Network Attribution", ICPR 2020).
+    r"""SmoothTaylor attribution: a first-order Taylor expansion averaged over Gaussian roots.
+
+    Reference: Goh et al., "Understanding Integrated Gradients with SmoothTaylor for Deep
+    Neural Network Attribution", ICPR 2020.
 
     .. math:: ST_i(x) = \frac{1}{R}\sum_{r=1}^{R} (x_i - z_i^{(r)})
               \frac{\partial f(z^{(r)})}{\partial x_i}, \quad z^{(r)} = x + \epsilon^{(r)},
@@ -103,6 +106,12 @@ class SmoothTaylor(PathAttribution):
         noise_scale_mode: str = "absolute",
         generator: torch.Generator | None = None,
     ) -> GaussianRoots:
+        """The ``n_samples`` Gaussian roots for the settings of :meth:`attribute`, validated.
+
+        Raises:
+            ValueError: for an unknown ``noise_scale_mode``, a negative ``noise_scale`` or one
+                that does not give one σ per example.
+        """
         check.check_count("n_samples", n_samples)
         check.check_choice("noise_scale_mode", noise_scale_mode, NOISE_SCALE_MODES)
         scales = check.per_input("noise_scale", noise_scale, len(inputs))
@@ -116,8 +125,9 @@ class SmoothTaylor(PathAttribution):
 
 
 class GaussianRoots(Path):
-    """R blocks of roots ``z = x + ε``, ``ε ~ N(0, σ²)``, each with weight ``1/R`` and
-    direction ``x - z = -ε``: SmoothTaylor's Monte-Carlo average as a quadrature.
+    """SmoothTaylor's Monte-Carlo average as a quadrature: R blocks of roots ``z = x + ε``.
+
+    With ``ε ~ N(0, σ²)``, each block has weight ``1/R`` and direction ``x - z = -ε``.
     """
 
     def __init__(
@@ -132,6 +142,7 @@ class GaussianRoots(Path):
         self.n_samples, self.generator = n_samples, generator
 
     def quadrature(self, with_delta: bool) -> Stream:
+        """The R roots, drawn block by block; ``with_delta`` is an error (no ends)."""
         if with_delta:
             raise ValueError("SmoothTaylor's roots have no start and end: no convergence delta")
         return Stream(self._roots(), self.n_samples)
@@ -147,8 +158,9 @@ class GaussianRoots(Path):
 
 
 def _sigma(x: Tensor, scale: Any, mode: str) -> Tensor:
-    """σ as a tensor broadcastable to ``x``: a float, or one value per example; in
-    ``"relative"`` mode multiplied by each example's range ``max(x) - min(x)``.
+    """σ as a tensor broadcastable to ``x`` (from a float, or one value per example).
+
+    In ``"relative"`` mode it is multiplied by each example's range ``max(x) - min(x)``.
     """
     sigma = check.as_tensor_like("noise_scale", scale, x.new_empty(x.shape[:1]))
     if (sigma < 0).any():

@@ -1,5 +1,7 @@
-"""SmoothGrad² (Hooker et al., 2019) as a rule on SmoothTaylor's Gaussian points: the mean of
-the squared gradient at the roots ``z_r = x + ε_r`` (docs/reference.md#smoothgrad-squared).
+"""SmoothGrad² (Hooker et al., 2019) as a rule on SmoothTaylor's Gaussian points.
+
+The mean of the squared gradient at the roots ``z_r = x + ε_r``
+(docs/reference.md#smoothgrad-squared).
 
 Written as the architecture's example of a new rule: this file adds the rule and names it on
 the path of any method of the package, with no edit to a path, a method or the engine.
@@ -22,15 +24,19 @@ if TYPE_CHECKING:
 
 
 class SquaredGradients(Rule):
-    """``A = Σ_nodes w · ∇f ⊙ ∇f`` over a path's quadrature: with SmoothTaylor's weights
-    ``w = 1/R``, the mean squared gradient at the roots. Makes no completeness claim.
+    """The weighted sum of squared gradients over a path's quadrature.
+
+    ``A = Σ_nodes w · ∇f ⊙ ∇f``: with SmoothTaylor's weights ``w = 1/R``, the mean squared
+    gradient at the roots. Makes no completeness claim.
     """
 
     @staticmethod
     def stream(path: Path, with_delta: bool) -> Stream:
+        """The path's quadrature (its nodes and weights; directions are not used)."""
         return path.quadrature(with_delta)
 
     def fold(self, evaluated: Evaluated) -> None:
+        """Add ``w · ∇f ⊙ ∇f`` of the block's rows."""
         if evaluated.grads is None:
             return
         for total, g in zip(self.totals, evaluated.grads, strict=True):
@@ -38,7 +44,7 @@ class SquaredGradients(Rule):
 
 
 class SmoothGradSquared(RuleOnPath):
-    r"""SmoothGrad² on the Gaussian roots of :class:`~captum_smooth.SmoothTaylor`:
+    r"""SmoothGrad² on the Gaussian roots of :class:`~captum_smooth.SmoothTaylor`.
 
     .. math:: A = \frac{1}{R}\sum_{r=1}^{R} \nabla f(z_r) \odot \nabla f(z_r),
               \quad z_r = x + \epsilon_r,\ \epsilon_r \sim \mathcal{N}(0, \sigma^2 I)

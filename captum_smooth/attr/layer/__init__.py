@@ -1,6 +1,7 @@
-"""Layer variants: each method of the package in the space of a layer's activations (token
-embeddings for text models and LLMs), one thin file per method on the shared mechanism of
-:mod:`captum_smooth.attr._layer`.
+"""Layer variants: each method of the package in the space of a layer's activations.
+
+Token embeddings for text models and LLMs, say; one thin file per method on the shared
+mechanism of :mod:`captum_smooth.attr._layer`.
 """
 
 from captum_smooth.attr._layer import LayerAttribution

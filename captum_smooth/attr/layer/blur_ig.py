@@ -1,5 +1,6 @@
-"""Blur IG in a layer's space: Gaussian blurs over the last two dimensions of the activations
-(for a layer whose output has spatial dimensions, e.g. a convolution's feature maps).
+"""Blur IG in a layer's space: Gaussian blurs over the last two dimensions of the activations.
+
+For a layer whose output has spatial dimensions, e.g. a convolution's feature maps.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from captum_smooth.attr.blur_ig import BlurIntegratedGradients
 
 
 class LayerBlurIntegratedGradients(LayerAttribution):
-    r"""Blur IG attributed to a layer's activations: the path runs from
-    ``blur(L(x), max_sigma)`` to ``L(x)``, blurring the activations' last two dimensions
-    (their spatial dimensions, e.g. ``N×C×H×W`` feature maps).
+    r"""Blur IG attributed to a layer's activations ``L(x)``.
+
+    The path runs from ``blur(L(x), max_sigma)`` to ``L(x)``, blurring the activations' last two
+    dimensions (their spatial dimensions, e.g. ``N×C×H×W`` feature maps).
 
     Example:
         >>> lbig = LayerBlurIntegratedGradients(model, model.layer1)

@@ -1,6 +1,4 @@
-"""Guided IG in a layer's space: the adaptive path from the baseline's activations to the
-input's.
-"""
+"""Guided IG in a layer's space: the adaptive path from the activations ``L(x')`` to ``L(x)``."""
 
 from __future__ import annotations
 
@@ -15,9 +13,10 @@ from captum_smooth.attr.guided_ig import GuidedIntegratedGradients
 
 
 class LayerGuidedIntegratedGradients(LayerAttribution):
-    r"""Guided IG attributed to a layer's activations: the guided path runs from ``L(x')`` to
-    ``L(x)``, ``x'`` given as model inputs as in Captum's ``LayerIntegratedGradients``
-    (``None``: zeros, e.g. token id 0).
+    r"""Guided IG attributed to a layer's activations ``L(x)``.
+
+    The guided path runs from ``L(x')`` to ``L(x)``, ``x'`` given as model inputs as in Captum's
+    ``LayerIntegratedGradients`` (``None``: zeros, e.g. token id 0).
 
     Example:
         >>> lgig = LayerGuidedIntegratedGradients(model, model.embeddings)

@@ -15,9 +15,11 @@ from captum_smooth.attr.noise_baseline_ig import NoiseBaselineIntegratedGradient
 
 
 class LayerNoiseBaselineIntegratedGradients(LayerAttribution):
-    r"""IG averaged over ``N`` uniform-noise baselines drawn in the layer's activation space
-    (between ``baseline_low`` and ``baseline_high``, then ``baseline_transform``), attributed
-    to the activations ``a = L(x)``; complete against the mean output at the baselines.
+    r"""IG attributed to a layer's activations, averaged over ``N`` uniform-noise baselines.
+
+    The baselines are drawn in the layer's activation space (between ``baseline_low`` and
+    ``baseline_high``, then ``baseline_transform``) and the attributions go to the activations
+    ``a = L(x)``; complete against the mean output at the baselines.
 
     Example:
         >>> lig = LayerNoiseBaselineIntegratedGradients(model, model.embeddings)

@@ -1,5 +1,6 @@
-"""SmoothTaylor in a layer's space: Gaussian roots around the activations ``a = L(x)``; for
-text, noise on the embeddings, never on the integer token ids.
+"""SmoothTaylor in a layer's space: Gaussian roots around the activations ``a = L(x)``.
+
+For text, the noise goes on the embeddings, never on the integer token ids.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from captum_smooth.attr.smooth_taylor import NoiseScale, SmoothTaylor
 
 
 class LayerSmoothTaylor(LayerAttribution):
-    r"""SmoothTaylor attributed to a layer's activations ``a = L(x)``:
+    r"""SmoothTaylor attributed to a layer's activations ``a = L(x)``.
 
     .. math:: A = \frac{1}{R}\sum_r (a - z_r) \odot \nabla_a g(z_r), \quad z_r = a + \epsilon_r
 
