@@ -69,8 +69,10 @@ class AxiomViolation(AssertionError):
 
 
 class AxiomUnresolvedWarning(UserWarning):
-    """A check could not tell whether the axiom holds for some examples: the effect it looks
-    for is within rounding, or within the method's own numerical error (its convergence delta).
+    """A check could not tell whether the axiom holds for some examples.
+
+    The effect it looks for is within rounding, or within the method's own numerical error (its
+    convergence delta).
 
     Not a violation. The message names the examples, the numbers and what would resolve them
     (usually more ``n_steps`` or ``n_samples``).
@@ -78,8 +80,9 @@ class AxiomUnresolvedWarning(UserWarning):
 
 
 class CheckResult(NamedTuple):
-    """What a check measured, per example. A violation raises :class:`AxiomViolation`
-    instead of returning.
+    """What a check measured, per example.
+
+    A violation raises :class:`AxiomViolation` instead of returning.
     """
 
     axiom: str
@@ -223,8 +226,10 @@ def check_sensitivity(
     atol: float = 0.0,
     seed: int = 0,
 ) -> CheckResult:
-    """Sensitivity (a): where input and baseline differ in one feature and ``f(x) != f(x')``,
-    that feature gets a non-zero attribution.
+    """Sensitivity (a): a single differing feature that changes the output gets attribution.
+
+    Where input and baseline differ in one feature and ``f(x) != f(x')``, that feature gets a
+    non-zero attribution.
 
     "Zero" is zero up to rounding: ``|A_i| <= atol +`` :data:`ROUNDING_ULPS` of the largest
     ``|A|`` of the example (the violations this check exists for give exactly 0). A zero
@@ -396,8 +401,7 @@ def check_implementation_invariance(
     rtol: float = 1e-5,
     seed: int = 0,
 ) -> CheckResult:
-    """Implementation invariance: two functionally equivalent networks get the same
-    attributions.
+    """Implementation invariance: two functionally equivalent networks get the same attributions.
 
     The method is built on each network by the factory and run with the same random numbers.
     That the networks are equivalent is checked on ``inputs`` and ``baselines`` only: their
@@ -537,8 +541,10 @@ def check_symmetry(
     rtol: float = 1e-5,
     seed: int = 0,
 ) -> CheckResult:
-    """Symmetry preservation: two features the model is symmetric in, with equal values in
-    the input and equal values in the baseline, get equal attributions.
+    """Symmetry preservation: symmetric features with equal values get equal attributions.
+
+    Two features the model is symmetric in, with equal values in the input and equal values in
+    the baseline, get equal attributions.
 
     Args:
         method: As in :func:`check_completeness`.
@@ -602,7 +608,16 @@ def _check_tolerances(atol: float, rtol: float) -> None:
 class _Runner:
     """Validated arguments shared by the checks, and the calls they make."""
 
-    def __init__(self, method, inputs, baselines, target, additional_forward_args, kwargs, seed):
+    def __init__(
+        self,
+        method: MethodFactory,
+        inputs: Tensor,
+        baselines: Tensor | float | None,
+        target: TargetType,
+        additional_forward_args: Any,
+        kwargs: Mapping[str, Any] | None,
+        seed: int,
+    ) -> None:
         if isinstance(method, Attribution) or not callable(method):
             raise TypeError(
                 "`method` must be a factory taking a model and returning a Captum Attribution, "
@@ -651,8 +666,10 @@ class _Runner:
 
     @staticmethod
     def takes_baselines(attributor: Attribution) -> bool:
-        """Whether ``attribute`` accepts ``baselines``, directly or, for wrappers that pass
-        ``**kwargs`` on to their ``attribution_method`` (NoiseTunnel, IDGI), through it.
+        """Whether ``attribute`` accepts ``baselines``, directly or through a wrapped method.
+
+        Wrappers that pass ``**kwargs`` on to their ``attribution_method`` (NoiseTunnel, IDGI)
+        accept them through it.
         """
         parameters = inspect.signature(attributor.attribute).parameters
         if "baselines" in parameters:
@@ -661,7 +678,8 @@ class _Runner:
         passes_on = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
         return passes_on and isinstance(wrapped, Attribution) and _Runner.takes_baselines(wrapped)
 
-    def attribute(self, attributor, with_baselines=True, **extra):
+    def attribute(self, attributor: Attribution, with_baselines: bool = True, **extra: Any) -> Any:
+        """``attributor.attribute`` on the inputs with the check's arguments and common draws."""
         kwargs = {**self.kwargs, **extra}
         if with_baselines and self.takes_baselines(attributor):
             kwargs["baselines"] = self.baselines
@@ -674,14 +692,17 @@ class _Runner:
             )
 
     def per_example_delta(self, delta: Tensor) -> Tensor:
-        """A convergence delta per example: the mean over a sampling method's draws, which
-        Captum orders by example (``n_samples`` rows for the first example, then the next).
+        """A convergence delta per example: the mean over a sampling method's draws.
+
+        Captum orders the draws by example (``n_samples`` rows for the first example, then the
+        next).
         """
         return torch.as_tensor(delta).detach().reshape(self.batch_size, -1).mean(dim=1)
 
     def variation(self, model: Callable[..., Any]) -> Tensor:
-        """How much the output moves from the baselines to the inputs, per example: the sum of
-        ``|Δf|`` over :data:`VARIATION_STEPS` equal steps of the straight line.
+        """How much the output moves from the baselines to the inputs, per example.
+
+        The sum of ``|Δf|`` over :data:`VARIATION_STEPS` equal steps of the straight line.
         """
         outputs = [
             self.output(model, self.baselines + t * (self.inputs - self.baselines))
@@ -740,10 +761,12 @@ def _assert_close(
     magnitude: Tensor,
     scale: Tensor | None = None,
 ) -> CheckResult:
-    """Raise :class:`AxiomViolation` where two attributions of an example differ by more than
-    ``atol + rtol · scale`` plus the rounding floor of ``scale + magnitude``: ``scale`` is,
-    per example, the largest ``|A|`` of either map unless given, ``magnitude`` the outputs'
-    ``|f(x)| + |f(x')|`` (a method that differences outputs rounds relative to them).
+    """Raise :class:`AxiomViolation` where two attributions of an example differ too much.
+
+    The allowance is ``atol + rtol · scale`` plus the rounding floor of ``scale + magnitude``:
+    ``scale`` is, per example, the largest ``|A|`` of either map unless given, ``magnitude``
+    the outputs' ``|f(x)| + |f(x')|`` (a method that differences outputs rounds relative to
+    them).
     """
     if scale is None:
         scale = torch.maximum(first.abs().amax(dim=1), second.abs().amax(dim=1))
@@ -762,8 +785,9 @@ def _assert_close(
 
 
 def _rounding(scale: Tensor, *operands: Tensor) -> Tensor:
-    """The rounding floor of a comparison of numbers of size ``scale``: :data:`ROUNDING_ULPS`
-    units in the last place of the coarsest dtype among ``operands``.
+    """The rounding floor of a comparison of numbers of size ``scale``.
+
+    :data:`ROUNDING_ULPS` units in the last place of the coarsest dtype among ``operands``.
     """
     eps = max(torch.finfo(t.dtype).eps for t in operands)
     return ROUNDING_ULPS * eps * scale
@@ -777,8 +801,9 @@ def _holds(axiom: str, measured: Tensor, tolerance: Tensor) -> CheckResult:
 def _unresolved_or_holds(
     axiom: str, measured: Tensor, tolerance: Tensor, notes: list[str]
 ) -> CheckResult:
-    """The result, after one :class:`AxiomUnresolvedWarning` listing the undecided examples
-    (attributed to the caller of the check).
+    """The result, after one :class:`AxiomUnresolvedWarning` listing the undecided examples.
+
+    The warning is attributed to the caller of the check.
     """
     if any(notes):
         warnings.warn(
@@ -792,9 +817,11 @@ def _unresolved_or_holds(
 def _common_random_numbers(
     seed: int, kwargs: Mapping[str, Any], generator_states: Mapping[str, Tensor]
 ) -> Iterator[None]:
-    """The same draws for every call: torch's and numpy's global generators seeded (and
-    restored afterwards; Captum's GradientShap draws from numpy's), and any
-    ``torch.Generator`` in ``attribute_kwargs`` rewound to its state when the check began.
+    """The same draws for every call.
+
+    Torch's and numpy's global generators are seeded (and restored afterwards; Captum's
+    GradientShap draws from numpy's), and any ``torch.Generator`` in ``attribute_kwargs`` is
+    rewound to its state when the check began.
     """
     for name, state in generator_states.items():
         kwargs[name].set_state(state)

@@ -1,5 +1,6 @@
-"""The pytest file of docs/axioms.md ("Check the axioms in your CI"), shipped with the package
-so that it can be copied from an installed captum_smooth:
+"""The pytest file of docs/axioms.md ("Check the axioms in your CI"), shipped with the package.
+
+So that it can be copied from an installed captum_smooth:
 ``python -c "from captum_smooth.axioms import CI_TEMPLATE; print(CI_TEMPLATE, end='')"``.
 """
 

@@ -1,6 +1,7 @@
-"""Small networks for the axiom checks: random MLPs and CNNs, functionally equivalent
-reparameterisations, networks with dummy inputs, symmetric networks, and the classic examples
-of Sundararajan et al. (2017).
+"""Small networks for the axiom checks.
+
+Random MLPs and CNNs, functionally equivalent reparameterisations, networks with dummy inputs,
+symmetric networks, and the classic examples of Sundararajan et al. (2017).
 
 Everything here is plain PyTorch (no hypothesis): :mod:`captum_smooth.axioms.strategies` draws
 its arguments.
@@ -67,7 +68,8 @@ def cnn(
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float64,
 ) -> nn.Sequential:
-    """A random one-convolution network for ``(in_channels, size, size)`` images:
+    """A random one-convolution network for ``(in_channels, size, size)`` images.
+
     3×3 convolution (padding 1) → activation → [2×2 max-pool] → flatten → linear → 1.
 
     Args:
@@ -133,9 +135,10 @@ def permute_hidden_units(
 def rescale_hidden_unit(
     model: nn.Sequential, layer: int, unit: int, factor: float
 ) -> nn.Sequential:
-    """The same function with one hidden unit's weights and bias multiplied by ``factor > 0``
-    and its outgoing weights divided by it: valid through ReLU and max-pooling, which are
-    positively homogeneous.
+    """The same function with one hidden unit rescaled by ``factor > 0``.
+
+    The unit's weights and bias are multiplied by ``factor`` and its outgoing weights divided
+    by it: valid through ReLU and max-pooling, which are positively homogeneous.
 
     Args:
         model: As in :func:`permute_hidden_units`.
@@ -174,8 +177,9 @@ def rescale_hidden_unit(
 def split_hidden_unit(
     model: nn.Sequential, layer: int, unit: int, fraction: float
 ) -> nn.Sequential:
-    """The same function with one hidden unit duplicated (appended as the last unit): the
-    original keeps ``fraction`` of its outgoing weights, the copy the rest.
+    """The same function with one hidden unit duplicated (appended as the last unit).
+
+    The original keeps ``fraction`` of its outgoing weights, the copy the rest.
 
     Args:
         model: As in :func:`permute_hidden_units`.
@@ -210,8 +214,9 @@ def split_hidden_unit(
 
 
 class IgnoringFeatures(nn.Module):
-    """``model(x ⊙ m)`` with ``m`` zero at the dummy features: a network that does not depend
-    on them (sensitivity (b)).
+    """``model(x ⊙ m)`` with ``m`` zero at the dummy features: a network that ignores them.
+
+    The network of sensitivity (b): its output does not depend on the dummy features.
 
     Args:
         model: The network.
@@ -219,7 +224,10 @@ class IgnoringFeatures(nn.Module):
         dummy_features: Indices into the flattened example.
     """
 
-    def __init__(self, model: nn.Module, shape: Sequence[int], dummy_features: Sequence[int]):
+    def __init__(
+        self, model: nn.Module, shape: Sequence[int], dummy_features: Sequence[int]
+    ) -> None:
+        """Wrap ``model`` so that it ignores ``dummy_features`` of examples shaped ``shape``."""
         super().__init__()
         self.model = model
         keep = torch.ones(math.prod(shape), dtype=_dtype(model))
@@ -227,12 +235,15 @@ class IgnoringFeatures(nn.Module):
         self.register_buffer("keep", keep.reshape(tuple(shape)))
 
     def forward(self, x: Tensor) -> Tensor:
+        """``model(x ⊙ m)``: the dummy features zeroed before the model sees them."""
         return self.model(x * self.keep)
 
 
 class Symmetrized(nn.Module):
-    """``f(x) + f'(Px)``, with ``f'`` a copy of ``f`` and ``P`` swapping two features: a
-    network symmetric in them (the copy keeps every module used once, as DeepLift needs).
+    """``f(x) + f'(Px)``: a network symmetric in two features.
+
+    ``f'`` is a copy of ``f`` and ``P`` swaps the two features (the copy keeps every module
+    used once, as DeepLift needs).
 
     Args:
         model: The network ``f``.
@@ -240,11 +251,13 @@ class Symmetrized(nn.Module):
     """
 
     def __init__(self, model: nn.Module, features: tuple[int, int]) -> None:
+        """Make ``model`` symmetric in ``features`` (indices into the flattened example)."""
         super().__init__()
         self.model, self.swapped_model = model, copy.deepcopy(model)
         self.features = features
 
     def forward(self, x: Tensor) -> Tensor:
+        """``f(x) + f'(Px)``."""
         i, j = self.features
         flat = x.reshape(x.shape[0], -1)
         order = torch.arange(flat.shape[1], device=x.device)
@@ -253,8 +266,10 @@ class Symmetrized(nn.Module):
 
 
 def saturated_relu(dtype: torch.dtype = torch.float64) -> nn.Sequential:
-    """``f(x) = 1 - ReLU(1 - x)`` for one feature: flat beyond ``x = 1`` (the saturation
-    example of sensitivity (a)). At ``x = 2``, ``x' = 0``: ``f(x) - f(x') = 1``, ``f'(2) = 0``.
+    """``f(x) = 1 - ReLU(1 - x)`` for one feature: flat beyond ``x = 1``.
+
+    The saturation example of sensitivity (a). At ``x = 2``, ``x' = 0``:
+    ``f(x) - f(x') = 1``, ``f'(2) = 0``.
     """
     return nn.Sequential(
         _fixed_linear([[-1.0]], [1.0], dtype), nn.ReLU(), _fixed_linear([[-1.0]], [1.0], dtype)
@@ -262,7 +277,8 @@ def saturated_relu(dtype: torch.dtype = torch.float64) -> nn.Sequential:
 
 
 def lecture_networks(dtype: torch.dtype = torch.float64) -> tuple[nn.Sequential, nn.Sequential]:
-    """The two functionally equivalent networks of the implementation-invariance example:
+    """The two functionally equivalent networks of the implementation-invariance example.
+
     ``f(x) = ReLU(ReLU(x₁) - 1 - ReLU(x₂))`` and ``g(x) = ReLU(ReLU(x₁ - 1) - ReLU(x₂))``.
 
     They are equal everywhere: where ``x₁ ≥ 1`` both inner terms agree, and where ``x₁ < 1``
@@ -286,8 +302,9 @@ def lecture_networks(dtype: torch.dtype = torch.float64) -> tuple[nn.Sequential,
 
 
 def _new(cls: type[nn.Module], *args: Any, **kwargs: Any) -> nn.Module:
-    """A layer without its default random initialisation, which would draw from torch's
-    global generator: every parameter is set explicitly here.
+    """A layer without its default random initialisation.
+
+    That would draw from torch's global generator: every parameter is set explicitly here.
     """
     return torch.nn.utils.skip_init(cls, *args, **kwargs)
 
@@ -298,7 +315,9 @@ def _activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-def _random_linear(fan_in, fan_out, generator, dtype) -> nn.Linear:
+def _random_linear(
+    fan_in: int, fan_out: int, generator: torch.Generator | None, dtype: torch.dtype
+) -> nn.Linear:
     layer = _new(nn.Linear, fan_in, fan_out, dtype=dtype)
     _fill(layer, fan_in, generator)
     return layer
@@ -311,7 +330,9 @@ def _fill(layer: nn.Module, fan_in: int, generator: torch.Generator | None) -> N
         b.copy_(torch.randn(b.shape, generator=generator, dtype=b.dtype) * 0.5)
 
 
-def _fixed_linear(weight, bias, dtype) -> nn.Linear:
+def _fixed_linear(
+    weight: Sequence[Sequence[float]], bias: Sequence[float], dtype: torch.dtype
+) -> nn.Linear:
     layer = _new(nn.Linear, len(weight[0]), len(weight), dtype=dtype)
     with torch.no_grad():
         layer.weight.copy_(torch.tensor(weight, dtype=dtype))
@@ -344,8 +365,9 @@ def _between(model: nn.Sequential, first: nn.Module, second: nn.Module) -> list[
 
 
 def _blocks(following: nn.Module, n_units: int) -> Tensor:
-    """The next layer's weights grouped by incoming unit: ``(out, n_units, block)`` (a block is
-    a unit's spatial positions after ``Flatten``, or a convolution's kernel).
+    """The next layer's weights grouped by incoming unit: ``(out, n_units, block)``.
+
+    A block is a unit's spatial positions after ``Flatten``, or a convolution's kernel.
     """
     return following.weight.detach().clone().reshape(following.weight.shape[0], n_units, -1)
 

@@ -1,5 +1,7 @@
-"""Hypothesis strategies for the axiom checks: small random networks with inputs and
-baselines, functionally equivalent pairs, networks with dummy inputs, symmetric networks.
+"""Hypothesis strategies for the axiom checks.
+
+Small random networks with inputs and baselines, functionally equivalent pairs, networks with
+dummy inputs, symmetric networks.
 
 Needs ``hypothesis`` (``pip install 'captum-smooth[axioms]'``). Every strategy draws float64
 tensors and networks whose weights come from a drawn seed, so a failing example prints as a
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -61,8 +64,9 @@ class Case:
 
 @dataclass
 class EquivalentCase:
-    """Two functionally equivalent networks; ``reparameterisation`` says how the second was
-    made from the first.
+    """Two functionally equivalent networks, with inputs and baselines.
+
+    ``reparameterisation`` says how the second was made from the first.
     """
 
     model: nn.Module
@@ -114,7 +118,7 @@ def values(low: float = -2.0, high: float = 2.0) -> st.SearchStrategy[float]:
 
 
 @st.composite
-def tensors(draw, shape: Sequence[int], batch_size: int) -> Tensor:
+def tensors(draw: st.DrawFn, shape: Sequence[int], batch_size: int) -> Tensor:
     """A float64 tensor ``(batch_size, *shape)`` of :func:`values`."""
     n = batch_size * int(torch.Size(shape).numel())
     flat = draw(st.lists(values(), min_size=n, max_size=n))
@@ -123,13 +127,14 @@ def tensors(draw, shape: Sequence[int], batch_size: int) -> Tensor:
 
 @st.composite
 def mlps(
-    draw,
+    draw: st.DrawFn,
     activations: Sequence[str] = ALL_ACTIVATIONS,
     min_features: int = 1,
     n_features: int | None = None,
 ) -> Network:
-    """A random MLP: 1 to 4 inputs (at least ``min_features``; exactly ``n_features`` if
-    given), one or two hidden layers of width 1 to 5, one output.
+    """A random MLP: 1 to 4 inputs, one or two hidden layers of width 1 to 5, one output.
+
+    At least ``min_features`` inputs; exactly ``n_features`` if given.
     """
     if n_features is None:
         n_features = draw(st.integers(max(min_features, 1), max(min_features, 4)))
@@ -144,13 +149,15 @@ def mlps(
 
 @st.composite
 def cnns(
-    draw,
+    draw: st.DrawFn,
     activations: Sequence[str] = ALL_ACTIVATIONS,
     max_pool: bool = True,
     shape: tuple[int, int, int] | None = None,
 ) -> Network:
-    """A random one-convolution CNN on 1 or 2 channels of 2×2 or 4×4 pixels (or images of
-    ``shape``), with 1 to 3 channels, optionally max-pooled (where ``max_pool`` allows).
+    """A random one-convolution CNN on 1 or 2 channels of 2×2 or 4×4 pixels.
+
+    Or on images of ``shape``; with 1 to 3 channels, optionally max-pooled (where
+    ``max_pool`` allows).
     """
     if shape is None:
         in_channels = draw(st.integers(1, 2))
@@ -178,8 +185,10 @@ def network_strategy(
     max_pool: bool = True,
     min_features: int = 1,
 ) -> st.SearchStrategy[Network]:
-    """MLPs and/or CNNs (``kinds``) with the given activations. ``max_pool=False`` keeps the
-    networks smooth where the activations are (quadrature converges fast on them).
+    """MLPs and/or CNNs (``kinds``) with the given activations.
+
+    ``max_pool=False`` keeps the networks smooth where the activations are (quadrature
+    converges fast on them).
     """
     if not activations or set(activations) - set(ALL_ACTIVATIONS):
         raise ValueError(f"`activations` must be a non-empty subset of {ALL_ACTIVATIONS}")
@@ -193,15 +202,17 @@ def network_strategy(
     return st.one_of(options)
 
 
-def _batch_size(draw, batch_size: int | None) -> int:
+def _batch_size(draw: st.DrawFn, batch_size: int | None) -> int:
     """``batch_size`` examples, or 1 to 3 drawn."""
     return batch_size or draw(st.integers(1, 3))
 
 
 @st.composite
-def cases(draw, batch_size: int | None = None, **network_options) -> Case:
-    """A network (options of :func:`network_strategy`), a batch of 1 to 3 inputs and
-    baselines (``batch_size`` if given).
+def cases(draw: st.DrawFn, batch_size: int | None = None, **network_options: Any) -> Case:
+    """A network and a batch of inputs and baselines.
+
+    The network takes the options of :func:`network_strategy`; the batch holds 1 to 3
+    examples (``batch_size`` if given).
     """
     net = draw(network_strategy(**network_options))
     n = _batch_size(draw, batch_size)
@@ -211,9 +222,12 @@ def cases(draw, batch_size: int | None = None, **network_options) -> Case:
 
 
 @st.composite
-def one_feature_apart(draw, batch_size: int | None = None, **network_options) -> Case:
-    """Inputs and baselines that differ in exactly one (drawn) feature per example: the
-    premise of sensitivity (a). Options as in :func:`cases`.
+def one_feature_apart(
+    draw: st.DrawFn, batch_size: int | None = None, **network_options: Any
+) -> Case:
+    """Inputs and baselines that differ in exactly one (drawn) feature per example.
+
+    The premise of sensitivity (a). Options as in :func:`cases`.
     """
     net = draw(network_strategy(**network_options))
     n = _batch_size(draw, batch_size)
@@ -228,10 +242,11 @@ def one_feature_apart(draw, batch_size: int | None = None, **network_options) ->
 
 @st.composite
 def equivalent_pairs(
-    draw, max_steps: int = 3, batch_size: int | None = None, **network_options
+    draw: st.DrawFn, max_steps: int = 3, batch_size: int | None = None, **network_options: Any
 ) -> EquivalentCase:
-    """A network and a functionally equivalent one, made by 1 to ``max_steps``
-    reparameterisations of hidden units: permutations, splits into two units, and (through
+    """A network and a functionally equivalent one, made by reparameterising hidden units.
+
+    1 to ``max_steps`` reparameterisations: permutations, splits into two units, and (through
     ReLU) positive rescalings. Other options as in :func:`cases`.
     """
     net = draw(network_strategy(**network_options))
@@ -269,9 +284,12 @@ def equivalent_pairs(
 
 
 @st.composite
-def dummy_cases(draw, batch_size: int | None = None, **network_options) -> DummyCase:
-    """A network that ignores a drawn non-empty set of its input features. Options as in
-    :func:`cases`.
+def dummy_cases(
+    draw: st.DrawFn, batch_size: int | None = None, **network_options: Any
+) -> DummyCase:
+    """A network that ignores a drawn non-empty set of its input features.
+
+    Options as in :func:`cases`.
     """
     net = draw(network_strategy(**network_options))
     n_features = int(torch.Size(net.shape).numel())
@@ -288,9 +306,13 @@ def dummy_cases(draw, batch_size: int | None = None, **network_options) -> Dummy
 
 
 @st.composite
-def symmetric_cases(draw, batch_size: int | None = None, **network_options) -> SymmetricCase:
-    """A network symmetrised in two drawn features, ``f(x) + f(swap(x))``, and inputs and
-    baselines with equal values at those features. Options as in :func:`cases`.
+def symmetric_cases(
+    draw: st.DrawFn, batch_size: int | None = None, **network_options: Any
+) -> SymmetricCase:
+    """A network symmetrised in two drawn features, ``f(x) + f(swap(x))``.
+
+    With inputs and baselines that have equal values at those features. Options as in
+    :func:`cases`.
     """
     net = draw(network_strategy(min_features=2, **network_options))
     n_features = int(torch.Size(net.shape).numel())
@@ -311,9 +333,12 @@ def symmetric_cases(draw, batch_size: int | None = None, **network_options) -> S
 
 
 @st.composite
-def linear_cases(draw, batch_size: int | None = None, **network_options) -> LinearCase:
-    """Two independent networks on the same input shape and coefficients ``a, b``. Options as
-    in :func:`cases`.
+def linear_cases(
+    draw: st.DrawFn, batch_size: int | None = None, **network_options: Any
+) -> LinearCase:
+    """Two independent networks on the same input shape and coefficients ``a, b``.
+
+    Options as in :func:`cases`.
     """
     first = draw(network_strategy(**network_options))
     activations = network_options.get("activations", ALL_ACTIVATIONS)
