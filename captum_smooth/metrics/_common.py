@@ -1,5 +1,7 @@
-"""What the metrics share: argument checks, the 2-D map of an attribution, the model in chunks,
-and a cache of what depends on the images only.
+"""What the metrics share.
+
+Argument checks, the 2-D map of an attribution, the model in chunks, and a cache of what
+depends on the images only.
 """
 
 from __future__ import annotations
@@ -64,9 +66,10 @@ def saliency_map(
     device: torch.device | None = None,
     reference: str = "inputs",
 ) -> Tensor:
-    """The 2-D map ``(B, H, W)`` of ``attributions``: channels summed (signed, the default of
-    docs/reference.md#metrics) or summed in absolute value; a ``(B, H, W)`` tensor is taken as
-    the map itself.
+    """The 2-D map ``(B, H, W)`` of ``attributions``.
+
+    Channels are summed (signed, the default of docs/reference.md#metrics) or summed in
+    absolute value; a ``(B, H, W)`` tensor is taken as the map itself.
 
     ``attributions`` must be finite, floating point, on ``device`` (that of ``reference``,
     ``None``: any) and match ``images_shape``, the shape of ``reference``.
@@ -87,9 +90,11 @@ def saliency_map(
 
 
 def check_target(target: Any, images: Tensor) -> None:
-    """``None`` or class indices for the batch ``images``: an int, a sequence with one int per
-    image, or an integer tensor on the images' device; none negative. Checked before any
-    model call; :func:`target_per_example` checks them against the number of outputs.
+    """Check ``target``: ``None`` or class indices for the batch ``images``.
+
+    An int, a sequence with one int per image, or an integer tensor on the images' device;
+    none negative. Checked before any model call; :func:`target_per_example` checks them
+    against the number of outputs.
     """
     if target is None:
         return
@@ -101,8 +106,9 @@ def check_target(target: Any, images: Tensor) -> None:
 
 
 def target_per_example(target: Any, outputs: Tensor) -> Tensor:
-    """``target`` as a ``(B,)`` index tensor on the outputs' device; ``None`` takes the model's
-    top-1 class (column 0 for a model with one output).
+    """``target`` as a ``(B,)`` index tensor on the outputs' device.
+
+    ``None`` takes the model's top-1 class (column 0 for a model with one output).
     """
     n_examples = outputs.shape[0]
     if target is None:
@@ -124,11 +130,13 @@ def model_outputs(
     progress: Any = None,
     cache: Cache | None = None,
 ) -> Tensor:
-    """The model's outputs ``(n_rows, K)`` for rows built chunk by chunk: ``rows(start, stop)``
-    gives raw rows ``start:stop``, ``input_transform`` maps them to model inputs. Forward
-    only, under ``torch.no_grad``, at most ``batch_size`` rows at a time (``None``: as many
-    as :func:`~captum_smooth._utils.batching.chunk_rows` allows for one row). With a
-    ``cache``, a row seen before (same content, model and transform) is not run again.
+    """The model's outputs ``(n_rows, K)`` for rows built chunk by chunk.
+
+    ``rows(start, stop)`` gives raw rows ``start:stop``, ``input_transform`` maps them to
+    model inputs. Forward only, under ``torch.no_grad``, at most ``batch_size`` rows at a time
+    (``None``: as many as :func:`~captum_smooth._utils.batching.chunk_rows` allows for one
+    row). With a ``cache``, a row seen before (same content, model and transform) is not run
+    again.
 
     A transform or a model that gives NaN or inf, or not one row per image, is a
     ``ValueError`` naming it: its scores would be NaN or made up.

@@ -1,5 +1,6 @@
-"""Area under the perturbation curve (Goh et al., 2021, SmoothTaylor paper;
-docs/reference.md#aupc).
+"""Area under the perturbation curve (Goh et al., 2021, SmoothTaylor paper).
+
+See docs/reference.md#aupc.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ def aupc(
     show_progress: bool = False,
     cache: common.Cache | None = None,
 ) -> AUPCResult:
-    r"""Area under the perturbation curve, AUPC (Goh et al., "Understanding Integrated
-    Gradients with SmoothTaylor for Deep Neural Network Attribution", ICPR 2020, §5.1).
+    r"""Area under the perturbation curve, AUPC (Goh et al., ICPR 2020, §5.1).
+
+    Reference: Goh et al., "Understanding Integrated Gradients with SmoothTaylor for Deep
+    Neural Network Attribution", ICPR 2020, §5.1.
 
     The 2-D map (channels summed) scores every ``k × k`` window by its mean ``|attribution|``;
     up to ``L`` non-overlapping windows are picked greedily, best first. They are perturbed
@@ -143,7 +146,11 @@ def aupc(
         noise = torch.where(exhausted, _crop(current, corner, window_size)[:, None], noise)
 
         def perturbed(
-            start: int, stop: int, state: Tensor = current, at: Tensor = corner, fill=noise
+            start: int,
+            stop: int,
+            state: Tensor = current,
+            at: Tensor = corner,
+            fill: Tensor = noise,
         ) -> Tensor:
             index = torch.arange(start, stop, device=images.device)
             example, candidate = index // n_candidates, index % n_candidates
@@ -201,8 +208,10 @@ def _paste(images: Tensor, corner: Tensor, patches: Tensor) -> Tensor:
 
 
 def _greedy_windows(magnitude: Tensor, size: int, n_windows: int) -> Tensor:
-    """Top-left corners ``(B, n_windows, 2)`` of the greedily chosen, non-overlapping
-    ``size × size`` windows with the largest mean ``magnitude`` (``-1`` once none is free).
+    """Top-left corners ``(B, n_windows, 2)`` of greedily chosen ``size × size`` windows.
+
+    The windows do not overlap and have the largest mean ``magnitude``, best first; a corner
+    is ``-1`` once none is free.
     """
     scores = torch.nn.functional.avg_pool2d(magnitude[:, None], size, stride=1)[:, 0]
     n_examples, n_rows, n_cols = scores.shape

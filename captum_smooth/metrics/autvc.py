@@ -1,5 +1,6 @@
-"""Area under the multi-scale total-variation curve (Goh et al., 2021;
-docs/reference.md#autvc).
+"""Area under the multi-scale total-variation curve (Goh et al., 2021).
+
+See docs/reference.md#autvc.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ def autvc(
     percentile: float = 99.0,
     channel_reduction: common.ChannelReduction = "sum",
 ) -> AUTVCResult:
-    r"""Area under the multi-scale average total-variation curve, AUTVC (Goh et al.,
-    "Understanding Integrated Gradients with SmoothTaylor for Deep Neural Network
-    Attribution", ICPR 2020, §5.2).
+    r"""Area under the multi-scale average total-variation curve, AUTVC (Goh et al., §5.2).
+
+    Reference: Goh et al., "Understanding Integrated Gradients with SmoothTaylor for Deep
+    Neural Network Attribution", ICPR 2020, §5.2.
 
     The signed 2-D map (channels summed) is expanded into a Gaussian pyramid
     (``skimage.transform.pyramid_gaussian``, ``downscale`` 1.5), keeping every level whose

@@ -1,5 +1,6 @@
-"""Insertion and deletion curves (Petsiuk et al., 2018; IDGI paper §4.3;
-docs/reference.md#insertion-and-deletion).
+"""Insertion and deletion curves (Petsiuk et al., 2018; IDGI paper §4.3).
+
+See docs/reference.md#insertion-and-deletion.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ def insertion(
     show_progress: bool = False,
     cache: common.Cache | None = None,
 ) -> InsertionResult:
-    r"""Insertion curve and its area (Petsiuk et al., "RISE", BMVC 2018; as used by Yang et
-    al., "IDGI", CVPR 2023, §4.3).
+    r"""Insertion curve and its area (Petsiuk et al., "RISE", BMVC 2018).
+
+    As used by Yang et al., "IDGI", CVPR 2023, §4.3.
 
     Starting from ``baselines`` (a black image by default), the pixels of ``inputs`` are
     inserted in order of decreasing attribution (channels summed; all channels of a pixel
@@ -110,8 +112,9 @@ def deletion(
     show_progress: bool = False,
     cache: common.Cache | None = None,
 ) -> InsertionResult:
-    r"""Deletion curve and its area (Petsiuk et al., "RISE", BMVC 2018): the mirror image of
-    :func:`insertion`.
+    r"""Deletion curve and its area (Petsiuk et al., "RISE", BMVC 2018).
+
+    The mirror image of :func:`insertion`.
 
     Starting from ``inputs``, the pixels are replaced by ``baselines`` in order of decreasing
     attribution, ``1 / n_steps`` of them at a time; the softmax probability of the target is

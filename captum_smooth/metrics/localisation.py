@@ -1,5 +1,6 @@
-"""Weakly-supervised localisation scores of a map against a binary mask (IDGI paper §4.6;
-docs/reference.md#localisation).
+"""Weakly-supervised localisation scores of a map against a binary mask (IDGI paper §4.6).
+
+See docs/reference.md#localisation.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ def localisation(
     n_thresholds: int = 101,
     channel_reduction: common.ChannelReduction = "sum",
 ) -> LocalisationResult:
-    r"""How well a map locates the object of a binary ground-truth mask (Yang et al.,
-    "IDGI", CVPR 2023, §4.6; the authors published no code, so the definition is ours).
+    r"""How well a map locates the object of a binary ground-truth mask.
+
+    Yang et al., "IDGI", CVPR 2023, §4.6; the authors published no code, so the definition is
+    ours.
 
     The 2-D map ``m`` (channels summed, signed; higher means more important) is normalised
     per image to ``m̂ = (m - min m) / (max m - min m)`` (zero for a constant map).

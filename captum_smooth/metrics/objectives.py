@@ -1,5 +1,6 @@
-"""The SmoothTaylor paper's metrics as objectives of the adaptive noise search
-(:class:`~captum_smooth.AdaptiveSmoothTaylor`).
+"""The SmoothTaylor paper's metrics as objectives of the adaptive noise search.
+
+For :class:`~captum_smooth.AdaptiveSmoothTaylor`.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ def objective(
     forward_func: Callable[..., Any] | None = None,
     **kwargs: Any,
 ) -> Objective:
-    """``objective(inputs, attributions, target) -> (B,)``: AUPC or AUTVC per example, lower
-    is better, for :class:`~captum_smooth.AdaptiveSmoothTaylor`.
+    """An objective for :class:`~captum_smooth.AdaptiveSmoothTaylor`: AUPC or AUTVC per example.
+
+    ``objective(inputs, attributions, target) -> (B,)``, lower is better.
 
     Args:
         name: ``"aupc"`` (:func:`~captum_smooth.metrics.aupc`, needs ``forward_func``) or

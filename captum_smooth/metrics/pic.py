@@ -28,8 +28,10 @@ Information = Literal["compression", "msssim"]
 
 
 class NoImageKeptError(ValueError):
-    """No image passed PAIR's filters (a confident model on the original, a blurred image less
-    informative and scored lower), so there is no curve to aggregate.
+    """No image passed PAIR's filters, so there is no curve to aggregate.
+
+    The filters keep an image where the model is confident on the original and the blurred
+    image is less informative and scored lower.
     """
 
 
@@ -77,8 +79,10 @@ def sic(
     show_progress: bool = False,
     cache: common.Cache | None = None,
 ) -> PICResult:
-    r"""Softmax information curve, SIC (Kapishnikov et al., "XRAI: Better Attributions
-    Through Regions", ICCV 2019; Yang et al., "IDGI", CVPR 2023, §4.4–4.5).
+    r"""Softmax information curve, SIC (Kapishnikov et al., ICCV 2019; IDGI paper §4.4–4.5).
+
+    References: Kapishnikov et al., "XRAI: Better Attributions Through Regions", ICCV 2019;
+    Yang et al., "IDGI", CVPR 2023, §4.4–4.5.
 
     Each image is blurred (interpolated from a random ``mask_fraction`` of its pixels), then
     the top-``t`` fraction of its pixels by attribution (2-D map, channels summed) is revealed
@@ -230,8 +234,10 @@ def _pic(
     show_progress: bool,
     cache: common.Cache | None,
 ) -> PICResult:
-    """SIC (``kind="sic"``) or AIC: the checks, the revealed images, the model's scores and
-    their information levels, the curves.
+    """SIC (``kind="sic"``) or AIC, from the checks to the curves.
+
+    The checks, the revealed images, the model's scores and their information levels, the
+    curves.
     """
     images = common.check_images("inputs", inputs)
     common.check_target(target, images)
@@ -318,9 +324,11 @@ def _revealed_images(
     progress: Any,
     cache: common.Cache | None,
 ) -> np.ndarray:
-    """``(B, T + 2, H, W, C)`` uint8 per image: the blurred image (interpolated from the
-    ``keep`` pixels), the image revealed at each threshold of ``heatmap``, the original. An
-    image interpolated from the same pixels before (in ``cache``) is not interpolated again.
+    """``(B, T + 2, H, W, C)`` uint8: the blurred, revealed and original images of each image.
+
+    The blurred image (interpolated from the ``keep`` pixels), the image revealed at each
+    threshold of ``heatmap``, the original. An image interpolated from the same pixels before
+    (in ``cache``) is not interpolated again.
     """
     pixels = torch.round(images * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     saliency = heatmap.detach().cpu().double().numpy()
@@ -348,8 +356,9 @@ def _revealed_images(
 
 
 def _scores(kind: str, logits: Tensor, classes: Tensor) -> Tensor:
-    """``(B, rows)``: the softmax probability of each image's class (SIC) or whether it is
-    the top-1 class (AIC), for every row.
+    """``(B, rows)``: the model's score of each image's class, for every row.
+
+    The softmax probability of the class (SIC) or whether it is the top-1 class (AIC).
     """
     if kind == "sic":
         scores = logits.softmax(dim=-1)
@@ -369,8 +378,10 @@ def _curves(
     n_points: int,
     aggregation: str,
 ) -> PICResult:
-    """PAIR's filters, normalisation, interpolation and aggregation of the ``(B, T + 2)``
-    scores and information levels (blurred image first, original last).
+    """PAIR's filters, normalisation, interpolation and aggregation of the curves.
+
+    Applied to the ``(B, T + 2)`` scores and information levels (blurred image first, original
+    last).
     """
     predictions = scores.double()
     kept = (
@@ -424,8 +435,9 @@ def _random_masks(
     images: Tensor,
     generator: torch.Generator | None,
 ) -> np.ndarray:
-    """``(B, H, W)`` bool: the given masks (on the images' device), or ``fraction`` of the
-    pixels drawn per image.
+    """``(B, H, W)`` bool: the pixels kept for the blurred image.
+
+    The given masks (on the images' device), or ``fraction`` of the pixels drawn per image.
     """
     n_examples, _, height, width = images.shape
     if masks is not None:
@@ -448,8 +460,10 @@ def _random_masks(
 
 
 def _interpolated(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """PAIR's ``create_blurred_image``: the ``(H, W, C)`` uint8 image linearly interpolated
-    from the pixels where ``mask`` is True (corners always kept; mean colour outside the hull).
+    """PAIR's ``create_blurred_image``: an image interpolated from the pixels of ``mask``.
+
+    The ``(H, W, C)`` uint8 image linearly interpolated from the pixels where ``mask`` is True
+    (corners always kept; mean colour outside the hull).
     """
     from scipy.interpolate import LinearNDInterpolator
 
@@ -481,8 +495,9 @@ def _webp_size(image: np.ndarray) -> int:
 def _msssim_to_original(
     rows: Tensor, dtype: torch.dtype, batch_size: int | None, cache: common.Cache | None
 ) -> Tensor:
-    """``(B, T + 2)`` MS-SSIM of every row to its image's original (the last row); a pair
-    measured before (in ``cache``) is not measured again.
+    """``(B, T + 2)`` MS-SSIM of every row to its image's original (the last row).
+
+    A pair measured before (in ``cache``) is not measured again.
     """
     from pytorch_msssim import ms_ssim
 
@@ -524,8 +539,9 @@ def _normalised(values: Tensor, low: Tensor, high: Tensor, kept: Tensor) -> Tens
 
 
 def _interpolate(info: np.ndarray, score: np.ndarray, curve_x: np.ndarray) -> np.ndarray:
-    """The curve through ``(0, 0)``, the ``(info, score)`` points and ``(1, 1)``, sampled at
-    ``curve_x`` (the last point is 1 by definition).
+    """The curve through ``(0, 0)``, the ``(info, score)`` points and ``(1, 1)``.
+
+    Sampled at ``curve_x`` (the last point is 1 by definition).
     """
     x = np.concatenate([info, [0.0, 1.0]])
     y = np.concatenate([score, [0.0, 1.0]])
