@@ -1,4 +1,5 @@
-"""The package's metrics in the shape :func:`evaluate_methods` calls:
+"""The package's metrics in the shape :func:`evaluate_methods` calls.
+
 ``metric(model, images, attributions, targets, **extra)`` → per-image ``score`` and ``curve``.
 """
 
@@ -6,27 +7,43 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import Tensor
 
+if TYPE_CHECKING:
+    from captum_smooth.metrics._common import Cache, InputTransform
+
 
 class Scored(NamedTuple):
+    """A metric's per-image scores ``(B,)`` and, where it has one, each image's curve."""
+
     score: Tensor
     curve: Tensor | None = None
 
 
-def insertion_metric(ratio: bool = False, deletion: bool = False, **kwargs: Any) -> Callable:
-    """Insertion (or deletion) AUC per image: the softmax probability, or with ``ratio`` the
-    probability divided by the original image's. ``kwargs`` go to the metric.
+def insertion_metric(
+    ratio: bool = False, deletion: bool = False, **kwargs: Any
+) -> Callable[..., Scored]:
+    """Insertion (or deletion) AUC per image, and its curve.
+
+    The curve is the softmax probability, or with ``ratio`` the probability divided by the
+    original image's. ``kwargs`` go to the metric.
     """
     from captum_smooth.metrics import deletion as deletion_metric
     from captum_smooth.metrics import insertion
 
     function = deletion_metric if deletion else insertion
 
-    def metric(model, images, attributions, targets, input_transform=None, cache=None):
+    def metric(
+        model: Callable[..., Any],
+        images: Tensor,
+        attributions: Tensor,
+        targets: Tensor,
+        input_transform: InputTransform | None = None,
+        cache: Cache | None = None,
+    ) -> Scored:
         result = function(
             model,
             images,
@@ -43,9 +60,10 @@ def insertion_metric(ratio: bool = False, deletion: bool = False, **kwargs: Any)
     return metric
 
 
-def pic_metric(kind: str = "sic", **kwargs: Any) -> Callable:
-    """SIC or AIC per image: each image's area under its performance information curve and
-    the curve (NaN for images the filters skip); aggregate over a data set with
+def pic_metric(kind: str = "sic", **kwargs: Any) -> Callable[..., Scored]:
+    """SIC or AIC per image: the area under each image's performance information curve.
+
+    With the curve (NaN for images the filters skip); aggregate over a data set with
     :meth:`EvaluationResult.aggregate` (median for SIC, mean for AIC).
     """
     from captum_smooth.metrics import NoImageKeptError, aic, sic
@@ -54,8 +72,14 @@ def pic_metric(kind: str = "sic", **kwargs: Any) -> Callable:
     n_points = kwargs.get("n_points", inspect.signature(function).parameters["n_points"].default)
 
     def metric(
-        model, images, attributions, targets, input_transform=None, generator=None, cache=None
-    ):
+        model: Callable[..., Any],
+        images: Tensor,
+        attributions: Tensor,
+        targets: Tensor,
+        input_transform: InputTransform | None = None,
+        generator: torch.Generator | None = None,
+        cache: Cache | None = None,
+    ) -> Scored:
         try:
             result = function(
                 model,
@@ -79,13 +103,19 @@ def pic_metric(kind: str = "sic", **kwargs: Any) -> Callable:
     return metric
 
 
-def aupc_metric(**kwargs: Any) -> Callable:
+def aupc_metric(**kwargs: Any) -> Callable[..., Scored]:
     """AUPC per image and its perturbation curve."""
     from captum_smooth.metrics import aupc
 
     def metric(
-        model, images, attributions, targets, input_transform=None, generator=None, cache=None
-    ):
+        model: Callable[..., Any],
+        images: Tensor,
+        attributions: Tensor,
+        targets: Tensor,
+        input_transform: InputTransform | None = None,
+        generator: torch.Generator | None = None,
+        cache: Cache | None = None,
+    ) -> Scored:
         result = aupc(
             model,
             images,
@@ -101,11 +131,13 @@ def aupc_metric(**kwargs: Any) -> Callable:
     return metric
 
 
-def autvc_metric(**kwargs: Any) -> Callable:
+def autvc_metric(**kwargs: Any) -> Callable[..., Scored]:
     """AUTVC per image and its per-level total variation curve (needs no model)."""
     from captum_smooth.metrics import autvc
 
-    def metric(model, images, attributions, targets):
+    def metric(
+        model: Callable[..., Any], images: Tensor, attributions: Tensor, targets: Tensor
+    ) -> Scored:
         result = autvc(attributions, **kwargs)
         return Scored(result.score, result.curve)
 

@@ -13,8 +13,10 @@ from captum_smooth._utils.captum_compat import TargetType
 
 
 class RandomMap:
-    """Attributions drawn i.i.d. uniform in [0, 1), shaped like the inputs: the chance level
-    of any metric. A method that does not beat it on a metric carries no signal there.
+    """Attributions drawn i.i.d. uniform in [0, 1), shaped like the inputs.
+
+    The chance level of any metric: a method that does not beat it on a metric carries no
+    signal there.
 
     Args:
         forward_func: ignored; accepted so that ``Method("random map", RandomMap,
@@ -26,6 +28,7 @@ class RandomMap:
     """
 
     def __init__(self, forward_func: Callable[..., Any] | None = None) -> None:
+        """Keep ``forward_func`` (unused) as attribution methods do."""
         self.forward_func = forward_func
 
     def attribute(
@@ -34,8 +37,9 @@ class RandomMap:
         target: TargetType = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        """Uniform noise shaped like ``inputs``, on their device and in their dtype, drawn
-        from ``generator`` (which must live on the same device) for reproducibility.
+        """Uniform noise shaped like ``inputs``, on their device and in their dtype.
+
+        Drawn from ``generator`` (which must live on the same device) for reproducibility.
 
         ``inputs`` must be a finite floating-point batch (a map of NaN inputs would be made
         up); ``target`` is ignored.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -173,9 +173,10 @@ def _accepts(function: Callable[..., Any], name: str) -> bool:
 
 
 def _items(dataset: Any) -> Iterable[Any]:
-    """The dataset's items in order: a map-style dataset (``__len__`` and ``__getitem__``,
-    as ``torch.utils.data.Dataset`` subclasses are) is read by index, anything else must be
-    iterable.
+    """The dataset's items in order.
+
+    A map-style dataset (``__len__`` and ``__getitem__``, as ``torch.utils.data.Dataset``
+    subclasses are) is read by index; anything else must be iterable.
     """
     if isinstance(dataset, (str, bytes, Mapping)):
         raise TypeError(
@@ -191,9 +192,11 @@ def _items(dataset: Any) -> Iterable[Any]:
     )
 
 
-def _batches(dataset: Any, batch_size: int):
-    """Stacked batches of images (and masks); every image finite, floating point, of one
-    shape, and either all with masks or none.
+def _batches(dataset: Any, batch_size: int) -> Iterator[tuple[Tensor, Tensor | None]]:
+    """Stacked batches of images, and of masks where the dataset has them.
+
+    Every image must be finite, floating point, of one shape, and either all have masks or
+    none.
     """
     items = _items(dataset)
     images: list[Tensor] = []
@@ -250,7 +253,7 @@ def _to_cpu(local: list) -> list:
     ]
 
 
-def _progress(items: list, show: bool):
+def _progress(items: list, show: bool) -> Iterable[Any]:
     if not show:
         return items
     from tqdm.auto import tqdm
