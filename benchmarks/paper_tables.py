@@ -27,6 +27,7 @@ The result is written as Markdown to ``benchmarks/results/paper_tables_<preset>.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -386,10 +387,12 @@ def main() -> None:
     parser.add_argument("--max-inputs", type=int, default=None, help="overrides the preset")
     parser.add_argument("--batch-size", type=int, default=None, help="overrides the preset")
     args = parser.parse_args()
-    distributed = "RANK" in __import__("os").environ
+    distributed = "RANK" in os.environ
     if distributed:
         torch.distributed.init_process_group("gloo")
     rank = torch.distributed.get_rank() if distributed else 0
+    world = torch.distributed.get_world_size() if distributed else 1
+    launcher = f"torchrun --standalone --nproc_per_node {world}" if distributed else "python"
     p = dict(PRESETS[args.preset])
     if args.photos:
         p["photos"] = args.photos.split(",")
@@ -411,9 +414,10 @@ def main() -> None:
     lines = [
         f"# The papers' tables on EfficientNet-Lite0 — preset `{args.preset}`",
         "",
-        f"Command: `{' '.join(['python benchmarks/paper_tables.py', *sys.argv[1:]])}` "
-        f"(seed {args.seed}). Machine: {platform.machine()}, {torch.get_num_threads()} "
-        f"threads, {platform.processor() or 'CPU'}; Python {sys.version.split()[0]}, torch "
+        f"Command: `{' '.join([launcher, 'benchmarks/paper_tables.py', *sys.argv[1:]])}` "
+        f"(seed {args.seed}). Machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"{world} process(es) × {torch.get_num_threads()} torch thread(s), "
+        f"{platform.processor() or 'CPU'}; Python {sys.version.split()[0]}, torch "
         f"{torch.__version__}, captum_smooth {captum_smooth.__version__}.",
         f"Inputs: {len(images)} from {len(set(sources))} photos "
         f"({', '.join(f'{n} ×{sources.count(n)}' for n in dict.fromkeys(sources))}): "
