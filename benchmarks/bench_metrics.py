@@ -1,6 +1,13 @@
-"""Speed of the perturbation metrics (AUPC, insertion), as ratios measured side by side.
+"""Speed of the metrics, as ratios measured side by side.
 
     python benchmarks/bench_metrics.py [--images 4] [--batch 64] [--steps 3] [--candidates 16]
+    python benchmarks/bench_metrics.py --evaluation [--photos 2] [--out FILE.md]
+
+The second form times each metric inside ``evaluate_methods`` on the pretrained
+EfficientNet-Lite0 and bundled photos (each a crop and its mirror image), with the IDGI
+table's eight methods, twice in one run: with the metrics' shared cache (what the evaluation
+does) and without it (every method's metric recomputing what depends on the image alone, as
+before the cache). It prints the seconds per image and method of each metric.
 
 Model: torchvision resnet18 (weights=None, eval), 224×224 inputs. For each metric:
 
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import torch
 from torchvision.models import resnet18
@@ -24,8 +32,120 @@ from captum_smooth.metrics import aupc, insertion
 from _timing import bare_forward, best_time
 
 
+def evaluation(args: argparse.Namespace) -> None:
+    """Seconds per image and method of each metric in an evaluation, with and without the
+    shared cache, in one run."""
+    import inspect
+    import platform
+    import sys
+    import time
+
+    from captum.attr import IntegratedGradients, Saliency
+
+    from captum_smooth import IDGI, BlurIntegratedGradients, GuidedIntegratedGradients, examples
+    from captum_smooth.evaluation import Method, RandomMap, evaluate_methods
+    from captum_smooth.evaluation.adapters import (
+        aupc_metric,
+        autvc_metric,
+        insertion_metric,
+        pic_metric,
+    )
+
+    model = examples.load_lite0()
+    names = list(examples.PHOTOS[: args.photos])
+    crops = [examples.load_photo(name)[0] for name in names]
+    images = [image for crop in crops for image in (crop, crop.flip(-1))]
+    ibs, steps = 16, 8
+    path = {"n_steps": steps, "internal_batch_size": ibs}
+    black = {**path, "baselines": examples.normalize(torch.zeros(1, 3, 1, 1))}
+    methods = [
+        Method("IG", IntegratedGradients, black),
+        Method("IDGI(IG)", lambda m: IDGI(IntegratedGradients(m)), black),
+        Method("GuidedIG", GuidedIntegratedGradients, black),
+        Method("IDGI(GuidedIG)", lambda m: IDGI(GuidedIntegratedGradients(m)), black),
+        Method("BlurIG", BlurIntegratedGradients, path),
+        Method("IDGI(BlurIG)", lambda m: IDGI(BlurIntegratedGradients(m)), path),
+        Method("Gradient", Saliency, {"abs": False}),
+        Method("random map", RandomMap, random=True),
+    ]
+    metrics = {
+        "insertion": insertion_metric(batch_size=ibs),
+        "insertion ratio": insertion_metric(ratio=True, batch_size=ibs),
+        "insertion |map|": insertion_metric(channel_reduction="abs_sum", batch_size=ibs),
+        "SIC": pic_metric("sic", batch_size=ibs),
+        "AIC": pic_metric("aic", batch_size=ibs),
+        "MS-SSIM SIC": pic_metric("sic", information="msssim", batch_size=ibs),
+        "MS-SSIM AIC": pic_metric("aic", information="msssim", batch_size=ibs),
+        "AUPC": aupc_metric(window_size=15, n_steps=8, n_candidates=8, batch_size=ibs),
+        "AUTVC": autvc_metric(),
+    }
+
+    def timed(metric, seconds, name, with_cache):
+        """``metric`` timed into ``seconds[name]``; without the cache it never sees one."""
+        accepted = set(inspect.signature(metric).parameters)
+        if not with_cache:
+            accepted.discard("cache")
+
+        def run(
+            model, images, attributions, targets, input_transform=None, generator=None,
+            cache=None,
+        ):  # fmt: skip
+            context = {"input_transform": input_transform, "generator": generator, "cache": cache}
+            start = time.perf_counter()
+            result = metric(
+                model, images, attributions, targets,
+                **{k: v for k, v in context.items() if k in accepted},
+            )  # fmt: skip
+            seconds[name] += time.perf_counter() - start
+            return result
+
+        return run
+
+    totals = {}
+    for with_cache in (False, True):
+        seconds = dict.fromkeys(metrics, 0.0)
+        wrapped = {name: timed(m, seconds, name, with_cache) for name, m in metrics.items()}
+        start = time.perf_counter()
+        evaluate_methods(
+            model, images, methods, wrapped, batch_size=len(images),
+            input_transform=examples.normalize,
+        )  # fmt: skip
+        totals[with_cache] = (seconds, time.perf_counter() - start)
+    per = len(images) * len(methods)
+    lines = [
+        "# Metrics in an evaluation, with and without the shared cache",
+        "",
+        "Command: `" + " ".join(["python benchmarks/bench_metrics.py", *sys.argv[1:]]) + "`",
+        "",
+        f"One run on {platform.machine()}, {torch.get_num_threads()} threads, torch "
+        f"{torch.__version__}: EfficientNet-Lite0, {len(images)} inputs ({', '.join(names)}, "
+        f"each a crop and its mirror), {len(methods)} methods (the IDGI table's, {steps} "
+        "steps). Seconds per input and method; without the cache first, then with it.",
+        "",
+        "| metric | s / (input · method), no cache | with cache | speed-up |",
+        "|---|---|---|---|",
+    ]
+    for name in metrics:
+        before, after = totals[False][0][name] / per, totals[True][0][name] / per
+        lines.append(f"| {name} | {before:.3f} | {after:.3f} | {before / max(after, 1e-9):.1f}× |")
+    before, after = sum(totals[False][0].values()) / per, sum(totals[True][0].values()) / per
+    lines.append(f"| **all metrics** | {before:.3f} | {after:.3f} | {before / after:.1f}× |")
+    lines += [
+        "",
+        f"Whole evaluation (attributions included): {totals[False][1]:.0f} s without the cache, "
+        f"{totals[True][1]:.0f} s with it.",
+    ]
+    text = "\n".join(lines) + "\n"
+    if args.out is not None:
+        args.out.write_text(text)
+    print(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--evaluation", action="store_true")
+    parser.add_argument("--photos", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--images", type=int, default=4)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=3, help="AUPC windows (paper: 30)")
@@ -35,6 +155,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.evaluation:
+        evaluation(args)
+        return
 
     model = resnet18(weights=None).eval()
     images = torch.rand(args.images, 3, 224, 224)

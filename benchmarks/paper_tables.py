@@ -70,6 +70,33 @@ PRESETS = {
         "blur_sigma": 50.0,
         "internal_batch_size": 48,
     },
+    "medium": {
+        "photos": [
+            "chelsea",
+            "coffee",
+            "rocket",
+            "china",
+            "flower",
+            "grace_hopper",
+            "motorcycle",
+            "camera",
+        ],
+        "crops": 5,
+        "min_confidence": 0.3,
+        "max_inputs": 32,
+        "batch_size": 8,
+        "ig_steps": 32,
+        "noise_steps": 8,
+        "noise_baselines": [1, 5, 10, 20],
+        "st_sigmas": [0.3, 0.5, 0.7],
+        "st_samples": [16, 24, 32],
+        "adaptive_samples": 16,
+        "adaptive_iterations": 3,
+        "aupc": {"window_size": 15, "n_steps": 12, "n_candidates": 4},
+        "path_steps": 32,
+        "blur_sigma": 50.0,
+        "internal_batch_size": 32,
+    },
     "paper": {
         "photos": ["chelsea", "astronaut", "coffee", "rocket", "china", "flower", "grace_hopper"],
         "batch_size": 8,
@@ -131,16 +158,54 @@ def load_photo(name: str) -> np.ndarray:
         from sklearn.datasets import load_sample_image
 
         return load_sample_image(f"{name}.jpg")
+    if name == "motorcycle":
+        from skimage.data import stereo_motorcycle
+
+        return stereo_motorcycle()[0]
+    if name == "camera":  # scikit-image's cameraman, grey, as three equal channels
+        from skimage.data import camera
+
+        return np.repeat(camera()[..., None], 3, axis=2)
     return examples.read_photo(name)
 
 
-def photos(names: list[str]) -> tuple[list[torch.Tensor], list[str]]:
-    """Each photo's centre crop (224×224, raw [0, 1]) and its mirror image."""
-    images, sources = [], []
+def crops(photo: np.ndarray, n_crops: int) -> list[torch.Tensor]:
+    """224×224 crops in [0, 1]: the centre crop of the photo resized to 224 on its short side
+    (``n_crops=1``), or, resized to 256, the centre and the four corner crops."""
+    if n_crops == 1:
+        return [examples.to_tensor(photo)[0]]
+    x = examples.to_tensor(photo, 256)[0]
+    offsets = [(16, 16), (0, 0), (0, 32), (32, 0), (32, 32)][:n_crops]
+    return [x[:, top : top + 224, left : left + 224] for top, left in offsets]
+
+
+def photos(
+    names: list[str],
+    n_crops: int = 1,
+    model: torch.nn.Module | None = None,
+    min_confidence: float = 0.0,
+    max_inputs: int | None = None,
+) -> tuple[list[torch.Tensor], list[str]]:
+    """Crops of each photo and their mirror images, raw [0, 1]; with ``min_confidence``, only
+    those whose top-1 probability reaches it, taken round-robin over the photos (most
+    confident first) up to ``max_inputs``, so that every photo keeps its share."""
+    per_photo = []
     for name in names:
-        crop = examples.to_tensor(load_photo(name))[0]
-        images += [crop, crop.flip(-1)]
-        sources += [name, name]
+        candidates = [
+            image for crop in crops(load_photo(name), n_crops) for image in (crop, crop.flip(-1))
+        ]
+        if min_confidence > 0:
+            with torch.no_grad():
+                confidence = model(examples.normalize(torch.stack(candidates))).softmax(1).amax(1)
+            order = confidence.argsort(descending=True).tolist()
+            candidates = [candidates[i] for i in order if confidence[i] >= min_confidence]
+        per_photo.append((name, candidates))
+    images, sources = [], []
+    for k in range(max(len(c) for _, c in per_photo)):
+        for name, candidates in per_photo:
+            if k < len(candidates) and (max_inputs is None or len(images) < max_inputs):
+                images.append(candidates[k])
+                sources.append(name)
     return images, sources
 
 
@@ -244,6 +309,11 @@ def blurred_start(images: torch.Tensor) -> torch.Tensor:
 
 
 def paired_lines(result, sources, pairs, metric, higher_is_better):
+    """One line per claim "better beats worse on metric": the paired Wilcoxon test (two-sided)
+    over images, and over photos (each photo's mean difference: crops of one photo are not
+    independent). A claim holds when both favour it at p < 0.05."""
+    from scipy.stats import wilcoxon
+
     lines = []
     for better, worse in pairs:
         test = result.paired_test(better, worse, metric)
@@ -253,16 +323,29 @@ def paired_lines(result, sources, pairs, metric, higher_is_better):
         for i, source in enumerate(sources):
             if not (torch.isnan(a[i]) or torch.isnan(b[i])):
                 photo_votes.setdefault(source, []).append(sign * (a[i] - b[i]).item())
-        agree = sum(np.mean(v) > 0 for v in photo_votes.values())
-        holds = sign * test["mean_difference"] > 0 and test["p_value"] < 0.05
+        photo_means = np.array([np.mean(v) for v in photo_votes.values()])
+        agree = int((photo_means > 0).sum())
+        photo_p = (
+            float(wilcoxon(photo_means).pvalue)
+            if len(photo_means) and np.any(photo_means != 0)
+            else float("nan")
+        )
         direction = "higher" if higher_is_better else "lower"
-        verdict = "holds" if holds else "does not hold"
+        favoured = sign * test["mean_difference"] > 0
+        image_level = favoured and test["p_value"] < 0.05
         if not photo_votes:
             verdict = "cannot be judged (no image has a score)"
+        elif image_level and photo_p < 0.05 and photo_means.mean() > 0:
+            verdict = "holds"
+        elif image_level:
+            verdict = "holds over images, not over photos"
+        else:
+            verdict = "does not hold"
         lines.append(
             f"- {better} {direction} than {worse} on {metric}: **{verdict}** here "
-            f"(mean difference {test['mean_difference']:+.4f}, Wilcoxon p = "
-            f"{test['p_value']:.3g}, {agree}/{len(photo_votes)} photos agree)"
+            f"(mean difference {test['mean_difference']:+.4f}; over images Wilcoxon p = "
+            f"{test['p_value']:.3g}, n = {test['n_a_higher'] + test['n_b_higher']}; over "
+            f"photos {agree}/{len(photo_votes)} agree, Wilcoxon p = {photo_p:.3g})"
         )
     return lines
 
@@ -293,6 +376,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--tables", default="smoothtaylor,idgi")
     parser.add_argument("--photos", default=None, help="comma-separated, overrides the preset")
+    parser.add_argument("--max-inputs", type=int, default=None, help="overrides the preset")
     args = parser.parse_args()
     distributed = "RANK" in __import__("os").environ
     if distributed:
@@ -305,7 +389,13 @@ def main() -> None:
     model = examples.load_lite0()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    images, sources = photos(p["photos"])
+    images, sources = photos(
+        p["photos"],
+        p.get("crops", 1),
+        model,
+        p.get("min_confidence", 0.0),
+        args.max_inputs or p.get("max_inputs"),
+    )
     out = args.out or Path(__file__).parent / "results" / f"paper_tables_{args.preset}.md"
     started = time.perf_counter()
     lines = [
@@ -315,8 +405,15 @@ def main() -> None:
         f"(seed {args.seed}). Machine: {platform.machine()}, {torch.get_num_threads()} "
         f"threads, {platform.processor() or 'CPU'}; Python {sys.version.split()[0]}, torch "
         f"{torch.__version__}, captum_smooth {captum_smooth.__version__}.",
-        f"Images: {len(images)} = {len(p['photos'])} photos ({', '.join(p['photos'])}) × "
-        "(centre crop, mirror); the model's top-1 class explained.",
+        f"Inputs: {len(images)} from {len(set(sources))} photos "
+        f"({', '.join(f'{n} ×{sources.count(n)}' for n in dict.fromkeys(sources))}): "
+        + (
+            "the centre crop and its mirror image"
+            if p.get("crops", 1) == 1
+            else f"{p['crops']} crops (centre and corners, 224 of 256) and their mirror images, "
+            f"kept where the model's top-1 probability is at least {p['min_confidence']}"
+        )
+        + "; the model's top-1 class explained.",
         f"Settings: {p}",
         "",
     ]

@@ -1,6 +1,7 @@
 """The only module that imports Captum's private helpers (``captum._utils``,
-``captum.attr._utils``): a Captum release may move or change them, and
-``tests/test_captum_compat.py`` pins what the package relies on."""
+``captum.attr._utils``, ``captum.attr._core.llm_attr``): a Captum release may move or change
+them, and ``tests/test_captum_compat.py`` pins what the package relies on (the LLM helper:
+``tests/attr/test_llm.py``, which has a tokenizer)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from captum._utils.common import (
 from captum._utils.common import _format_output as format_output
 from captum._utils.common import _run_forward, _select_targets
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
+from captum.attr._core.llm_attr import _convert_ids_to_pretty_tokens as convert_ids_to_pretty_tokens
 from captum.attr._utils.common import _sum_rows as sum_rows
 from torch import Tensor
 
@@ -22,6 +24,7 @@ __all__ = [
     "BaselineType",
     "TargetType",
     "TensorOrTupleOfTensorsGeneric",
+    "convert_ids_to_pretty_tokens",
     "format_additional_forward_args",
     "format_output",
     "run_forward",

@@ -132,8 +132,8 @@ class LayerAttribution(GradientAttribution):
         return formatted if delta is None else (formatted, delta)
 
     def has_convergence_delta(self) -> bool:
-        """As the method in the input space."""
-        return self.method.rule.complete
+        """As the method in the input space (SmoothTaylor, not complete, has none)."""
+        return self._inner().has_convergence_delta()
 
     @property
     def multiplies_by_inputs(self) -> bool:

@@ -25,9 +25,15 @@ def insertion_metric(ratio: bool = False, deletion: bool = False, **kwargs: Any)
 
     function = deletion_metric if deletion else insertion
 
-    def metric(model, images, attributions, targets, input_transform=None):
+    def metric(model, images, attributions, targets, input_transform=None, cache=None):
         result = function(
-            model, images, attributions, targets, input_transform=input_transform, **kwargs
+            model,
+            images,
+            attributions,
+            targets,
+            input_transform=input_transform,
+            cache=cache,
+            **kwargs,
         )
         if ratio:
             return Scored(result.ratio_score, result.ratio_curve)
@@ -45,7 +51,9 @@ def pic_metric(kind: str = "sic", **kwargs: Any) -> Callable:
     function = {"sic": sic, "aic": aic}[kind]
     n_points = kwargs.get("n_points", inspect.signature(function).parameters["n_points"].default)
 
-    def metric(model, images, attributions, targets, input_transform=None, generator=None):
+    def metric(
+        model, images, attributions, targets, input_transform=None, generator=None, cache=None
+    ):
         try:
             result = function(
                 model,
@@ -54,6 +62,7 @@ def pic_metric(kind: str = "sic", **kwargs: Any) -> Callable:
                 targets,
                 input_transform=input_transform,
                 generator=generator,
+                cache=cache,
                 **kwargs,
             )
         except NoImageKeptError:
@@ -72,7 +81,9 @@ def aupc_metric(**kwargs: Any) -> Callable:
     """AUPC per image and its perturbation curve."""
     from captum_smooth.metrics import aupc
 
-    def metric(model, images, attributions, targets, input_transform=None, generator=None):
+    def metric(
+        model, images, attributions, targets, input_transform=None, generator=None, cache=None
+    ):
         result = aupc(
             model,
             images,
@@ -80,6 +91,7 @@ def aupc_metric(**kwargs: Any) -> Callable:
             targets,
             input_transform=input_transform,
             generator=generator,
+            cache=cache,
             **kwargs,
         )
         return Scored(result.score, result.curve)

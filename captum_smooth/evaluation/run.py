@@ -42,7 +42,8 @@ def evaluate_methods(
             convention of :mod:`captum_smooth.metrics`, returning per-example scores (a tensor)
             or an object with a ``score`` tensor and, optionally, a ``curve`` tensor.
             ``extra`` holds, where the metric accepts them, ``input_transform``, ``masks``
-            (when the data set has them) and a ``generator`` seeded per batch.
+            (when the data set has them), a ``generator`` seeded per batch and a ``cache``
+            (a dict per batch, shared by every method and metric: see the metrics' ``cache``).
         batch_size: images per batch, for the methods and the metrics.
         target: maps the model's outputs to the explained class per image; default its top-1
             prediction, like the papers.
@@ -89,6 +90,9 @@ def evaluate_methods(
             outputs = model(inputs)
         targets = _check_targets((target or _top1)(outputs), outputs)
         batch_results: dict[tuple[str, str], MetricResult] = {}
+        # what depends on these images and not on the method is computed once (metrics that
+        # take a cache: model outputs per input, PIC's interpolated images and their sizes)
+        cache: dict[Any, Any] = {}
         for method in methods:
             extra = {}
             if _accepts(method.factory(model).attribute, "objective_inputs"):
@@ -102,6 +106,7 @@ def evaluate_methods(
                     "input_transform": input_transform,
                     "masks": None if masks is None else masks.to(device),
                     "generator": _generator(seed + 1, b, device),
+                    "cache": cache,
                 }
                 extra = {k: v for k, v in context.items() if v is not None and _accepts(metric, k)}
                 value = metric(model, images, attributions, targets, **extra)
@@ -167,15 +172,32 @@ def _accepts(function: Callable[..., Any], name: str) -> bool:
     return name in parameters
 
 
-def _batches(dataset: Iterable[Any], batch_size: int):
+def _items(dataset: Any) -> Iterable[Any]:
+    """The dataset's items in order: a map-style dataset (``__len__`` and ``__getitem__``,
+    as ``torch.utils.data.Dataset`` subclasses are) is read by index, anything else must be
+    iterable."""
+    if isinstance(dataset, (str, bytes, Mapping)):
+        raise TypeError(
+            f"`dataset` must be a dataset or an iterable of images, got {type(dataset).__name__}"
+        )
+    if hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__"):
+        return (dataset[i] for i in range(len(dataset)))
+    if isinstance(dataset, Iterable):
+        return dataset
+    raise TypeError(
+        "`dataset` must be a map-style dataset (with __len__ and __getitem__) or an iterable, "
+        f"got {type(dataset).__name__}"
+    )
+
+
+def _batches(dataset: Any, batch_size: int):
     """Stacked batches of images (and masks); every image finite, floating point, of one
     shape, and either all with masks or none."""
-    if not isinstance(dataset, Iterable):
-        raise TypeError(f"`dataset` must be iterable, got {type(dataset).__name__}")
+    items = _items(dataset)
     images: list[Tensor] = []
     masks: list[Tensor] = []
     shapes: set[tuple[tuple[int, ...], tuple[int, ...] | None]] = set()
-    for i, item in enumerate(dataset):
+    for i, item in enumerate(items):
         if isinstance(item, (tuple, list)):
             if len(item) != 2:
                 raise ValueError("`dataset` must yield images or (image, mask) pairs")

@@ -1,10 +1,13 @@
-"""What the metrics share: argument checks, the 2-D map of an attribution, the model in chunks."""
+"""What the metrics share: argument checks, the 2-D map of an attribution, the model in chunks,
+and a cache of what depends on the images only."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
+import hashlib
+from collections.abc import Callable, MutableMapping, Sequence
+from typing import Any, Literal, TypeVar
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -13,6 +16,36 @@ from captum_smooth._utils import validation as check
 
 ChannelReduction = Literal["sum", "abs_sum"]
 InputTransform = Callable[[Tensor], Tensor]
+Cache = MutableMapping[Any, Any]
+"""Results keyed by the content they were computed from (see :func:`fingerprint`), shared by
+calls on the same images: model outputs per row, interpolated images, compressed sizes.
+:func:`~captum_smooth.evaluation.evaluate_methods` passes one per batch, so that what depends
+on the image and not on the method (PIC's blurred start, the unperturbed image, AUPC's
+perturbations of windows the maps agree on) is computed once."""
+T = TypeVar("T")
+
+
+def fingerprint(value: Tensor | np.ndarray) -> tuple[Any, ...]:
+    """A key for ``value``'s content: shape, dtype and a SHA-1 of its bytes."""
+    array = value.detach().cpu().numpy() if isinstance(value, Tensor) else np.asarray(value)
+    array = np.ascontiguousarray(array)
+    return (array.shape, str(array.dtype), hashlib.sha1(array.tobytes()).digest())
+
+
+def cached(cache: Cache | None, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """``compute()``, or its value stored under ``key`` in ``cache`` (``None``: no cache)."""
+    if cache is None:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def check_cache(cache: Any) -> Cache | None:
+    """``None`` or a mutable mapping (a dict)."""
+    if cache is not None and not isinstance(cache, MutableMapping):
+        raise TypeError(f"`cache` must be a dict or None, got {type(cache).__name__}")
+    return cache
 
 
 def check_images(name: str, images: Any) -> Tensor:
@@ -86,11 +119,13 @@ def model_outputs(
     batch_size: int | None,
     input_transform: InputTransform | None = None,
     progress: Any = None,
+    cache: Cache | None = None,
 ) -> Tensor:
     """The model's outputs ``(n_rows, K)`` for rows built chunk by chunk: ``rows(start, stop)``
     gives raw rows ``start:stop``, ``input_transform`` maps them to model inputs. Forward
     only, under ``torch.no_grad``, at most ``batch_size`` rows at a time (``None``: as many
-    as :func:`~captum_smooth._utils.batching.chunk_rows` allows for one row).
+    as :func:`~captum_smooth._utils.batching.chunk_rows` allows for one row). With a
+    ``cache``, a row seen before (same content, model and transform) is not run again.
 
     A transform or a model that gives NaN or inf, or not one row per image, is a
     ``ValueError`` naming it: its scores would be NaN or made up.
@@ -100,21 +135,47 @@ def model_outputs(
     with torch.no_grad():
         for start in range(0, n_rows, step):
             raw = rows(start, min(start + step, n_rows))
-            model_input = raw if input_transform is None else input_transform(raw)
-            if input_transform is not None and not check.is_finite_batch(model_input, raw.shape[0]):
-                raise ValueError(
-                    "`input_transform` must return a finite tensor with one row per image"
-                )
-            output = forward_func(model_input)
-            if not check.is_finite_batch(output, raw.shape[0]):
-                raise ValueError(
-                    "`forward_func` must return a finite tensor with one row of outputs per "
-                    "image (no NaN or inf)"
-                )
-            outputs.append(output.reshape(raw.shape[0], -1))
+            if cache is None:
+                outputs.append(_run(forward_func, raw, input_transform))
+            else:
+                outputs.append(_run_cached(forward_func, raw, input_transform, cache))
             if progress is not None:
                 progress.update(raw.shape[0])
     return torch.cat(outputs)
+
+
+def _run(
+    forward_func: Callable[..., Any], raw: Tensor, input_transform: InputTransform | None
+) -> Tensor:
+    model_input = raw if input_transform is None else input_transform(raw)
+    if input_transform is not None and not check.is_finite_batch(model_input, raw.shape[0]):
+        raise ValueError("`input_transform` must return a finite tensor with one row per image")
+    output = forward_func(model_input)
+    if not check.is_finite_batch(output, raw.shape[0]):
+        raise ValueError(
+            "`forward_func` must return a finite tensor with one row of outputs per image "
+            "(no NaN or inf)"
+        )
+    return output.reshape(raw.shape[0], -1)
+
+
+def _run_cached(
+    forward_func: Callable[..., Any],
+    raw: Tensor,
+    input_transform: InputTransform | None,
+    cache: Cache,
+) -> Tensor:
+    """The outputs of the rows of ``raw``, running only rows the cache has not seen."""
+    keys = [("outputs", id(forward_func), id(input_transform), fingerprint(r)) for r in raw]
+    missing = [i for i, key in enumerate(keys) if key not in cache]
+    # a row repeated within the chunk runs once
+    first = list(dict.fromkeys(keys[i] for i in missing))
+    if first:
+        index = [keys.index(key) for key in first]
+        computed = _run(forward_func, raw[index], input_transform)
+        for key, output in zip(first, computed, strict=True):
+            cache[key] = output
+    return torch.stack([cache[key] for key in keys])
 
 
 def progress_bar(show_progress: bool, total: int, desc: str) -> Any:

@@ -40,6 +40,7 @@ def aupc(
     batch_size: int | None = None,
     generator: torch.Generator | None = None,
     show_progress: bool = False,
+    cache: common.Cache | None = None,
 ) -> AUPCResult:
     r"""Area under the perturbation curve, AUPC (Goh et al., "Understanding Integrated
     Gradients with SmoothTaylor for Deep Neural Network Attribution", ICPR 2020, §5.1).
@@ -77,6 +78,9 @@ def aupc(
             two steps: each step starts from the previous step's kept candidates.
         generator: the source of the noise, for reproducible scores.
         show_progress: show a tqdm progress bar over the rows.
+        cache: a dict shared by calls on the same images (``evaluate_methods`` passes one per
+            batch): a model input seen before (the unperturbed image, the same perturbation
+            chosen for another map) is not run again.
 
     Returns:
         :class:`AUPCResult` ``(score, curve, windows)``.
@@ -107,8 +111,15 @@ def aupc(
     windows = _greedy_windows(heatmap.abs(), window_size, n_steps)
     progress = common.progress_bar(show_progress, n_examples * (1 + n_steps * n_candidates), "AUPC")
 
+    common.check_cache(cache)
     outputs = common.model_outputs(
-        forward_func, lambda a, b: images[a:b], n_examples, batch_size, input_transform, progress
+        forward_func,
+        lambda a, b: images[a:b],
+        n_examples,
+        batch_size,
+        input_transform,
+        progress,
+        cache,
     )
     classes = common.target_per_example(target, outputs)
     original = _pick(outputs, classes)
@@ -145,6 +156,7 @@ def aupc(
                 batch_size,
                 input_transform,
                 progress,
+                cache,
             ),
             classes.repeat_interleave(n_candidates),
         ).view(n_examples, n_candidates)

@@ -40,6 +40,7 @@ def insertion(
     channel_reduction: common.ChannelReduction = "sum",
     batch_size: int | None = None,
     show_progress: bool = False,
+    cache: common.Cache | None = None,
 ) -> InsertionResult:
     r"""Insertion curve and its area (Petsiuk et al., "RISE", BMVC 2018; as used by Yang et
     al., "IDGI", CVPR 2023, §4.3).
@@ -68,6 +69,9 @@ def insertion(
         batch_size: at most this many rows go through the model at once (``None``: as many
             as hold 2.5 million input elements, 16 rows of 3×224×224).
         show_progress: show a tqdm progress bar over the rows.
+        cache: a dict shared by calls on the same images (``evaluate_methods`` passes one per
+            batch): a model input seen before (the unperturbed image, the same perturbation
+            chosen for another map) is not run again.
 
     Returns:
         :class:`InsertionResult` ``(score, ratio_score, curve, ratio_curve, fractions)``.
@@ -87,6 +91,7 @@ def insertion(
         channel_reduction=channel_reduction,
         batch_size=batch_size,
         show_progress=show_progress,
+        cache=cache,
     )
 
 
@@ -102,6 +107,7 @@ def deletion(
     channel_reduction: common.ChannelReduction = "sum",
     batch_size: int | None = None,
     show_progress: bool = False,
+    cache: common.Cache | None = None,
 ) -> InsertionResult:
     r"""Deletion curve and its area (Petsiuk et al., "RISE", BMVC 2018): the mirror image of
     :func:`insertion`.
@@ -124,6 +130,7 @@ def deletion(
         channel_reduction=channel_reduction,
         batch_size=batch_size,
         show_progress=show_progress,
+        cache=cache,
     )
 
 
@@ -140,6 +147,7 @@ def _curve(
     channel_reduction: common.ChannelReduction,
     batch_size: int | None,
     show_progress: bool,
+    cache: common.Cache | None,
 ) -> InsertionResult:
     images = common.check_images("inputs", inputs)
     common.check_target(target, images)
@@ -168,7 +176,9 @@ def _curve(
 
     n_rows = n_examples * (n_steps + 1)
     progress = common.progress_bar(show_progress, n_rows, kind.capitalize())
-    logits = common.model_outputs(forward_func, rows, n_rows, batch_size, input_transform, progress)
+    logits = common.model_outputs(
+        forward_func, rows, n_rows, batch_size, input_transform, progress, common.check_cache(cache)
+    )
     if progress is not None:
         progress.close()
     logits = logits.view(n_examples, n_steps + 1, -1)

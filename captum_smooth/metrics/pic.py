@@ -74,6 +74,7 @@ def sic(
     batch_size: int | None = None,
     generator: torch.Generator | None = None,
     show_progress: bool = False,
+    cache: common.Cache | None = None,
 ) -> PICResult:
     r"""Softmax information curve, SIC (Kapishnikov et al., "XRAI: Better Attributions
     Through Regions", ICCV 2019; Yang et al., "IDGI", CVPR 2023, §4.4–4.5).
@@ -121,6 +122,9 @@ def sic(
             as hold 2.5 million input elements, 16 rows of 3×224×224).
         generator: draws the random mask when none is given.
         show_progress: show a tqdm progress bar.
+        cache: a dict shared by calls on the same images (``evaluate_methods`` passes one per
+            batch): the interpolated images, their sizes and the model's outputs are computed
+            once however many methods and PIC variants (SIC, AIC, MS-SSIM) score them.
 
     Returns:
         :class:`PICResult`.
@@ -148,6 +152,7 @@ def sic(
         batch_size=batch_size,
         generator=generator,
         show_progress=show_progress,
+        cache=cache,
     )
 
 
@@ -170,6 +175,7 @@ def aic(
     batch_size: int | None = None,
     generator: torch.Generator | None = None,
     show_progress: bool = False,
+    cache: common.Cache | None = None,
 ) -> PICResult:
     r"""Accuracy information curve, AIC (Kapishnikov et al., ICCV 2019; IDGI paper §4.4–4.5).
 
@@ -197,6 +203,7 @@ def aic(
         batch_size=batch_size,
         generator=generator,
         show_progress=show_progress,
+        cache=cache,
     )
 
 
@@ -220,6 +227,7 @@ def _pic(
     batch_size: int | None,
     generator: torch.Generator | None,
     show_progress: bool,
+    cache: common.Cache | None,
 ) -> PICResult:
     """SIC (``kind="sic"``) or AIC: the checks, the revealed images, the model's scores and
     their information levels, the curves."""
@@ -236,13 +244,14 @@ def _pic(
     check.check_count("n_points", n_points)
     check.check_batch_size(batch_size, "batch_size")
     check.check_generator(generator, images)
+    common.check_cache(cache)
     _check_pic_images(images, information)
     keep = _random_masks(random_mask, mask_fraction, images, generator)
 
     n_examples, n_channels, height, width = images.shape
     n_rows = len(levels) + 2
     progress = common.progress_bar(show_progress, 2 * n_examples * n_rows, kind.upper())
-    stacked = _revealed_images(images, heatmap, keep, levels, progress)
+    stacked = _revealed_images(images, heatmap, keep, levels, progress, cache)
     rows = torch.from_numpy(stacked).to(images.device).permute(0, 1, 4, 2, 3)
     rows = rows.reshape(n_examples * n_rows, n_channels, height, width)
 
@@ -250,19 +259,30 @@ def _pic(
         return rows[start:stop].to(images.dtype) / 255
 
     logits = common.model_outputs(
-        forward_func, scaled, n_examples * n_rows, batch_size, input_transform, progress
+        forward_func, scaled, n_examples * n_rows, batch_size, input_transform, progress, cache
     ).view(n_examples, n_rows, -1)
     if progress is not None:
         progress.close()
     scores = _scores(kind, logits, common.target_per_example(target, logits[:, -1]))
     if information == "compression":
         sizes = torch.tensor(
-            [[_webp_size(image) for image in per_image] for per_image in stacked],
+            [
+                [
+                    common.cached(
+                        cache, ("webp", common.fingerprint(image)), lambda i=image: _webp_size(i)
+                    )
+                    for image in per_image
+                ]
+                for per_image in stacked
+            ],
             dtype=torch.float64,
         )
     else:
         sizes = _msssim_to_original(
-            rows.view(n_examples, n_rows, n_channels, height, width), images.dtype, batch_size
+            rows.view(n_examples, n_rows, n_channels, height, width),
+            images.dtype,
+            batch_size,
+            cache,
         )
     return _curves(
         scores.to(images.dtype),
@@ -294,9 +314,11 @@ def _revealed_images(
     keep: np.ndarray,
     levels: Sequence[float],
     progress: Any,
+    cache: common.Cache | None,
 ) -> np.ndarray:
     """``(B, T + 2, H, W, C)`` uint8 per image: the blurred image (interpolated from the
-    ``keep`` pixels), the image revealed at each threshold of ``heatmap``, the original."""
+    ``keep`` pixels), the image revealed at each threshold of ``heatmap``, the original. An
+    image interpolated from the same pixels before (in ``cache``) is not interpolated again."""
     pixels = torch.round(images * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     saliency = heatmap.detach().cpu().double().numpy()
     built = []
@@ -307,7 +329,16 @@ def _revealed_images(
     with threadpool_limits(limits=1, user_api="blas"):
         for pixel, salient, mask in zip(pixels, saliency, keep, strict=True):
             masks = [mask] + [(salient >= np.quantile(salient, 1 - t)) | mask for t in levels]
-            built.append(np.stack([*(_interpolated(pixel, m) for m in masks), pixel]))
+            image = common.fingerprint(pixel)
+            revealed = [
+                common.cached(
+                    cache,
+                    ("interpolated", image, common.fingerprint(m)),
+                    lambda m=m, pixel=pixel: _interpolated(pixel, m),
+                )
+                for m in masks
+            ]
+            built.append(np.stack([*revealed, pixel]))
             if progress is not None:
                 progress.update(len(levels) + 2)
     return np.stack(built)
@@ -440,22 +471,42 @@ def _webp_size(image: np.ndarray) -> int:
     return buffer.tell()
 
 
-def _msssim_to_original(rows: Tensor, dtype: torch.dtype, batch_size: int | None) -> Tensor:
-    """``(B, T + 2)`` MS-SSIM of every row to its image's original (the last row)."""
+def _msssim_to_original(
+    rows: Tensor, dtype: torch.dtype, batch_size: int | None, cache: common.Cache | None
+) -> Tensor:
+    """``(B, T + 2)`` MS-SSIM of every row to its image's original (the last row); a pair
+    measured before (in ``cache``) is not measured again."""
     from pytorch_msssim import ms_ssim
 
     n_examples, n_rows = rows.shape[:2]
-    images = rows.to(dtype) / 255
-    originals = images[:, -1:].expand_as(images).reshape(-1, *images.shape[2:])
-    flat = images.reshape(-1, *images.shape[2:])
-    step = batching.chunk_rows(batch_size, flat[:1])
-    similarity = torch.cat(
-        [
-            ms_ssim(flat[i : i + step], originals[i : i + step], data_range=1, size_average=False)
-            for i in range(0, flat.shape[0], step)
-        ]
-    )
-    return similarity.view(n_examples, n_rows)
+    originals = [common.fingerprint(r[-1]) for r in rows]
+    keys = [
+        ("msssim", common.fingerprint(row), originals[i], dtype)
+        for i in range(n_examples)
+        for row in rows[i]
+    ]
+    pairs = [(i, j) for i in range(n_examples) for j in range(n_rows)]
+    missing = list(dict.fromkeys(k for k in keys if cache is None or k not in cache))
+    if missing:
+        where = [pairs[keys.index(k)] for k in missing]
+        flat = torch.stack([rows[i, j] for i, j in where]).to(dtype) / 255
+        originals_t = torch.stack([rows[i, -1] for i, _ in where]).to(dtype) / 255
+        step = batching.chunk_rows(batch_size, flat[:1])
+        similarity = torch.cat(
+            [
+                ms_ssim(
+                    flat[k : k + step], originals_t[k : k + step], data_range=1, size_average=False
+                )
+                for k in range(0, flat.shape[0], step)
+            ]
+        )
+        found = dict(zip(missing, similarity, strict=True))
+        if cache is not None:
+            cache.update(found)
+    else:
+        found = {}
+    values = [found[k] if k in found else cache[k] for k in keys]
+    return torch.stack(values).view(n_examples, n_rows)
 
 
 def _normalised(values: Tensor, low: Tensor, high: Tensor, kept: Tensor) -> Tensor:

@@ -1,6 +1,8 @@
 """Layer variants: the input-space method behind an identity layer, SmoothTaylor's check value
 in a layer's space, IDGI exactly complete on layers, and Captum's layer conventions."""
 
+import inspect
+
 import pytest
 import torch
 from captum.attr import LayerIntegratedGradients
@@ -232,3 +234,17 @@ def test_layer_variants_name_bad_layers_and_captum_only_arguments():
         LayerSmoothTaylor(model, model.embeddings).attribute(
             torch.ones(1, 3, dtype=torch.long), target=0, attribute_to_layer_input=True
         )
+
+
+@pytest.mark.parametrize(
+    ("layer_method", "method"),
+    [(layer, method) for layer, method, _, _ in LAYER_AND_INPUT],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_a_layer_variant_has_a_convergence_delta_where_its_method_has_one(layer_method, method):
+    model = TinyText(0)
+    has_delta = method(model).has_convergence_delta()
+    assert layer_method(model, model.embeddings).has_convergence_delta() == has_delta
+    assert ("return_convergence_delta" in inspect.signature(layer_method.attribute).parameters) == (
+        has_delta
+    )

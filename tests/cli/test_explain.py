@@ -7,15 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import efficientnet_lite_pytorch  # noqa: F401
 import pytest
 import torch
+from PIL import Image
+from skimage import data as skimage_data
 from torch import nn
 
 from captum_smooth.cli.figure import DPI, PANEL_WIDTH
-
-pytest.importorskip("efficientnet_lite_pytorch")
-PIL = pytest.importorskip("PIL.Image")
-skimage_data = pytest.importorskip("skimage.data")
 
 SMALL = ["--n-samples", "4", "--n-steps", "4", "--batch-size", "8", "--no-progress"]
 
@@ -31,7 +30,7 @@ def explain(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def png_width(path: Path) -> int:
-    with PIL.open(path) as image:
+    with Image.open(path) as image:
         return image.width
 
 
@@ -52,7 +51,7 @@ def test_default_run_prints_espresso_and_writes_the_photo_and_three_heatmaps(tmp
 
 def test_an_image_file_is_classified_and_the_target_explained_by_each_method(tmp_path: Path):
     image = tmp_path / "cat.png"
-    PIL.fromarray(skimage_data.chelsea()).save(image)
+    Image.fromarray(skimage_data.chelsea()).save(image)
     out = tmp_path / "cat-explained.png"
     methods = "ig-noise,idgi-blur"
     result = explain(str(image), "--method", methods, "--target", "281", "--out", str(out), *SMALL)
@@ -80,7 +79,7 @@ def test_a_torchscript_model_with_metrics_prints_each_methods_scores(tmp_path: P
     model = tmp_path / "tiny.pt"
     torch.jit.script(net).save(str(model))
     image = tmp_path / "cat.png"
-    PIL.fromarray(skimage_data.chelsea()).save(image)
+    Image.fromarray(skimage_data.chelsea()).save(image)
     out = tmp_path / "tiny.png"
     result = explain(
         str(image), "--model", str(model), "--size", "32", "--method", "ig,smoothtaylor",

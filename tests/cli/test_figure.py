@@ -6,8 +6,6 @@ import itertools
 
 import pytest
 import torch
-
-pytest.importorskip("matplotlib")
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from captum_smooth.cli.figure import DPI, PANEL_WIDTH, Panel, draw_figure, normalized_map

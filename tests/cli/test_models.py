@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from torchvision import models
 
-models = pytest.importorskip("torchvision.models")
-
-from captum_smooth.cli import main  # noqa: E402
-from captum_smooth.cli.models import find_model, weights_file  # noqa: E402
+from captum_smooth.cli import main
+from captum_smooth.cli.models import find_model, weights_file
 
 
 def _never(*args, **kwargs):

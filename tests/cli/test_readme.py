@@ -10,9 +10,6 @@ import pytest
 import torch
 from torch import nn
 
-pytest.importorskip("skimage.data")
-pytest.importorskip("torchvision")
-
 from captum_smooth import examples
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,15 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
-PIL = pytest.importorskip("PIL.Image")
-pytest.importorskip("skimage.data")
-pytest.importorskip("torchvision")
-
-from captum_smooth import examples  # noqa: E402
-from captum_smooth.cli import main  # noqa: E402
-from captum_smooth.cli.figure import DPI, PANEL_WIDTH  # noqa: E402
+from captum_smooth import examples
+from captum_smooth.cli import main
+from captum_smooth.cli.figure import DPI, PANEL_WIDTH
 
 PANEL = re.compile(
     r"^  (?P<method>[\w-]+) \((?P<settings>.*); (?P<rows>\d+) rows\): AUTVC (?P<autvc>[\d.]+) ↓$",
@@ -59,7 +56,7 @@ def test_the_default_run_gives_each_method_the_same_budget_and_reports_its_autvc
     assert panels["smoothtaylor"]["settings"] == "n_samples=48, σ=0.5"
     for m in panels.values():
         assert 0 < float(m["autvc"]) < 10
-    with PIL.open(out) as image:
+    with Image.open(out) as image:
         assert image.width == 4 * PANEL_WIDTH * DPI
 
 

@@ -117,6 +117,32 @@ def test_masks_reach_the_metrics():
     assert result.scores["saliency", "m"].tolist() == [0.0, 1.0, 0.0, 1.0]
 
 
+def test_a_map_style_dataset_a_generator_and_a_stacked_tensor_give_the_list_numbers():
+    # torch.utils.data.Dataset subclasses define __len__ and __getitem__ but not __iter__
+    from torch.utils.data import Dataset
+
+    images = workload.images(3)
+
+    class Indexed(Dataset):
+        def __len__(self):
+            return len(images)
+
+        def __getitem__(self, i):
+            return images[i]
+
+    expected = workload.run(images)
+    for dataset in (Indexed(), (image for image in images), torch.stack(images)):
+        result = workload.run(dataset)
+        for key in expected.scores:
+            assert torch.equal(result.scores[key], expected.scores[key]), (type(dataset), key)
+
+
+@pytest.mark.parametrize("dataset", [{"a": 1}, "images", 3])
+def test_a_dataset_that_is_neither_indexed_nor_iterable_is_named(dataset):
+    with pytest.raises(TypeError, match="`dataset`"):
+        evaluate_methods(workload.model(), dataset, workload.METHODS, workload.METRICS)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -137,3 +163,36 @@ def test_bad_arguments_are_named(kwargs, match):
     }
     with pytest.raises(ValueError, match=match):
         evaluate_methods(**arguments)
+
+
+def test_metrics_share_what_depends_on_the_images_across_methods():
+    # two methods with the same maps: the second one's insertion curve costs no model rows
+    from captum_smooth.evaluation.adapters import insertion_metric
+
+    net = workload.model()
+    calls = []
+
+    class Counting(torch.nn.Module):
+        def forward(self, x):
+            calls.append(x.shape[0])
+            return net(x)
+
+    methods = [
+        Method("a", lambda m: Saliency(m), {"abs": False}),
+        Method("b", lambda m: Saliency(m), {"abs": False}),
+    ]
+    metric = insertion_metric(n_steps=4)
+    seen = {}
+
+    def counted(model, images, attributions, targets, cache=None):
+        before = sum(calls)
+        result = metric(model, images, attributions, targets, cache=cache)
+        seen.setdefault(len(seen) % 2, []).append(sum(calls) - before)
+        return result
+
+    result = evaluate_methods(
+        Counting(), workload.images(4), methods, {"ins": counted}, batch_size=4
+    )
+    # method a: 4 images × 5 points, the black start image once for all four; method b: none
+    assert seen[0][0] == 4 * 4 + 1 and seen[1][0] == 0
+    assert torch.equal(result.scores["a", "ins"], result.scores["b", "ins"])

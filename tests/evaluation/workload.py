@@ -46,8 +46,9 @@ METHODS = [
 METRICS = {"noisy_sum": noisy_sum, "positive_share": positive_share}
 
 
-def run():
-    return evaluate_methods(model(), images(), METHODS, METRICS, batch_size=2, seed=3)
+def run(dataset=None):
+    dataset = images() if dataset is None else dataset
+    return evaluate_methods(model(), dataset, METHODS, METRICS, batch_size=2, seed=3)
 
 
 if __name__ == "__main__":
