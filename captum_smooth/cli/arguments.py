@@ -122,8 +122,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> Request:
-    """The parsed arguments as a :class:`Request`, or :class:`UserError` for the first mistake
-    that can be seen without torch, the images' contents or the model."""
+    """The parsed arguments as a :class:`Request`, checked before anything heavy runs.
+
+    Raises:
+        UserError: For the first mistake that can be seen without torch, the images' contents
+            or the model.
+    """
     methods = parse_methods(args.method, METHODS)
     for name in ("n_steps", "n_samples", "batch_size", "size"):
         value = getattr(args, name)

@@ -24,6 +24,7 @@ class MetricResult:
 
     @classmethod
     def of(cls, value: Any) -> MetricResult:
+        """A metric's return value (a tensor, or a result with ``score`` and ``curve``) as one."""
         if isinstance(value, Tensor):
             return cls(value.detach().reshape(-1))
         scores = getattr(value, "score", None)
@@ -36,6 +37,7 @@ class MetricResult:
         return cls(scores.detach().reshape(-1), curves if isinstance(curves, Tensor) else None)
 
     def to(self, device: str) -> MetricResult:
+        """The same scores and curves on ``device``."""
         return MetricResult(
             self.scores.to(device), None if self.curves is None else self.curves.to(device)
         )
@@ -66,6 +68,7 @@ class EvaluationResult:
         targets: Tensor,
         curve_labels: dict[str, tuple[str, str]] | None = None,
     ) -> EvaluationResult:
+        """The per-batch results (in data-set order) joined into one result per method × metric."""
         scores, curves = {}, {}
         for key in [(m, k) for m in methods for k in metrics]:
             scores[key] = torch.cat([b[key].scores.double().cpu() for b in batches])
@@ -75,8 +78,10 @@ class EvaluationResult:
         return cls(methods, metrics, scores, curves, targets, dict(curve_labels or {}))
 
     def summary(self) -> list[dict[str, Any]]:
-        """One row per method: ``{metric: (mean, standard error)}`` over images (NaN scores,
-        e.g. images a metric skips, are left out)."""
+        """One row per method: ``{metric: (mean, standard error)}`` over images.
+
+        NaN scores (images a metric skips) are left out.
+        """
         rows = []
         for method in self.methods:
             row: dict[str, Any] = {"method": method}
@@ -91,8 +96,11 @@ class EvaluationResult:
         return rows
 
     def paired_test(self, method_a: str, method_b: str, metric: str) -> dict[str, float]:
-        """Wilcoxon signed-rank test of ``a - b`` over the images both have a score for:
-        the mean difference, the p-value, and how many images favour each side."""
+        """Wilcoxon signed-rank test of ``a - b`` over the images both have a score for.
+
+        Returns:
+            The mean difference, the p-value, and how many images favour each side.
+        """
         from scipy.stats import wilcoxon
 
         a, b = self.scores[method_a, metric], self.scores[method_b, metric]
@@ -110,9 +118,11 @@ class EvaluationResult:
         }
 
     def aggregate(self, method: str, metric: str, how: str = "median") -> tuple[float, Tensor]:
-        """The median (SIC) or mean (AIC) of the per-image curves over images with a curve
-        (NaN rows are skipped images), and the area under it by the trapezoid rule on [0, 1]
-        — the data-set level score of PAIR's performance information curves."""
+        """The data-set level score of PAIR's performance information curves.
+
+        The median (SIC) or mean (AIC) of the per-image curves over images with a curve (NaN
+        rows are skipped images), and the area under it by the trapezoid rule on [0, 1].
+        """
         curves = self.curves.get((method, metric))
         if curves is None:
             raise ValueError(f"metric {metric!r} gave no curves for {method!r}")
@@ -157,8 +167,9 @@ class EvaluationResult:
         xlabel: str | None = None,
         ylabel: str | None = None,
     ) -> Figure:
-        """The mean curve of ``metric`` per method over the images, with a band showing their
-        spread; saved to ``path`` when given.
+        """The mean curve of ``metric`` per method over the images, with a band of their spread.
+
+        The figure is saved to ``path`` when given.
 
         The x axis runs from the curve's first point (0) to its last (1): for insertion the
         fraction of pixels inserted, for AUPC the fraction of the windows perturbed. The axis
