@@ -1,6 +1,7 @@
 """The ``captum-smooth`` command line (console script and ``python -m captum_smooth``).
 
-Its dependencies are the ``examples`` extra: ``pip install 'captum-smooth[examples]'``.
+Its dependencies are the ``examples`` extra: ``pip install 'captum-smooth[examples]'``; for
+``explain-text``, the ``text`` extra too: ``pip install 'captum-smooth[text,examples]'``.
 Building the parser and checking the arguments import only the standard library, so
 ``--help`` and a mistaken argument answer at once; torch and the model load afterwards.
 """
@@ -11,7 +12,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-from captum_smooth.cli import arguments
+from captum_smooth.cli import arguments, text_arguments
 
 PROG = "captum-smooth"
 
@@ -26,7 +27,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The command's argument parser, with its sub-commands."""
     parser = _Parser(
-        prog=PROG, description="Explain image classifiers with captum_smooth's attribution methods."
+        prog=PROG,
+        description="Explain image and text classifiers with captum_smooth's attribution methods.",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     arguments.add_arguments(
@@ -38,6 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
             "each titled with its settings and its AUTVC (lower = smoother).",
         )
     )
+    text_arguments.add_arguments(
+        commands.add_parser(
+            "explain-text",
+            help="classify a sentence's sentiment and score its tokens",
+            description="Classify SENTENCE with the example sentiment classifier (pretrained "
+            "MiniLM and a linear head trained on templated sentences, offline), explain the "
+            "predicted class (or --target) with each --method on MiniLM's token embeddings, "
+            "and print each token's score per method (the attribution summed over the "
+            "embedding), which token ranks first, and how the scores add up against the "
+            "logit's change from the [PAD] baseline (completeness). --out also draws them.",
+        )
+    )
     return parser
 
 
@@ -45,11 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command; user errors print one line to stderr and return 2."""
     args = build_parser().parse_args(argv)
     try:
-        request = arguments.check(args)
-        # Imported only for checked arguments: torch and captum alone take seconds.
-        from captum_smooth.cli import explain
+        if args.command == "explain-text":
+            text_request = text_arguments.check(args)
+            # Imported only for checked arguments: torch and captum alone take seconds.
+            from captum_smooth.cli import explain_text
 
-        explain.run(request)
+            explain_text.run(text_request)
+        else:
+            request = arguments.check(args)
+            from captum_smooth.cli import explain
+
+            explain.run(request)
     except arguments.UserError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,9 +122,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> Request:
-    """The parsed arguments as a :class:`Request`, or :class:`UserError` for the first mistake
-    that can be seen without torch, the images' contents or the model."""
-    methods = _methods(args.method)
+    """The parsed arguments as a :class:`Request`, checked before anything heavy runs.
+
+    Raises:
+        UserError: For the first mistake that can be seen without torch, the images' contents
+            or the model.
+    """
+    methods = parse_methods(args.method, METHODS)
     for name in ("n_steps", "n_samples", "batch_size", "size"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -175,22 +180,32 @@ def is_torchscript(model: str) -> bool:
     return os.path.sep in model or model.endswith(TORCHSCRIPT_SUFFIXES) or Path(model).is_file()
 
 
-def _methods(spec: str) -> tuple[str, ...]:
+def parse_methods(spec: str, available: Iterable[str]) -> tuple[str, ...]:
+    """``--method``'s comma-separated names, each one of ``available``."""
+    available = tuple(available)
     names = [name.strip() for name in spec.split(",") if name.strip()]
-    unknown = [name for name in names if name not in METHODS]
+    unknown = [name for name in names if name not in available]
     if unknown or not names:
         raise UserError(
-            f"unknown method {', '.join(unknown) or repr(spec)}; available: {', '.join(METHODS)}"
+            f"unknown method {', '.join(unknown) or repr(spec)}; available: {', '.join(available)}"
         )
     return tuple(names)
 
 
-def _outs(out: str, labels: tuple[str, ...]) -> tuple[Path, ...]:
+def png_out(out: str) -> Path:
+    """``--out`` as a path: a ``.png`` file in an existing directory, not a directory."""
     path = Path(out)
     if path.suffix.lower() != ".png":
         raise UserError(f"--out must be a .png file; got {out}")
     if not path.parent.is_dir():
         raise UserError(f"no such directory for --out: {path.parent}")
+    if path.is_dir():
+        raise UserError(f"--out {path} is a directory")
+    return path
+
+
+def _outs(out: str, labels: tuple[str, ...]) -> tuple[Path, ...]:
+    path = png_out(out)
     if len(labels) == 1:
         paths = (path,)
     else:

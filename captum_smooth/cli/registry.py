@@ -1,10 +1,11 @@
 """The attribution methods the command line offers: one entry per name.
 
-Each entry makes, from the command's settings, the :class:`~captum_smooth.evaluation.Method`
-the evaluation uses too (how to build it, its keywords, its description), so a new method joins
-with one entry in :data:`METHODS`. Importing this
-module imports neither torch nor captum (``--help`` lists the names): the classes are looked up
-when an entry builds its method.
+:data:`METHODS` for ``explain``'s images, :data:`TEXT_METHODS` for ``explain-text``'s token
+embeddings. Each entry makes, from the command's settings, the
+:class:`~captum_smooth.evaluation.Method` the evaluation uses too (how to build it, its
+keywords, its description), so a new method joins with one entry. Importing this module
+imports neither torch nor captum (``--help`` lists the names): the classes are looked up when
+an entry builds its method.
 """
 
 from __future__ import annotations
@@ -116,3 +117,62 @@ METHODS: dict[str, Callable[[Settings], Method]] = {
     ),
 }
 """Each command-line name → its :class:`~captum_smooth.evaluation.Method` for the settings."""
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    """``explain-text``'s settings for the methods on MiniLM's token embeddings."""
+
+    n_steps: int
+    n_samples: int
+    noise_scale: float
+    """σ of layer SmoothTaylor's noise, in the embeddings' units."""
+    batch_size: int
+    baselines: Tensor
+    """``(1, T)`` token ids of the reference sentence: every word piece replaced by
+    ``[PAD]``, ``[CLS]`` and ``[SEP]`` kept."""
+
+
+def _layer_integrated_gradients(model: nn.Module) -> Attribution:
+    from captum.attr import LayerIntegratedGradients  # on use: this module serves --help
+
+    return LayerIntegratedGradients(model, model.embeddings)
+
+
+def _layer_smooth_taylor(model: nn.Module) -> Attribution:
+    from captum_smooth.attr.layer import LayerSmoothTaylor
+
+    return LayerSmoothTaylor(model, model.embeddings)
+
+
+def _layer_path(s: TextSettings) -> dict[str, Any]:
+    return {"baselines": s.baselines, "n_steps": s.n_steps, "internal_batch_size": s.batch_size}
+
+
+TEXT_METHODS: dict[str, Callable[[TextSettings], Method]] = {
+    "layer-ig": lambda s: Method(
+        "layer-ig",
+        _layer_integrated_gradients,
+        _layer_path(s),
+        description=f"[PAD] baseline, {s.n_steps} steps",
+    ),
+    "idgi-layer-ig": lambda s: Method(
+        "idgi-layer-ig",
+        lambda m: captum_smooth.IDGI(_layer_integrated_gradients(m)),
+        _layer_path(s),
+        description=f"[PAD] baseline, {s.n_steps} steps",
+    ),
+    "layer-smoothtaylor": lambda s: Method(
+        "layer-smoothtaylor",
+        _layer_smooth_taylor,
+        {
+            "n_samples": s.n_samples,
+            "noise_scale": s.noise_scale,
+            "internal_batch_size": s.batch_size,
+        },
+        random=True,
+        description=f"{s.n_samples} samples, σ={s.noise_scale:g}",
+    ),
+}
+"""``explain-text``'s methods, each on the classifier's token embeddings
+(``model.embeddings``): name → its :class:`~captum_smooth.evaluation.Method` for the settings."""

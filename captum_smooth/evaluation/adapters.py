@@ -1,6 +1,9 @@
 """The package's metrics in the shape :func:`evaluate_methods` calls.
 
 ``metric(model, images, attributions, targets, **extra)`` → per-image ``score`` and ``curve``.
+
+Each adapter names its curve's axes in a ``curve_labels`` attribute, ``(x, y)``, which
+:meth:`EvaluationResult.plot_curves` puts on the figure.
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ def insertion_metric(
             return Scored(result.ratio_score, result.ratio_curve)
         return Scored(result.score, result.curve)
 
+    action = "deleted" if deletion else "inserted"
+    probability = "p(class) / p(class | image)" if ratio else "p(class)"
+    metric.curve_labels = (f"fraction of pixels {action}", probability)
     return metric
 
 
@@ -100,6 +106,11 @@ def pic_metric(kind: str = "sic", **kwargs: Any) -> Callable[..., Scored]:
         curves = torch.where(result.kept[:, None], result.curves, float("nan"))
         return Scored(score, curves)
 
+    measure = (
+        "WebP size" if kwargs.get("information", "compression") == "compression" else "MS-SSIM"
+    )
+    y = "normalised p(class)" if kind == "sic" else "top-1 correct"
+    metric.curve_labels = (f"normalised information ({measure})", y)
     return metric
 
 
@@ -128,6 +139,7 @@ def aupc_metric(**kwargs: Any) -> Callable[..., Scored]:
         )
         return Scored(result.score, result.curve)
 
+    metric.curve_labels = ("fraction of the windows perturbed", "f(perturbed) / f(image)")
     return metric
 
 
@@ -141,4 +153,5 @@ def autvc_metric(**kwargs: Any) -> Callable[..., Scored]:
         result = autvc(attributions, **kwargs)
         return Scored(result.score, result.curve)
 
+    metric.curve_labels = ("pyramid level, finest (0) to coarsest (1)", "total variation")
     return metric

@@ -40,7 +40,8 @@ def evaluate_methods(
             gets the raw images as ``objective_inputs``).
         metrics: name → ``metric(model, images, attributions, targets, **extra)`` in the
             convention of :mod:`captum_smooth.metrics`, returning per-example scores (a tensor)
-            or an object with a ``score`` tensor and, optionally, a ``curve`` tensor.
+            or an object with a ``score`` tensor and, optionally, a ``curve`` tensor. A metric
+            may name its curve's axes in a ``curve_labels`` attribute, ``(x, y)``.
             ``extra`` holds, where the metric accepts them, ``input_transform``, ``masks``
             (when the data set has them), a ``generator`` seeded per batch and a ``cache``
             (a dict per batch, shared by every method and metric: see the metrics' ``cache``).
@@ -119,6 +120,11 @@ def evaluate_methods(
         list(metrics),
         [r for _, r, _ in gathered],
         torch.cat([t for _, _, t in gathered]) if gathered else torch.empty(0, dtype=torch.long),
+        {
+            name: labels
+            for name, metric in metrics.items()
+            if (labels := getattr(metric, "curve_labels", None)) is not None
+        },
     )
 
 

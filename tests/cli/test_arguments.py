@@ -40,7 +40,11 @@ def run_command(*args: str) -> Command:
     return Command(result.returncode, result.stdout, stderr, imported)
 
 
-@pytest.mark.parametrize("args", [["--help"], ["explain", "--help"]], ids=["top", "explain"])
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["explain", "--help"], ["explain-text", "--help"]],
+    ids=["top", "explain", "explain-text"],
+)
 def test_help_imports_neither_torch_nor_numpy_nor_captum(args):
     result = run_command(*args)
     assert result.returncode == 0, result.stderr
@@ -147,3 +151,59 @@ def test_the_command_line_offers_the_evaluations_method_description():
     for name, make in METHODS.items():
         method = make(settings)
         assert isinstance(method, Method) and method.name == name and method.description
+
+
+def test_explain_text_help_lists_every_method_the_classes_and_the_defaults():
+    from captum_smooth.cli.registry import TEXT_METHODS
+
+    result = run_command("explain-text", "--help")
+    flat = " ".join(result.stdout.split())
+    assert f"of: {', '.join(TEXT_METHODS)}" in flat
+    assert "(default: layer-ig,idgi-layer-ig,layer-smoothtaylor)" in flat
+    assert "negative, positive (default: the predicted class)" in flat
+
+
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        (lambda tmp: ["  "], "SENTENCE is empty"),
+        (lambda tmp: ["ok", "--method", "layer-ig,ig"], "unknown method ig; available: layer-ig"),
+        (lambda tmp: ["ok", "--target", "neutral"], "--target must be a class of the sentiment"),
+        (lambda tmp: ["ok", "--target", "2"], "negative (0), positive (1); got 2"),
+        (lambda tmp: ["ok", "--n-steps", "0"], "--n-steps must be at least 1; got 0"),
+        (lambda tmp: ["ok", "--n-samples", "-1"], "--n-samples must be at least 1"),
+        (lambda tmp: ["ok", "--batch-size", "0"], "--batch-size must be at least 1"),
+        (lambda tmp: ["ok", "--noise-scale", "0"], "--noise-scale must be a positive number"),
+        (lambda tmp: ["ok", "--out", str(tmp / "x.svg")], "--out must be a .png file"),
+        (lambda tmp: ["ok", "--out", str(tmp / "no" / "x.png")], "no such directory for --out"),
+        (lambda tmp: ["ok", "--out", _directory(tmp)], "is a directory"),
+        (lambda tmp: [], "the following arguments are required: SENTENCE"),
+        (lambda tmp: ["ok", "--n-steps", "many"], "argument --n-steps: invalid int value"),
+    ],
+    ids=[
+        "empty-sentence",
+        "unknown-method",
+        "unknown-class",
+        "class-index-out-of-range",
+        "n-steps",
+        "n-samples",
+        "batch-size",
+        "noise-scale",
+        "out-suffix",
+        "out-directory-missing",
+        "out-is-a-directory",
+        "no-sentence",
+        "bad-number",
+    ],
+)
+def test_explain_text_argument_mistakes_are_reported_before_torch_is_imported(
+    tmp_path, make_args, message
+):
+    result = run_command("explain-text", *make_args(tmp_path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("captum-smooth")
+    assert message in lines[0]
+    assert not result.imported & set(HEAVY), sorted(result.imported & set(HEAVY))
+    assert result.stdout == ""

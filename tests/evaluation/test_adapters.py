@@ -3,11 +3,13 @@
 import math
 
 import matplotlib
+import pytest
 import torch
 from captum.attr import Saliency
 
-from captum_smooth.evaluation import Method, evaluate_methods
+from captum_smooth.evaluation import Method, RandomMap, evaluate_methods
 from captum_smooth.evaluation.adapters import (
+    Scored,
     aupc_metric,
     autvc_metric,
     insertion_metric,
@@ -95,3 +97,51 @@ def test_metrics_through_the_evaluation_equal_direct_calls(tmp_path):
         result.curves[result.methods[0], "insertion"].nanmean(0),
     )
     assert matplotlib.get_backend() == backend  # the user's backend is left alone
+
+
+def test_curve_figures_name_their_axes_shade_the_spread_and_state_the_paired_test():
+    metrics = {
+        "insertion": insertion_metric(),
+        "deletion": insertion_metric(deletion=True),
+        "ratio": insertion_metric(ratio=True),
+        "aupc": aupc_metric(window_size=4, n_steps=3, n_candidates=2),
+        "autvc": autvc_metric(min_size=8),
+        "unlabelled": lambda model, images, attributions, targets: Scored(
+            attributions.flatten(1).mean(1), attributions.flatten(1)[:, :4]
+        ),
+    }
+    methods = [
+        Method("saliency", Saliency, {"abs": False}),
+        Method("random map", RandomMap, random=True),
+    ]
+    result = evaluate_methods(model(), images(), methods, metrics, batch_size=5)
+    labels = {
+        "insertion": ("fraction of pixels inserted", "p(class)"),
+        "deletion": ("fraction of pixels deleted", "p(class)"),
+        "ratio": ("fraction of pixels inserted", "p(class) / p(class | image)"),
+        "aupc": ("fraction of the windows perturbed", "f(perturbed) / f(image)"),
+        "autvc": ("pyramid level, finest (0) to coarsest (1)", "total variation"),
+        "unlabelled": ("fraction of the curve (0 → 1)", "unlabelled"),
+    }
+    for metric, (x, y) in labels.items():
+        (axis,) = result.plot_curves(metric).axes
+        assert (axis.get_xlabel(), axis.get_ylabel()) == (x, y), metric
+
+    curves = result.curves["saliency", "insertion"]
+    mean, se = curves.mean(0), curves.std(0) / math.sqrt(curves.shape[0])
+    (axis,) = result.plot_curves("insertion", paired=("saliency", "random map")).axes
+    assert len(axis.collections) == len(methods)  # one band per method
+    band = torch.as_tensor(axis.collections[0].get_paths()[0].vertices[:, 1])
+    torch.testing.assert_close(band.max(), (mean + se).max())
+    torch.testing.assert_close(band.min(), (mean - se).min())
+    test = result.paired_test("saliency", "random map", "insertion")
+    assert f"Wilcoxon p = {test['p_value']:.2g}" in axis.get_title()
+    assert "± 1 standard error" in axis.get_title()
+
+    (axis,) = result.plot_curves("insertion", band="iqr").axes
+    band = torch.as_tensor(axis.collections[0].get_paths()[0].vertices[:, 1])
+    torch.testing.assert_close(band.max(), curves.quantile(0.75, dim=0).max())
+    (axis,) = result.plot_curves("insertion", band=None, xlabel="x", ylabel="y").axes
+    assert not axis.collections and (axis.get_xlabel(), axis.get_ylabel()) == ("x", "y")
+    with pytest.raises(ValueError, match="`band`"):
+        result.plot_curves("insertion", band="sd")

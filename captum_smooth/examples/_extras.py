@@ -1,0 +1,32 @@
+"""Optional dependencies of the examples: imported on use, or an error naming the extra."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+class MissingExtraError(ImportError):
+    """An optional dependency of the examples is not installed."""
+
+
+def require(module: str, extra: str = "examples") -> ModuleType:
+    """Import ``module``, or raise :class:`MissingExtraError` naming the extra to install.
+
+    Args:
+        module: the module's dotted name.
+        extra: the package's extra that installs it (``examples`` or ``text``).
+
+    Returns:
+        The imported module.
+
+    Raises:
+        MissingExtraError: ``module`` is not installed.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise MissingExtraError(
+            f"{module} is not installed; install the {extra} extra: "
+            f"pip install 'captum-smooth[{extra}]'"
+        ) from error
