@@ -101,16 +101,20 @@ def evaluation(args: argparse.Namespace) -> None:
 
         return run
 
-    totals = {}
-    for with_cache in (False, True):
-        seconds = dict.fromkeys(metrics, 0.0)
-        wrapped = {name: timed(m, seconds, name, with_cache) for name, m in metrics.items()}
-        start = time.perf_counter()
-        evaluate_methods(
-            model, images, methods, wrapped, batch_size=len(images),
-            input_transform=examples.normalize,
-        )  # fmt: skip
-        totals[with_cache] = (seconds, time.perf_counter() - start)
+    # Interleaved per input, in alternating order, so that a change in the machine's load
+    # during the run falls on both columns alike.
+    seconds = {flag: dict.fromkeys(metrics, 0.0) for flag in (False, True)}
+    wall = dict.fromkeys((False, True), 0.0)
+    for index, image in enumerate(images):
+        for with_cache in (False, True) if index % 2 == 0 else (True, False):
+            wrapped = {n: timed(m, seconds[with_cache], n, with_cache) for n, m in metrics.items()}
+            start = time.perf_counter()
+            evaluate_methods(
+                model, [image], methods, wrapped, batch_size=1,
+                input_transform=examples.normalize,
+            )  # fmt: skip
+            wall[with_cache] += time.perf_counter() - start
+    totals = {flag: (seconds[flag], wall[flag]) for flag in (False, True)}
     per = len(images) * len(methods)
     lines = [
         "# Metrics in an evaluation, with and without the shared cache",
@@ -120,7 +124,8 @@ def evaluation(args: argparse.Namespace) -> None:
         f"One run on {platform.machine()}, {torch.get_num_threads()} threads, torch "
         f"{torch.__version__}: EfficientNet-Lite0, {len(images)} inputs ({', '.join(names)}, "
         f"each a crop and its mirror), {len(methods)} methods (the IDGI table's, {steps} "
-        "steps). Seconds per input and method; without the cache first, then with it.",
+        "steps). Seconds per input and method; each input evaluated without and with the cache "
+        "back to back, the order alternating from input to input.",
         "",
         "| metric | s / (input · method), no cache | with cache | speed-up |",
         "|---|---|---|---|",
