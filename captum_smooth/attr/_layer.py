@@ -109,7 +109,7 @@ class LayerAttribution(GradientAttribution):
         model_inputs = _model_inputs(inputs)
         args = format_additional_forward_args(additional_forward_args)
         layers = self.layer if isinstance(self.layer, list) else [self.layer]
-        probe = _Layers(layers, attribute_to_layer_input)
+        probe = LayerHooks(layers, attribute_to_layer_input)
         activations, counts = probe.activations(self.forward_func, model_inputs, args)
         inner = self._inner()
         if "baselines" in inspect.signature(inner.path).parameters:
@@ -145,7 +145,7 @@ class LayerAttribution(GradientAttribution):
         return self._multiply_by_inputs
 
 
-class _Layers:
+class LayerHooks:
     """Hooks on the layers: read their activations, or replace them by given points."""
 
     def __init__(self, layers: list[nn.Module], to_input: bool) -> None:
@@ -244,7 +244,7 @@ class _LayerValueAndGrad:
     to the points.
     """
 
-    def __init__(self, probe: _Layers, n_model_inputs: int) -> None:
+    def __init__(self, probe: LayerHooks, n_model_inputs: int) -> None:
         self.probe, self.n_model_inputs = probe, n_model_inputs
 
     def __call__(
@@ -266,7 +266,7 @@ class _LayerValueAndGrad:
 
 
 def _layer_baselines(
-    probe: _Layers,
+    probe: LayerHooks,
     forward_func: Callable[..., Any],
     baselines: Any,
     model_inputs: tuple[Tensor, ...],

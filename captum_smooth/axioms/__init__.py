@@ -4,7 +4,9 @@ Each check takes a method *factory* (``IntegratedGradients``, ``lambda m: NoiseT
 a model and inputs, and raises :class:`AxiomViolation` (an ``AssertionError``) with the
 measured numbers when the axiom fails; otherwise it returns a :class:`CheckResult`, and warns
 with :class:`AxiomUnresolvedWarning` about the examples it could not decide.
-:data:`CI_TEMPLATE` is a pytest file to copy into your tests.
+Layer methods (``lambda m: LayerIntegratedGradients(m, m.embedding)``) are accepted with
+integer token ids: completeness in the layer's space, the per-feature axioms on each token's
+score. :data:`CI_TEMPLATE` is a pytest file to copy into your tests.
 :mod:`captum_smooth.axioms.networks` builds small networks and their reparameterisations;
 :mod:`captum_smooth.axioms.strategies` draws them with hypothesis (which it needs installed).
 """

@@ -13,6 +13,14 @@ of the same model scaled to ``1e3``. A case the check cannot decide (sensitivity
 output change is within rounding or within the method's own numerical error) is not a
 violation: the check returns it as ``"unresolved"`` in its :class:`CheckResult` and warns with
 :class:`AxiomUnresolvedWarning`.
+
+Layer methods (Captum's ``LayerIntegratedGradients``, the package's layer variants, wrappers of
+them such as ``IDGI``) are recognised from the built method and take the inputs as they come,
+integer token ids included. Completeness is checked in the layer's space; the per-feature
+checks (sensitivity, dummy, symmetry, implementation invariance) need layer attributions
+aligned with the inputs, shaped like them plus trailing dimensions (an embedding's
+``(batch, tokens, embedding)``), and read a feature's attribution as their sum over those
+dimensions (the token's score); linearity does not accept layer methods.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from captum.attr import Attribution
+from captum.attr import LayerAttribution as CaptumLayerAttribution
 from torch import Tensor, nn
 
 from captum_smooth._utils import validation as check
@@ -35,6 +44,7 @@ from captum_smooth._utils.captum_compat import (
     format_additional_forward_args,
     run_forward,
 )
+from captum_smooth.attr._layer import LayerAttribution, LayerHooks, Layers
 
 MethodFactory = Callable[[Callable[..., Any]], Attribution]
 
@@ -152,12 +162,24 @@ def check_completeness(
     and falls back has ``f(x) - f(x') = 0`` and a Riemann error all the same). A constant added
     to the model's output changes nothing.
 
+    For a layer method (``lambda m: LayerIntegratedGradients(m, m.embedding)``, the package's
+    layer variants, ``IDGI`` over them), completeness holds in the layer's space: ``Σ A`` sums
+    the attributions to the layer's activations, ``x'`` is still the baseline *input* (token
+    ids of a pad token, say), and the path runs between the activations ``L(x')`` and ``L(x)``.
+    ``V`` is then measured on the straight line between them: the model runs on the inputs
+    with the layer's activations replaced by ``L(x') + t (L(x) - L(x'))``. A layer method
+    without baselines follows the rules above (its convergence delta, else ``x'`` =
+    ``baselines``).
+
     Args:
         method: Factory building the attribution method from a model, e.g.
-            ``IntegratedGradients``.
+            ``IntegratedGradients``, or a layer method,
+            ``lambda m: LayerIntegratedGradients(m, m.embedding)``.
         model: The model; with ``target`` it must give one scalar per example.
-        inputs: A batch of inputs, ``(batch, *shape)``.
-        baselines: The baselines, broadcastable to ``inputs``; None means zero.
+        inputs: A batch of inputs, ``(batch, *shape)``: floating point, or integer token ids for
+            a layer method.
+        baselines: The baselines, broadcastable to ``inputs``; None means zero. For integer
+            inputs, token ids: an int or an integer tensor of the inputs' dtype.
         target: Passed to the model and to ``attribute`` as in Captum.
         additional_forward_args: Passed to the model and to ``attribute`` as in Captum.
         attribute_kwargs: Further keywords for ``attribute`` (``n_steps``, ``n_samples``...).
@@ -173,10 +195,14 @@ def check_completeness(
 
     Raises:
         AxiomViolation: With the sums, the output differences and the gap of the worst
-            example.
+            example (and, for a layer method, the layer whose space it was checked in).
+        TypeError: For integer ``inputs`` to a method that is not a layer method.
 
     Example:
         >>> check_completeness(IntegratedGradients, model, x, attribute_kwargs={"n_steps": 64})
+        >>> check_completeness(
+        ...     lambda m: LayerIntegratedGradients(m, m.embedding), text_model, token_ids, 0
+        ... )
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
@@ -188,12 +214,12 @@ def check_completeness(
         attributions, delta = run.attribute(
             attributor, return_convergence_delta=True, with_baselines=False
         )
-        attributions = _per_example(attributions)
+        attributions = _flat(attributions)
         difference = attributions.sum(dim=1) - run.per_example_delta(delta)
         f_base = f_x - difference
         source = "the method's convergence delta"
     else:
-        attributions = _per_example(run.attribute(attributor))
+        attributions = _flat(run.attribute(attributor))
         f_base = run.output(model, run.baselines)
         difference = f_x - f_base
         source = "f(x) - f(x')"
@@ -201,13 +227,14 @@ def check_completeness(
     gap = total - difference
     tolerance = (
         atol
-        + rtol * (difference.abs() + run.variation(model) + mass)
+        + rtol * (difference.abs() + run.variation(model, attributor) + mass)
         + _rounding(f_x.abs() + f_base.abs() + mass, f_x, attributions)
     )
     worst = int(torch.argmax(gap.abs() - tolerance))
     if gap[worst].abs() > tolerance[worst]:
         raise AxiomViolation(
-            f"completeness violated for example {worst}: sum of attributions "
+            f"completeness violated for example {worst}{run.space(model, attributor)}: sum of "
+            "attributions "
             f"{total[worst].item():.6g} != {source} = {difference[worst].item():.6g} "
             f"(gap {gap[worst].item():.3g}, allowed {tolerance[worst].item():.3g})"
         )
@@ -245,6 +272,11 @@ def check_sensitivity(
     one: an identical pair holds trivially). Methods without a ``baselines`` argument are
     judged against ``baselines`` all the same: the axiom is a statement about ``x`` and ``x'``.
 
+    A layer method's attributions must be aligned with the inputs' features, shaped like
+    ``inputs`` plus trailing dimensions (an embedding's ``(batch, tokens, embedding)`` for
+    ``(batch, tokens)`` token ids); a feature's attribution is their sum over the trailing
+    dimensions, the token's score. ``inputs`` and ``baselines`` then differ in one token.
+
     Args:
         method: As in :func:`check_completeness`.
         model: As in :func:`check_completeness`.
@@ -264,7 +296,9 @@ def check_sensitivity(
     Raises:
         AxiomViolation: With the output difference and the attribution of the differing
             feature.
-        ValueError: If an example differs from its baseline in more than one feature.
+        ValueError: If an example differs from its baseline in more than one feature, or
+            ``method`` builds a layer method whose attributions are not aligned with the
+            inputs' features.
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
@@ -279,7 +313,7 @@ def check_sensitivity(
         error = run.per_example_delta(delta).abs()
     else:
         attributions, error = run.attribute(attributor), None
-    attributions = _per_example(attributions)
+    attributions = run.features(model, attributor, attributions, "check_sensitivity")
     f_x, f_base = run.output(model, run.inputs), run.output(model, run.baselines)
     difference = f_x - f_base
     rounding = _rounding(f_x.abs() + f_base.abs(), f_x)
@@ -297,7 +331,8 @@ def check_sensitivity(
             continue
         change = f"f(x) - f(x') = {difference[i].item():.6g}"
         attribution = (
-            f"feature {feature}, the only one that differs, gets attribution "
+            f"feature {feature}{run.space(model, attributor, summed=True)}, the only one that "
+            "differs, gets attribution "
             f"{value.item():.3g} (|.| <= {zero[i].item():.3g}: zero up to rounding)"
         )
         if difference[i].abs() <= rounding[i]:
@@ -350,8 +385,9 @@ def check_dummy(
         inputs: As in :func:`check_completeness`.
         baselines: As in :func:`check_completeness`.
         dummy_features: Indices into the flattened example (``inputs[i].flatten()``) of the
-            features the model does not depend on. That they are dummies is the caller's
-            claim; it is not verified.
+            features the model does not depend on (tokens, for a layer method aligned with
+            them as in :func:`check_sensitivity`). That they are dummies is the caller's claim;
+            it is not verified.
         target: As in :func:`check_completeness`.
         additional_forward_args: As in :func:`check_completeness`.
         attribute_kwargs: As in :func:`check_completeness`.
@@ -365,13 +401,16 @@ def check_dummy(
 
     Raises:
         AxiomViolation: With the largest attribution given to a dummy feature.
+        ValueError: If ``method`` builds a layer method whose attributions are not aligned
+            with the inputs' features.
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
     )
     _check_tolerances(atol, rtol)
     dummies = _check_features("dummy_features", dummy_features, run.n_features)
-    attributions = _per_example(run.attribute(run.build(model)))
+    attributor = run.build(model)
+    attributions = run.features(model, attributor, run.attribute(attributor), "check_dummy")
     scale = attributions.abs().amax(dim=1)
     tolerance = atol + rtol * scale + _rounding(scale + run.magnitude(model), attributions)
     on_dummies = attributions[:, dummies].abs()
@@ -380,7 +419,8 @@ def check_dummy(
         example, column = divmod(int(excess.argmax()), len(dummies))
         raise AxiomViolation(
             f"sensitivity (b) violated for example {example}: dummy feature "
-            f"{dummies[column]} gets attribution {attributions[example, dummies[column]]:.3g} "
+            f"{dummies[column]}{run.space(model, attributor, summed=True)} gets attribution "
+            f"{attributions[example, dummies[column]]:.3g} "
             f"(|.| > {tolerance[example].item():.3g}, the largest attribution of the example "
             f"being {scale[example].item():.3g})"
         )
@@ -406,7 +446,10 @@ def check_implementation_invariance(
     The method is built on each network by the factory and run with the same random numbers.
     That the networks are equivalent is checked on ``inputs`` and ``baselines`` only: their
     outputs may differ by ``atol + rtol · M`` plus the rounding floor, ``M`` the largest output
-    magnitude there.
+    magnitude there. A layer method is built on each network's own layer; its attributions
+    must be aligned with the inputs' features and are compared per feature, as in
+    :func:`check_sensitivity` (so two networks whose embeddings differ by a rotation that the
+    next layer undoes compare equal).
 
     Args:
         method: As in :func:`check_completeness`.
@@ -430,12 +473,15 @@ def check_implementation_invariance(
 
     Raises:
         AxiomViolation: With both attributions of the feature that differs most.
-        ValueError: If the two models' outputs differ on ``inputs`` or ``baselines``.
+        ValueError: If the two models' outputs differ on ``inputs`` or ``baselines``, or
+            ``method`` builds a layer method whose attributions are not aligned with the
+            inputs' features.
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
     )
     _check_tolerances(atol, rtol)
+    attributors = run.build(model), run.build(equivalent_model)
     f = torch.cat([run.output(model, run.inputs), run.output(model, run.baselines)])
     g = torch.cat(
         [run.output(equivalent_model, run.inputs), run.output(equivalent_model, run.baselines)]
@@ -446,8 +492,10 @@ def check_implementation_invariance(
             f"`model` and `equivalent_model` are not equivalent: outputs {f.tolist()} and "
             f"{g.tolist()} on the inputs, then the baselines"
         )
-    first = _per_example(run.attribute(run.build(model)))
-    second = _per_example(run.attribute(run.build(equivalent_model)))
+    first, second = (
+        run.features(net, attributor, run.attribute(attributor), "check_implementation_invariance")
+        for net, attributor in zip((model, equivalent_model), attributors, strict=True)
+    )
     return _assert_close(
         "implementation invariance",
         first,
@@ -457,6 +505,7 @@ def check_implementation_invariance(
         atol,
         rtol,
         run.magnitude(model),
+        space=run.space(model, attributors[0], summed=True),
     )
 
 
@@ -479,7 +528,8 @@ def check_linearity(
     """Linearity: ``A(a·f₁ + b·f₂) = a·A(f₁) + b·A(f₂)``.
 
     The combined network is a :class:`LinearCombination` module holding both networks, so
-    that module-hooking methods (DeepLift) see every layer of each.
+    that module-hooking methods (DeepLift) see every layer of each. Layer methods are refused:
+    the combination holds a layer of each network, and has no single layer's space.
 
     Args:
         method: As in :func:`check_completeness`.
@@ -504,6 +554,7 @@ def check_linearity(
 
     Raises:
         AxiomViolation: With both sides at the feature that differs most.
+        ValueError: If ``method`` builds a layer method.
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
@@ -516,9 +567,15 @@ def check_linearity(
             raise TypeError(f"`{name}` must be a float, got {type(value).__name__}")
         if not math.isfinite(value):
             raise ValueError(f"`{name}` must be finite, got {value}")
-    combined = LinearCombination(model_1, model_2, a, b)
-    together = _per_example(run.attribute(run.build(combined)))
-    apart = a * _per_example(run.attribute(run.build(model_1))) + b * _per_example(
+    first = run.build(model_1)
+    if run.layers(first) is not None:
+        raise ValueError(
+            f"`method` builds {type(first).__name__}, a layer method: check_linearity does not "
+            "accept layer methods, since a·f₁ + b·f₂ holds a layer of each network and has no "
+            "single layer's space"
+        )
+    together = _per_example(run.attribute(run.build(LinearCombination(model_1, model_2, a, b))))
+    apart = a * _per_example(run.attribute(first)) + b * _per_example(
         run.attribute(run.build(model_2))
     )
     magnitude = abs(a) * run.magnitude(model_1) + abs(b) * run.magnitude(model_2)
@@ -551,9 +608,9 @@ def check_symmetry(
         model: As in :func:`check_completeness`.
         inputs: As in :func:`check_completeness`.
         baselines: As in :func:`check_completeness`.
-        symmetric_features: Indices into the flattened example of two features such that
-            swapping them leaves the model's output unchanged (the caller's claim; not
-            verified).
+        symmetric_features: Indices into the flattened example of two features (tokens, for a
+            layer method aligned with them as in :func:`check_sensitivity`) such that swapping
+            them leaves the model's output unchanged (the caller's claim; not verified).
         target: As in :func:`check_completeness`.
         additional_forward_args: As in :func:`check_completeness`.
         attribute_kwargs: As in :func:`check_completeness`.
@@ -569,7 +626,9 @@ def check_symmetry(
 
     Raises:
         AxiomViolation: With both attributions.
-        ValueError: If the two features' values differ in ``inputs`` or in ``baselines``.
+        ValueError: If the two features' values differ in ``inputs`` or in ``baselines``, or
+            ``method`` builds a layer method whose attributions are not aligned with the
+            inputs' features.
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
@@ -582,7 +641,8 @@ def check_symmetry(
         flat = _per_example(points)
         if not torch.equal(flat[:, i], flat[:, j]):
             raise ValueError(f"`{name}` must have equal values at the symmetric features")
-    attributions = _per_example(run.attribute(run.build(model)))
+    attributor = run.build(model)
+    attributions = run.features(model, attributor, run.attribute(attributor), "check_symmetry")
     return _assert_close(
         "symmetry preservation",
         attributions[:, [i]],
@@ -593,6 +653,7 @@ def check_symmetry(
         rtol,
         run.magnitude(model),
         scale=attributions.abs().amax(dim=1),
+        space=run.space(model, attributor, summed=True),
     )
 
 
@@ -627,7 +688,13 @@ class _Runner:
         self._method = method
         if not isinstance(inputs, Tensor):
             raise TypeError(f"`inputs` must be a tensor, got {type(inputs).__name__}")
-        (self.inputs,), _ = check.format_inputs(inputs)
+        if _is_integer(inputs):
+            # token ids, for a layer method: whether the method is one is known at `build`
+            if inputs.dim() == 0 or inputs.shape[0] == 0:
+                raise ValueError("`inputs` must hold at least one example (batch first)")
+            self.inputs = inputs.detach()
+        else:
+            (self.inputs,), _ = check.format_inputs(inputs)
         if self.inputs.dim() < 2:
             raise ValueError("`inputs` must be shaped (batch, *features)")
         self.baselines = _format_baselines(baselines, self.inputs)
@@ -641,6 +708,7 @@ class _Runner:
         if kwargs is not None and not isinstance(kwargs, Mapping):
             raise TypeError(f"`attribute_kwargs` must be a mapping, got {type(kwargs).__name__}")
         self.kwargs = dict(kwargs or {})
+        self.to_layer_input = self.kwargs.get("attribute_to_layer_input", False) is True
         reserved = {"inputs", "baselines", "target", "additional_forward_args"} & set(self.kwargs)
         if reserved:
             raise ValueError(
@@ -656,13 +724,79 @@ class _Runner:
         }
 
     def build(self, model: Callable[..., Any]) -> Attribution:
-        self.output(model, self.inputs)
+        """The method on ``model``; integer inputs only for a layer method."""
         attributor = self._method(model)
         if not isinstance(attributor, Attribution):
             raise TypeError(
                 f"`method` must return a Captum Attribution, got {type(attributor).__name__}"
             )
+        if _is_integer(self.inputs) and self.layers(attributor) is None:
+            raise TypeError(
+                f"`inputs` must be floating point for {type(attributor).__name__}, which "
+                f"attributes to the inputs, got dtype {self.inputs.dtype}: integer inputs (token "
+                "ids) need a layer method, e.g. `lambda m: LayerIntegratedGradients(m, "
+                "m.embedding)`"
+            )
+        self.output(model, self.inputs)
         return attributor
+
+    @staticmethod
+    def layers(attributor: Attribution) -> list[nn.Module] | None:
+        """The layers a layer method attributes to, looking through wrappers; else None.
+
+        A layer method is one of Captum's (``LayerIntegratedGradients``...) or of the
+        package's; wrappers (IDGI, NoiseTunnel) hold theirs as ``attribution_method``.
+        """
+        layer = _layer_of(attributor)
+        if layer is None:
+            return None
+        return layer if isinstance(layer, list) else [layer]
+
+    def space(
+        self, model: Callable[..., Any], attributor: Attribution, summed: bool = False
+    ) -> str:
+        """Where the attributions live, for messages: empty for the inputs' space.
+
+        With ``summed``, says that a feature's attribution sums its layer attributions.
+        """
+        layers = self.layers(attributor)
+        if layers is None:
+            return ""
+        names = ", ".join(_module_name(model, layer) for layer in layers)
+        where = "input" if self.to_layer_input else "output"
+        if summed:
+            return (
+                f" (its attributions in the space of the {where} of layer {names}, summed over "
+                "the trailing dimensions)"
+            )
+        return f" in the space of the {where} of layer {names}"
+
+    def features(
+        self, model: Callable[..., Any], attributor: Attribution, attributions: Any, name: str
+    ) -> Tensor:
+        """``(B, n_features)``: each input feature's attribution.
+
+        A layer method's attributions, shaped like the inputs plus trailing dimensions, are
+        summed over those (a token's score); others are refused, naming ``method``.
+        """
+        if self.layers(attributor) is None:
+            return _per_example(attributions)
+        dims = self.inputs.dim()
+        if isinstance(attributions, Tensor) and attributions.shape[:dims] == self.inputs.shape:
+            return attributions.reshape(self.batch_size, self.n_features, -1).sum(dim=2)
+        shape = (
+            tuple(attributions.shape)
+            if isinstance(attributions, Tensor)
+            else f"a {type(attributions).__name__} of tensors"
+        )
+        raise ValueError(
+            f"`method` builds {type(attributor).__name__}, whose attributions"
+            f"{self.space(model, attributor)} ({shape}) are not aligned with the features of "
+            f"`inputs` {tuple(self.inputs.shape)}: {name} needs attributions aligned with input "
+            "features, shaped like `inputs` plus trailing dimensions (an embedding layer's "
+            "(batch, tokens, embedding) for (batch, tokens) token ids); attribute to such a "
+            "layer (check_completeness takes any layer)"
+        )
 
     @staticmethod
     def takes_baselines(attributor: Attribution) -> bool:
@@ -699,15 +833,30 @@ class _Runner:
         """
         return torch.as_tensor(delta).detach().reshape(self.batch_size, -1).mean(dim=1)
 
-    def variation(self, model: Callable[..., Any]) -> Tensor:
+    def variation(self, model: Callable[..., Any], attributor: Attribution) -> Tensor:
         """How much the output moves from the baselines to the inputs, per example.
 
-        The sum of ``|Δf|`` over :data:`VARIATION_STEPS` equal steps of the straight line.
+        The sum of ``|Δf|`` over :data:`VARIATION_STEPS` equal steps of the straight line: in
+        the inputs' space, or for a layer method in the layer's, from ``L(x')`` to ``L(x)``
+        (the model run on the inputs with the layer's activations replaced by the points).
         """
-        outputs = [
-            self.output(model, self.baselines + t * (self.inputs - self.baselines))
-            for t in torch.linspace(0, 1, VARIATION_STEPS + 1).tolist()
-        ]
+        steps = torch.linspace(0, 1, VARIATION_STEPS + 1).tolist()
+        layers = self.layers(attributor)
+        if layers is None:
+            outputs = [
+                self.output(model, self.baselines + t * (self.inputs - self.baselines))
+                for t in steps
+            ]
+        else:
+            hooks = LayerHooks(layers, self.to_layer_input)
+            args = format_additional_forward_args(self.additional_forward_args)
+            end, _ = hooks.activations(model, (self.inputs,), args)
+            start, _ = hooks.activations(model, (self.baselines,), args)
+            outputs = []
+            for t in steps:
+                points = tuple(a + t * (b - a) for a, b in zip(start, end, strict=True))
+                with hooks.replaced(points):
+                    outputs.append(self.output(model, self.inputs))
         return torch.stack(outputs).diff(dim=0).abs().sum(dim=0)
 
     def magnitude(self, model: Callable[..., Any]) -> Tensor:
@@ -730,11 +879,57 @@ def _format_baselines(baselines: Any, inputs: Tensor) -> Tensor:
         return torch.zeros_like(inputs)
     if isinstance(baselines, bool) or not isinstance(baselines, int | float | Tensor):
         raise TypeError(f"`baselines` must be a tensor or a float, got {type(baselines).__name__}")
-    return check.format_baselines(baselines, (inputs,))[0]
+    if not _is_integer(inputs):
+        return check.format_baselines(baselines, (inputs,))[0]
+    if isinstance(baselines, float) or (
+        isinstance(baselines, Tensor) and baselines.dtype != inputs.dtype
+    ):
+        raise TypeError(
+            f"`baselines` must be token ids like `inputs` ({inputs.dtype}): an int or a tensor of "
+            f"that dtype, got {getattr(baselines, 'dtype', type(baselines).__name__)}"
+        )
+    check.check_device("baselines", torch.as_tensor(baselines).device, inputs.device)
+    try:
+        return torch.as_tensor(baselines, device=inputs.device).expand_as(inputs).clone()
+    except RuntimeError:
+        raise ValueError(
+            f"`baselines` of shape {tuple(torch.as_tensor(baselines).shape)} does not match the "
+            f"input's shape {tuple(inputs.shape)}"
+        ) from None
+
+
+def _is_integer(t: Tensor) -> bool:
+    """Whether ``t`` holds integers (token ids), not floats, complex numbers or bools."""
+    return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
+
+
+def _layer_of(attributor: Attribution) -> Layers | None:
+    """The ``layer`` of a layer method, or of the method a wrapper holds; else None."""
+    if isinstance(attributor, CaptumLayerAttribution | LayerAttribution):
+        return attributor.layer
+    wrapped = getattr(attributor, "attribution_method", None)
+    return _layer_of(wrapped) if isinstance(wrapped, Attribution) else None
+
+
+def _module_name(model: Callable[..., Any], layer: nn.Module) -> str:
+    """The layer's name in ``model`` and its kind, e.g. ``"`embedding` (Embedding)"``."""
+    kind = type(layer).__name__
+    if isinstance(model, nn.Module):
+        for name, module in model.named_modules():
+            if module is layer and name:
+                return f"`{name}` ({kind})"
+    return kind
 
 
 def _per_example(t: Tensor) -> Tensor:
     return t.reshape(t.shape[0], -1)
+
+
+def _flat(attributions: Any) -> Tensor:
+    """Attributions per example, flattened; a layer method's tuples and lists joined."""
+    if isinstance(attributions, Tensor):
+        return _per_example(attributions)
+    return torch.cat([_flat(a) for a in attributions], dim=1)
 
 
 def _check_features(name: str, features: Any, n_features: int) -> list[int]:
@@ -760,13 +955,14 @@ def _assert_close(
     rtol: float,
     magnitude: Tensor,
     scale: Tensor | None = None,
+    space: str = "",
 ) -> CheckResult:
     """Raise :class:`AxiomViolation` where two attributions of an example differ too much.
 
     The allowance is ``atol + rtol · scale`` plus the rounding floor of ``scale + magnitude``:
     ``scale`` is, per example, the largest ``|A|`` of either map unless given, ``magnitude``
     the outputs' ``|f(x)| + |f(x')|`` (a method that differences outputs rounds relative to
-    them).
+    them). ``space`` says, in the message, where the features' attributions come from.
     """
     if scale is None:
         scale = torch.maximum(first.abs().amax(dim=1), second.abs().amax(dim=1))
@@ -776,7 +972,7 @@ def _assert_close(
         example, feature = divmod(int(excess.argmax()), first.shape[1])
         gap = (first - second)[example, feature].item()
         raise AxiomViolation(
-            f"{axiom} violated for example {example}, feature {feature}: {first_name} gives "
+            f"{axiom} violated for example {example}, feature {feature}{space}: {first_name} gives "
             f"{first[example, feature].item():.6g}, {second_name} gives "
             f"{second[example, feature].item():.6g} (gap {gap:.3g}, allowed "
             f"{tolerance[example].item():.3g})"

@@ -1,6 +1,7 @@
 """Small networks for the axiom checks.
 
-Random MLPs and CNNs, functionally equivalent reparameterisations, networks with dummy inputs,
+Random MLPs and CNNs, token models (an embedding in front of an MLP, for the layer methods of
+text models), functionally equivalent reparameterisations, networks with dummy inputs,
 symmetric networks, and the classic examples of Sundararajan et al. (2017).
 
 Everything here is plain PyTorch (no hypothesis): :mod:`captum_smooth.axioms.strategies` draws
@@ -97,6 +98,74 @@ def cnn(
         layers.append(nn.MaxPool2d(2))
     layers += [nn.Flatten(), _random_linear(channels * side * side, 1, generator, dtype)]
     return nn.Sequential(*layers).eval()
+
+
+POOLS = ("flatten", "sum")
+"""How a :class:`TokenModel` joins its tokens."""
+
+
+class TokenModel(nn.Module):
+    """Token ids through ``embedding``, then ``head``: a text model for layer methods.
+
+    With ``pool="flatten"`` the head sees the ``(tokens · embedding_dim)`` embeddings of an
+    example at once; with ``pool="sum"`` it runs on each token's embedding and the outputs are
+    summed over tokens (a model symmetric in its tokens).
+
+    Args:
+        embedding: The embedding layer, the layer that layer methods attribute to.
+        head: The network after it, returning one output per example (or per token).
+        pool: ``"flatten"`` or ``"sum"``.
+    """
+
+    def __init__(self, embedding: nn.Embedding, head: nn.Module, pool: str = "flatten") -> None:
+        """Put ``embedding`` in front of ``head``, joined by ``pool``."""
+        super().__init__()
+        if pool not in POOLS:
+            raise ValueError(f"`pool` must be one of {POOLS}, got {pool!r}")
+        self.embedding, self.head, self.pool = embedding, head, pool
+
+    def forward(self, ids: Tensor) -> Tensor:
+        """The head's output on the embeddings of ``ids``, ``(batch, tokens)``."""
+        embedded = self.embedding(ids)
+        if self.pool == "flatten":
+            return self.head(embedded.flatten(1))
+        return self.head(embedded).sum(dim=1)
+
+
+def token_mlp(
+    n_tokens: int,
+    vocabulary_size: int,
+    embedding_dim: int,
+    hidden: Sequence[int],
+    activation: str = "tanh",
+    *,
+    pool: str = "flatten",
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> TokenModel:
+    """A random :class:`TokenModel`: an embedding followed by an :func:`mlp`.
+
+    Args:
+        n_tokens: The tokens per example (the head's input width with ``pool="flatten"``).
+        vocabulary_size: The number of token ids, ``0`` to ``vocabulary_size - 1``.
+        embedding_dim: The width of an embedding.
+        hidden: The widths of the head's hidden layers.
+        activation: The head's non-linearity: ``"relu"``, ``"softplus"`` or ``"tanh"``.
+        pool: ``"flatten"`` or ``"sum"``, as in :class:`TokenModel`.
+        generator: The source of the embeddings (standard normal) and the head's weights.
+        dtype: The parameters' dtype.
+
+    Returns:
+        The model, in evaluation mode; its layer is ``model.embedding``.
+    """
+    embedding = _new(nn.Embedding, vocabulary_size, embedding_dim, dtype=dtype)
+    with torch.no_grad():
+        embedding.weight.copy_(
+            torch.randn(embedding.weight.shape, generator=generator, dtype=dtype)
+        )
+    width = n_tokens * embedding_dim if pool == "flatten" else embedding_dim
+    head = mlp(width, hidden, activation, generator=generator, dtype=dtype)
+    return TokenModel(embedding, head, pool).eval()
 
 
 def permute_hidden_units(

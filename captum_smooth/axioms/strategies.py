@@ -1,11 +1,12 @@
 """Hypothesis strategies for the axiom checks.
 
 Small random networks with inputs and baselines, functionally equivalent pairs, networks with
-dummy inputs, symmetric networks.
+dummy inputs, symmetric networks, and token models with token ids for layer methods.
 
 Needs ``hypothesis`` (``pip install 'captum-smooth[axioms]'``). Every strategy draws float64
-tensors and networks whose weights come from a drawn seed, so a failing example prints as a
-short description (``network``) plus the tensors, and replays exactly.
+tensors (int64 token ids for the token models) and networks whose weights come from a drawn
+seed, so a failing example prints as a short description (``network``) plus the tensors, and
+replays exactly.
 
 Example:
     >>> from hypothesis import given
@@ -38,6 +39,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 from captum_smooth.axioms import networks
 
 ALL_ACTIVATIONS = tuple(networks.ACTIVATIONS)
+POOLS = networks.POOLS
 SMOOTH_ACTIVATIONS = ("softplus", "tanh")
 KINDS = ("mlp", "cnn")
 
@@ -57,6 +59,19 @@ class Case:
     """A network with a batch of inputs and baselines."""
 
     model: nn.Module
+    inputs: Tensor
+    baselines: Tensor
+    network: str
+
+
+@dataclass
+class TokenCase:
+    """A token model with a batch of token ids and baseline ids.
+
+    The model's embedding, the layer to attribute to, is ``model.embedding``.
+    """
+
+    model: networks.TokenModel
     inputs: Tensor
     baselines: Tensor
     network: str
@@ -357,6 +372,90 @@ def linear_cases(
         draw(tensors(first.shape, n)),
         f"{a}·{first.description} + {b}·{second.description}",
     )
+
+
+@st.composite
+def token_models(
+    draw: st.DrawFn, activations: Sequence[str] = ALL_ACTIVATIONS, pools: Sequence[str] = POOLS
+) -> tuple[networks.TokenModel, int, int, str]:
+    """A random :func:`~captum_smooth.axioms.networks.token_mlp`.
+
+    1 to 4 tokens, a vocabulary of 2 to 8 ids, embeddings of width 1 to 3, a head of one or
+    two hidden layers of width 1 to 5.
+
+    Returns:
+        The model, its number of tokens, its vocabulary size, and its description.
+    """
+    if not pools or set(pools) - set(POOLS):
+        raise ValueError(f"`pools` must be a non-empty subset of {POOLS}")
+    n_tokens, vocabulary = draw(st.integers(1, 4)), draw(st.integers(2, 8))
+    dim = draw(st.integers(1, 3))
+    hidden = draw(st.lists(st.integers(1, 5), min_size=1, max_size=2))
+    activation = draw(st.sampled_from(list(activations)))
+    pool = draw(st.sampled_from(list(pools)))
+    seed = draw(st.integers(0, 2**31 - 1))
+    model = networks.token_mlp(
+        n_tokens, vocabulary, dim, hidden, activation, pool=pool, generator=_generator(seed)
+    )
+    description = (
+        f"token_mlp({n_tokens}, {vocabulary}, {dim}, {hidden}, {activation}, pool={pool!r}, "
+        f"seed={seed})"
+    )
+    return model, n_tokens, vocabulary, description
+
+
+def token_ids(
+    vocabulary: int, n_tokens: int, batch_size: int, exclude: int | None = None
+) -> st.SearchStrategy[Tensor]:
+    """``(batch_size, n_tokens)`` int64 token ids in ``[0, vocabulary)``, never ``exclude``."""
+    n = batch_size * n_tokens
+    ids = [i for i in range(vocabulary) if i != exclude]
+    drawn = st.lists(st.sampled_from(ids), min_size=n, max_size=n)
+    return drawn.map(lambda flat: torch.tensor(flat).reshape(batch_size, n_tokens))
+
+
+@st.composite
+def token_cases(
+    draw: st.DrawFn,
+    batch_size: int | None = None,
+    pad_id: int = 0,
+    activations: Sequence[str] = ALL_ACTIVATIONS,
+    pools: Sequence[str] = POOLS,
+) -> TokenCase:
+    """A token model, a batch of token ids other than ``pad_id``, and baselines of ``pad_id``.
+
+    The case of completeness for layer methods: every token differs from the baseline's, as a
+    text differs from its padding. Options as in :func:`token_models`; 1 to 3 examples
+    (``batch_size`` if given).
+    """
+    if not 0 <= pad_id < 2:
+        raise ValueError(f"`pad_id` must be 0 or 1 (every vocabulary has both), got {pad_id}")
+    model, n_tokens, vocabulary, description = draw(token_models(activations, pools))
+    inputs = draw(token_ids(vocabulary, n_tokens, _batch_size(draw, batch_size), pad_id))
+    return TokenCase(model, inputs, torch.full_like(inputs, pad_id), description)
+
+
+@st.composite
+def one_token_apart(
+    draw: st.DrawFn,
+    batch_size: int | None = None,
+    activations: Sequence[str] = ALL_ACTIVATIONS,
+    pools: Sequence[str] = POOLS,
+) -> TokenCase:
+    """Token ids and baselines that differ in exactly one (drawn) token per example.
+
+    The premise of sensitivity (a) for a layer method on the embeddings. Options as in
+    :func:`token_cases`.
+    """
+    model, n_tokens, vocabulary, description = draw(token_models(activations, pools))
+    n = _batch_size(draw, batch_size)
+    inputs = draw(token_ids(vocabulary, n_tokens, n))
+    baselines = inputs.clone()
+    for i in range(n):
+        token = draw(st.integers(0, n_tokens - 1))
+        old = int(inputs[i, token])
+        baselines[i, token] = draw(st.integers(0, vocabulary - 1).filter(lambda v, o=old: v != o))
+    return TokenCase(model, inputs, baselines, description)
 
 
 def _generator(seed: int) -> torch.Generator:
