@@ -161,3 +161,26 @@ def test_every_test_the_reference_cites_exists():
         or not re.search(rf"^def {name}\(", (ROOT / path).read_text(encoding="utf-8"), re.M)
     ]
     assert not missing, "docs/reference.md cites tests that do not exist:\n" + "\n".join(missing)
+
+
+MACHINE_PATH = re.compile(
+    r"(?<![\w.~])/(?:home|root|tmp|work|opt|usr|var|Users)/|site-packages|\b[A-Z]:\\"
+)
+
+
+@pytest.mark.parametrize("notebook", sorted(p.name for p in (ROOT / "tutorials").glob("*.ipynb")))
+def test_stored_tutorial_outputs_name_no_path_of_the_machine_that_ran_them(notebook):
+    cells = json.loads((ROOT / "tutorials" / notebook).read_text(encoding="utf-8"))["cells"]
+    outputs = [output for cell in cells for output in cell.get("outputs", [])]
+    texts = []
+    for output in outputs:
+        texts.append("".join(output.get("text", [])))
+        texts.append("\n".join(output.get("traceback", [])))
+        for kind, data in output.get("data", {}).items():
+            if not kind.startswith("image/"):
+                texts.append("".join(data) if isinstance(data, list) else json.dumps(data))
+    paths = [m.group(0) for text in texts for m in MACHINE_PATH.finditer(text)]
+    assert not paths, f"{notebook}: stored outputs show paths of a machine: {paths[:5]}"
+    assert not [o for o in outputs if o.get("output_type") == "error"], "outputs of a failed run"
+    jpegs = [o for o in outputs if "image/jpeg" in o.get("data", {})]
+    assert not jpegs, f"{notebook}: figures stored as JPEG blur pixel noise; store PNG"
