@@ -41,14 +41,19 @@ def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
 
 
 def _blur_matrix(n: int, sigma: float, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """``K[i, j] = k(i - j)``: a 1-D Gaussian filter with zero padding, as a matrix."""
+    """``K[i, j] = k(i - j)``: a 1-D Gaussian filter with zero padding, as a matrix.
+
+    The ``2n - 1`` values of ``k`` are computed once and gathered into the Toeplitz matrix, so
+    a blur costs ``2n`` exponentials rather than ``n²``.
+    """
     radius = int(_TRUNCATE * sigma + 0.5)
     taps = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
     norm = torch.exp(-0.5 * (taps / sigma) ** 2).sum()
+    offsets = torch.arange(-(n - 1), n, device=device)
+    kernel = torch.exp(-0.5 * (offsets.to(dtype) / sigma) ** 2) / norm
+    kernel = torch.where(offsets.abs() <= radius, kernel, torch.zeros_like(kernel))
     index = torch.arange(n, device=device)
-    offsets = (index[:, None] - index[None, :]).to(dtype)
-    weights = torch.exp(-0.5 * (offsets / sigma) ** 2) / norm
-    return torch.where(offsets.abs() <= radius, weights, torch.zeros_like(weights))
+    return kernel[index[:, None] - index[None, :] + (n - 1)]
 
 
 class BlurIntegratedGradients(PathAttribution):
