@@ -206,7 +206,7 @@ def _guided_steps(
     for step in range(n_steps):
         # the model's gradients stay in its dtype: the selection only ranks their magnitudes,
         # which a float64 copy would order the same, at twice the memory traffic
-        grad = _flat(grads)
+        magnitude = _flat(grads).abs()
         alpha = (step + 1.0) / n_steps
         alpha_min, alpha_max = max(alpha - max_dist, 0.0), min(alpha + max_dist, 1.0)
         x_min = start + distance * alpha_min
@@ -227,13 +227,15 @@ def _guided_steps(
             active &= ~reached
             if not active.any():
                 break
-            grad = torch.where(x == x_max, torch.inf, grad)
-            magnitude = grad.abs()
+            # features at α_max are done for this step: out of the ranking
+            magnitude.masked_fill_(x == x_max, torch.inf)
             threshold = magnitude.kthvalue(rank, dim=1).values
-            selected = (magnitude <= threshold[:, None]) & (grad != torch.inf) & active[:, None]
-            l1_selected = ((x - x_max).abs() * selected).sum(dim=1)
+            selected = (magnitude <= threshold[:, None]) & (magnitude != torch.inf)
+            selected &= active[:, None]
+            gap = x_max - x
+            l1_selected = (gap.abs() * selected).sum(dim=1)
             gamma = torch.where(l1_selected > 0, (l1_current - l1_target) / l1_selected, torch.inf)
-            move = torch.where(gamma[:, None] > 1, x_max, x + (x_max - x) * gamma[:, None])
+            move = torch.where(gamma[:, None] > 1, x_max, x + gap * gamma[:, None])
             x = torch.where(selected, move, x)
             active &= gamma > 1
             if not active.any():
