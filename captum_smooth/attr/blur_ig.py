@@ -43,8 +43,9 @@ def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
 def _blur_matrix(n: int, sigma: float, dtype: torch.dtype, device: torch.device) -> Tensor:
     """``K[i, j] = k(i - j)``: a 1-D Gaussian filter with zero padding, as a matrix.
 
-    The ``2n - 1`` values of ``k`` are computed once and gathered into the Toeplitz matrix, so
-    a blur costs ``2n`` exponentials rather than ``n²``.
+    The ``2n - 1`` values of ``k`` are computed once and laid out as the rows of the Toeplitz
+    matrix (windows of the reversed kernel), so a blur matrix costs ``2n`` exponentials and no
+    index arithmetic rather than ``n²`` of each.
     """
     radius = int(_TRUNCATE * sigma + 0.5)
     taps = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
@@ -52,8 +53,8 @@ def _blur_matrix(n: int, sigma: float, dtype: torch.dtype, device: torch.device)
     offsets = torch.arange(-(n - 1), n, device=device)
     kernel = torch.exp(-0.5 * (offsets.to(dtype) / sigma) ** 2) / norm
     kernel = torch.where(offsets.abs() <= radius, kernel, torch.zeros_like(kernel))
-    index = torch.arange(n, device=device)
-    return kernel[index[:, None] - index[None, :] + (n - 1)]
+    # row i is kernel[n - 1 + i - j] over j: the windows of the reversed kernel, last first
+    return kernel.flip(0).unfold(0, n, 1).flip(0)
 
 
 class BlurIntegratedGradients(PathAttribution):
