@@ -230,14 +230,21 @@ def _guided_steps(
             # features at α_max are done for this step: out of the ranking
             magnitude.masked_fill_(x == x_max, torch.inf)
             threshold = magnitude.kthvalue(rank, dim=1).values
-            selected = (magnitude <= threshold[:, None]) & (magnitude != torch.inf)
-            selected &= active[:, None]
+            selected = magnitude <= threshold[:, None]
+            if torch.isinf(threshold).any():  # fewer than `rank` features left to move
+                selected &= magnitude != torch.inf
+            if not active.all():
+                selected &= active[:, None]
             gap = x_max - x
-            l1_selected = (gap.abs() * selected).sum(dim=1)
+            l1_selected = torch.where(selected, gap.abs(), 0.0).sum(dim=1)
             gamma = torch.where(l1_selected > 0, (l1_current - l1_target) / l1_selected, torch.inf)
-            move = torch.where(gamma[:, None] > 1, x_max, x + gap * gamma[:, None])
-            x = torch.where(selected, move, x)
-            active &= gamma > 1
+            finishes = gamma > 1  # the selected features reach α_max
+            if finishes.all():
+                x = torch.where(selected, x_max, x)
+            else:
+                move = torch.where(finishes[:, None], x_max, x + gap * gamma[:, None])
+                x = torch.where(selected, move, x)
+            active &= finishes
             if not active.any():
                 break
         grads = yield _unflat(x, shapes)
