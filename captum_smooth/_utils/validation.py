@@ -31,6 +31,17 @@ def same_device(a: torch.device | str, b: torch.device | str) -> bool:
     return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
 
 
+def all_finite(tensor: Tensor) -> bool:
+    """Whether every element of ``tensor`` is finite.
+
+    A sum is finite only if every term is (NaN and inf propagate), so one summing pass answers
+    for almost every tensor; the element-wise test runs only when the sum is not finite, which
+    a sum of finite terms can also be by overflowing. ``torch.isfinite(t).all()`` costs about
+    twenty times the sum on a CPU, paid on every gradient the methods take.
+    """
+    return bool(torch.isfinite(tensor.sum())) or bool(torch.isfinite(tensor).all())
+
+
 def check_device(
     name: str, device: torch.device, expected: torch.device | None, reference: str = "inputs"
 ) -> None:
@@ -64,7 +75,7 @@ def check_tensor(
         raise ValueError(
             f"`{name}` must hold at least one example (batch first), got shape {tuple(value.shape)}"
         )
-    if not torch.isfinite(value).all():
+    if not all_finite(value):
         raise ValueError(f"`{name}` must be finite: it holds NaN or inf")
     return value.detach()
 
@@ -78,7 +89,7 @@ def is_finite_batch(value: Any, n_rows: int) -> bool:
         isinstance(value, Tensor)
         and value.dim() > 0
         and value.shape[0] == n_rows
-        and bool(torch.isfinite(value).all())
+        and all_finite(value)
     )
 
 

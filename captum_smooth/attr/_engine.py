@@ -31,6 +31,7 @@ from captum_smooth._utils.captum_compat import (
     format_additional_forward_args,
     run_forward,
 )
+from captum_smooth._utils.validation import all_finite
 
 Need = Literal["grad", "value", "point"]
 """What a block's rows need from the model: ``"grad"`` the output and its input gradient,
@@ -128,7 +129,7 @@ def value_and_grad(
                 for g, r in zip(found, rows, strict=True)
             )
     values = values.detach()
-    finite = torch.isfinite(values).all() and all(torch.isfinite(g).all() for g in grads or ())
+    finite = all_finite(values) and all(all_finite(g) for g in grads or ())
     if not finite:
         raise ValueError(
             "forward_func gave a non-finite output or gradient (NaN or inf) on the "

@@ -306,7 +306,7 @@ def _model_inputs(inputs: Any) -> tuple[Tensor, ...]:
     if 0 in sizes:
         raise ValueError("`inputs` must hold at least one example")
     for x in formatted:
-        if x.is_floating_point() and not torch.isfinite(x).all():
+        if x.is_floating_point() and not check.all_finite(x):
             raise ValueError("`inputs` must be finite (no NaN or inf)")
     return tuple(formatted)
 

@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Generator
 from typing import Any
 
+import numpy as np
 import torch
 from captum.log import log_usage
 from torch import Tensor
@@ -193,34 +194,43 @@ def _guided_steps(
     start = _flat(baselines).double()
     n_features = target.shape[1]
     distance = target - start
-    moves = distance != 0
     l1_total = distance.abs().sum(dim=1)
-    x = start.clone()
     # the selection threshold is PAIR's np.quantile(|g|, fraction, interpolation="lower"):
     # numpy's virtual index n·q + (1 - q) - 1, floored, computed with the same float ops
     rank = math.floor(n_features * fraction + (1 - fraction) - 1) + 1
     # each inner iteration finishes at least the selected share of the remaining features
     max_iterations = 2 * math.ceil(1 / fraction) + 4
+    # The point and the step's work space are updated in place: on a CPU, a fresh tensor of
+    # this size costs more in page faults than the arithmetic done in it. Masks are 0/1 in
+    # float64, applied with lerp: x + 0·(e - x) and e - (e - x)·0 are exactly x and e, and
+    # torch.where, whose CPU kernel branches on each element of a scattered mask, costs three
+    # times as much. The path yields copies of x: the engine keeps each point for its chord.
+    x = start.clone()
+    x_min, x_max, gap, work, mask = (torch.empty_like(x) for _ in range(5))
+    finished = torch.empty_like(x, dtype=torch.bool)
 
-    grads = yield _unflat(x, shapes)
+    grads = yield _unflat(x.clone(), shapes)
     for step in range(n_steps):
         # the model's gradients stay in its dtype: the selection only ranks their magnitudes,
         # which a float64 copy would order the same, at twice the memory traffic
         magnitude = _flat(grads).abs()
         alpha = (step + 1.0) / n_steps
         alpha_min, alpha_max = max(alpha - max_dist, 0.0), min(alpha + max_dist, 1.0)
-        x_min = start + distance * alpha_min
-        x_max = start + distance * alpha_max
+        torch.mul(distance, alpha_min, out=x_min).add_(start)  # x' + (x - x')·α_min
+        torch.mul(distance, alpha_max, out=x_max).add_(start)
         l1_target = l1_total * (1 - (step + 1) / n_steps)
         active = l1_total > 0
         for iteration in range(max_iterations):
             if iteration == 0:
                 # features behind α_min jump to it (PAIR checks at every iteration, but within
-                # a step features only move toward α_max, so none falls behind after the first)
-                # features with x == x' have no α: taken as at α_max, finished from the start
-                alpha_of_x = torch.where(moves, (x - start) / distance, alpha_max)
-                x = torch.where((alpha_of_x < alpha_min) & active[:, None], x_min, x)
-            l1_current = (x - target).abs().sum(dim=1)
+                # a step features only move toward α_max, so none falls behind after the first);
+                # features with x == x' have no α (0 / 0 is NaN, never behind)
+                torch.sub(x, start, out=work).div_(distance)
+                behind = torch.lt(work, alpha_min, out=mask)
+                if not active.all():
+                    behind.mul_(active[:, None])
+                x.lerp_(x_min, behind)
+            l1_current = torch.sub(x, target, out=work).abs_().sum(dim=1)
             reached = (l1_current - l1_target).abs() <= _EPSILON * torch.maximum(
                 torch.maximum(l1_current.abs(), l1_target.abs()), torch.ones_like(l1_target)
             )
@@ -228,30 +238,48 @@ def _guided_steps(
             if not active.any():
                 break
             # features at α_max are done for this step: out of the ranking
-            magnitude.masked_fill_(x == x_max, torch.inf)
-            threshold = magnitude.kthvalue(rank, dim=1).values
-            selected = magnitude <= threshold[:, None]
+            magnitude.masked_fill_(torch.eq(x, x_max, out=finished), torch.inf)
+            threshold = _kth_smallest(magnitude, rank)
+            selected = torch.le(magnitude, threshold[:, None], out=mask)
             if torch.isinf(threshold).any():  # fewer than `rank` features left to move
-                selected &= magnitude != torch.inf
+                selected.mul_(torch.isfinite(magnitude))
             if not active.all():
-                selected &= active[:, None]
-            gap = x_max - x
-            l1_selected = torch.where(selected, gap.abs(), 0.0).sum(dim=1)
+                selected.mul_(active[:, None])
+            torch.sub(x_max, x, out=gap)
+            l1_selected = torch.abs(gap, out=work).mul_(selected).sum(dim=1)
             gamma = torch.where(l1_selected > 0, (l1_current - l1_target) / l1_selected, torch.inf)
             finishes = gamma > 1  # the selected features reach α_max
             if finishes.all():
-                x = torch.where(selected, x_max, x)
+                x.lerp_(x_max, selected)
             else:
-                move = torch.where(finishes[:, None], x_max, x + gap * gamma[:, None])
-                x = torch.where(selected, move, x)
+                # the others move by γ of their gap: x + (x_max - x)·γ
+                move = torch.mul(gap, gamma[:, None], out=work).add_(x)
+                move[finishes] = x_max[finishes]
+                x.lerp_(move, selected)
             active &= finishes
             if not active.any():
                 break
-        grads = yield _unflat(x, shapes)
+        grads = yield _unflat(x.clone(), shapes)
+
+
+def _kth_smallest(values: Tensor, rank: int) -> Tensor:
+    """``values.kthvalue(rank, dim=1).values``.
+
+    On a CPU through numpy's introselect (the same value), a fifth of the time of torch's
+    kthvalue on 150 528 magnitudes.
+    """
+    if values.device.type == "cpu" and values.dtype in _NUMPY_FLOATS:
+        return torch.from_numpy(np.partition(values.numpy(), rank - 1, axis=1)[:, rank - 1])
+    return values.kthvalue(rank, dim=1).values
+
+
+_NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
 
 
 def _flat(tensors: tuple[Tensor, ...]) -> Tensor:
-    return torch.cat([t.reshape(t.shape[0], -1) for t in tensors], dim=1)
+    """The features of each example as one row (a view for a single tensor: not written to)."""
+    rows = [t.reshape(t.shape[0], -1) for t in tensors]
+    return rows[0] if len(rows) == 1 else torch.cat(rows, dim=1)
 
 
 def _unflat(flat: Tensor, shapes: list[torch.Size]) -> tuple[Tensor, ...]:

@@ -3,10 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from saliency.core import guided_ig as pair_guided_ig
 from saliency.core.guided_ig import GuidedIG
 
 from captum_smooth import GuidedIntegratedGradients
+from captum_smooth.attr import guided_ig
 from tests.attr.reference import pair_call_model
 
 
@@ -165,3 +168,77 @@ def test_a_float32_model_gets_pairs_float64_path(cnn):
         )
         gap = np.linalg.norm(map_.permute(1, 2, 0).numpy() - reference)
         assert gap / np.linalg.norm(reference) < 1e-5
+
+
+def _relu_cnn(seed):
+    # ReLU and max-pooling give many exactly-zero gradients: ties in PAIR's ranking
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 4 * 4, 3),
+    ).double()
+
+
+@given(
+    seed=st.integers(0, 2**16),
+    n_steps=st.integers(1, 24),
+    fraction=st.sampled_from([0.1, 0.25, 0.3, 0.5, 1.0]),
+    max_dist=st.sampled_from([0.0, 0.02, 0.1, 1.0]),
+    equal_share=st.sampled_from([0.0, 0.3]),
+)
+def test_agrees_with_pair_on_random_settings(seed, n_steps, fraction, max_dist, equal_share):
+    generator = torch.Generator().manual_seed(seed)
+    model = _relu_cnn(seed)
+    image = torch.rand(1, 3, 8, 8, dtype=torch.float64, generator=generator)
+    baseline = torch.rand(1, 3, 8, 8, dtype=torch.float64, generator=generator)
+    equal = torch.rand(1, 3, 8, 8, generator=generator) < equal_share
+    baseline = torch.where(equal, image, baseline)  # features with nothing to travel
+    settings = {"fraction": fraction, "max_dist": max_dist}
+    ours = GuidedIntegratedGradients(model).attribute(
+        image, baselines=baseline, target=1, n_steps=n_steps, **settings
+    )
+    reference = GuidedIG().GetMask(
+        image[0].permute(1, 2, 0).numpy(),
+        pair_call_model(model, 1),
+        x_baseline=baseline[0].permute(1, 2, 0).numpy(),
+        x_steps=n_steps,
+        **settings,
+    )
+    np.testing.assert_allclose(ours[0].permute(1, 2, 0).numpy(), reference, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_the_selection_threshold_is_torchs_kthvalue(dtype):
+    # the CPU path ranks through numpy; ties, zeros and inf (finished features) included
+    generator = torch.Generator().manual_seed(0)
+    values = torch.randint(0, 50, (3, 1000), generator=generator).to(dtype) / 7
+    values[0, :400] = torch.inf
+    values[1, :] = 0.0
+    for rank in (1, 250, 600, 999, 1000):
+        expected = values.kthvalue(rank, dim=1).values
+        found = guided_ig._kth_smallest(values, rank)
+        assert found.dtype == dtype
+        assert torch.equal(found, expected)
+
+
+def test_the_path_yields_points_it_does_not_change_afterwards(cnn):
+    # the path updates its point in place: what it yielded must stay as it was
+    image = torch.rand(2, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    steps = guided_ig._guided_steps((image,), (torch.zeros_like(image),), 8, 0.25, 0.1)
+    yielded, copies = [], []
+    points = next(steps)
+    while True:
+        yielded.append(points)
+        copies.append(points[0].clone())
+        x = points[0].detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(cnn(x)[:, 0].sum(), x)
+        try:
+            points = steps.send((grad,))
+        except StopIteration:
+            break
+    assert len(yielded) == 9
+    assert all(torch.equal(p[0], c) for p, c in zip(yielded, copies, strict=True))
+    assert len({p[0].data_ptr() for p in yielded}) == len(yielded)
