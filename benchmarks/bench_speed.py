@@ -267,6 +267,9 @@ def main() -> None:
     parser.add_argument("--path-steps", type=int, default=16, help="Guided/Blur IG steps")
     parser.add_argument("--iterations", type=int, default=2, help="adaptive max_iterations")
     parser.add_argument("--models", nargs="+", default=["lite0", "resnet18"])
+    parser.add_argument(
+        "--methods", nargs="+", default=None, help="only these rows, e.g. GuidedIG 'IDGI(GuidedIG)'"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     args.aupc = {"n_steps": 3, "n_candidates": 8, "window_size": 28}
@@ -301,6 +304,8 @@ def main() -> None:
             "|---|---|---|---|---|---|",
         ]
         for row in rows_for(model, raw, targets, args):
+            if args.methods is not None and row.method not in args.methods:
+                continue
             t = measure(row, model, images, args)
             per_image = t["ours"] / len(images)
             roof = "—" if t["roofline"] is None else f"{t['ours'] / t['roofline']:.2f}"
@@ -321,6 +326,8 @@ def main() -> None:
             "|---|---|---|---|---|",
         ]
         for name, settings, run, grad_rows, value_rows in delta_rows(model, raw, targets, args):
+            if args.methods is not None and name not in args.methods:
+                continue
             run(True)  # warm-up
             best = {True: float("inf"), False: float("inf")}
             for _ in range(args.repeats):

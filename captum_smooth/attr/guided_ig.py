@@ -206,8 +206,12 @@ def _guided_steps(
     # torch.where, whose CPU kernel branches on each element of a scattered mask, costs three
     # times as much. The path yields copies of x: the engine keeps each point for its chord.
     x = start.clone()
-    x_min, x_max, gap, work, mask = (torch.empty_like(x) for _ in range(5))
+    x_max, gap, gap_size, work, mask = (torch.empty_like(x) for _ in range(5))
     finished = torch.empty_like(x, dtype=torch.bool)
+
+    # the per-example scalars (L1 distances, γ, which examples still move) are Python floats,
+    # as in PAIR: a handful of numbers, not worth a tensor operation each
+    l1_totals = l1_total.tolist()
 
     grads = yield _unflat(x.clone(), shapes)
     for step in range(n_steps):
@@ -216,50 +220,75 @@ def _guided_steps(
         magnitude = _flat(grads).abs()
         alpha = (step + 1.0) / n_steps
         alpha_min, alpha_max = max(alpha - max_dist, 0.0), min(alpha + max_dist, 1.0)
-        torch.mul(distance, alpha_min, out=x_min).add_(start)  # x' + (x - x')·α_min
-        torch.mul(distance, alpha_max, out=x_max).add_(start)
-        l1_target = l1_total * (1 - (step + 1) / n_steps)
-        active = l1_total > 0
-        for iteration in range(max_iterations):
-            if iteration == 0:
-                # features behind α_min jump to it (PAIR checks at every iteration, but within
-                # a step features only move toward α_max, so none falls behind after the first);
-                # features with x == x' have no α (0 / 0 is NaN, never behind)
-                torch.sub(x, start, out=work).div_(distance)
-                behind = torch.lt(work, alpha_min, out=mask)
-                if not active.all():
-                    behind.mul_(active[:, None])
-                x.lerp_(x_min, behind)
-            l1_current = torch.sub(x, target, out=work).abs_().sum(dim=1)
-            reached = (l1_current - l1_target).abs() <= _EPSILON * torch.maximum(
-                torch.maximum(l1_current.abs(), l1_target.abs()), torch.ones_like(l1_target)
-            )
-            active &= ~reached
-            if not active.any():
+        torch.mul(distance, alpha_max, out=x_max).add_(start)  # x' + (x - x')·α_max
+        l1_targets = [total * (1 - (step + 1) / n_steps) for total in l1_totals]
+        moving = [total > 0 for total in l1_totals]
+        # features behind α_min jump to it (PAIR checks at every inner iteration, but within a
+        # step features only move toward α_max, so none falls behind after the first);
+        # features with x == x' have no α (0 / 0 is NaN, never behind)
+        torch.sub(x, start, out=work).div_(distance)
+        behind = torch.lt(work, alpha_min, out=mask)
+        if not all(moving):
+            behind.mul_(_column(moving, behind))
+        x_min = torch.mul(distance, alpha_min, out=work).add_(start)
+        x.lerp_(x_min, behind)
+        # features at α_max are done for this step: out of the ranking
+        magnitude.masked_fill_(torch.eq(x, x_max, out=finished), torch.inf)
+        # a feature keeps its gap to α_max until the iteration that selects it
+        torch.sub(x_max, x, out=gap)
+        torch.abs(gap, out=gap_size)
+        for _ in range(max_iterations):
+            l1_current = torch.sub(x, target, out=work).abs_().sum(dim=1).tolist()
+            moving = [
+                m and not math.isclose(current, goal, rel_tol=_EPSILON, abs_tol=_EPSILON)
+                for m, current, goal in zip(moving, l1_current, l1_targets, strict=True)
+            ]
+            if not any(moving):
                 break
-            # features at α_max are done for this step: out of the ranking
-            magnitude.masked_fill_(torch.eq(x, x_max, out=finished), torch.inf)
             threshold = _kth_smallest(magnitude, rank)
             selected = torch.le(magnitude, threshold[:, None], out=mask)
             if torch.isinf(threshold).any():  # fewer than `rank` features left to move
                 selected.mul_(torch.isfinite(magnitude))
-            if not active.all():
-                selected.mul_(active[:, None])
-            torch.sub(x_max, x, out=gap)
-            l1_selected = torch.abs(gap, out=work).mul_(selected).sum(dim=1)
-            gamma = torch.where(l1_selected > 0, (l1_current - l1_target) / l1_selected, torch.inf)
-            finishes = gamma > 1  # the selected features reach α_max
-            if finishes.all():
+            if not all(moving):
+                selected.mul_(_column(moving, selected))
+            l1_selected = torch.mul(gap_size, selected, out=work).sum(dim=1).tolist()
+            gamma = [
+                (current - goal) / size if size > 0 else math.inf
+                for current, goal, size in zip(l1_current, l1_targets, l1_selected, strict=True)
+            ]
+            finishes = [g > 1 for g in gamma]  # the selected features reach α_max
+            if all(finishes):
                 x.lerp_(x_max, selected)
             else:
                 # the others move by γ of their gap: x + (x_max - x)·γ
-                move = torch.mul(gap, gamma[:, None], out=work).add_(x)
-                move[finishes] = x_max[finishes]
+                steps = [1.0 if f else g for f, g in zip(finishes, gamma, strict=True)]
+                move = torch.mul(gap, _column(steps, x), out=work).add_(x)
+                ends = [i for i, f in enumerate(finishes) if f]
+                move[ends] = x_max[ends]
                 x.lerp_(move, selected)
-            active &= finishes
-            if not active.any():
+            moving = [m and f for m, f in zip(moving, finishes, strict=True)]
+            if not any(moving):
                 break
+            # the selected features are at α_max now: out of the ranking too
+            _exclude(magnitude, selected)
         grads = yield _unflat(x.clone(), shapes)
+
+
+def _column(values: list[bool] | list[float], like: Tensor) -> Tensor:
+    """Per-example scalars as a column broadcasting over ``like``'s features."""
+    dtype = torch.bool if isinstance(values[0], bool) else like.dtype
+    return torch.tensor(values, dtype=dtype, device=like.device)[:, None]
+
+
+def _exclude(magnitude: Tensor, mask: Tensor) -> None:
+    """Set ``magnitude`` (≥ 0) to inf in place where ``mask`` (0 or 1) is 1.
+
+    ``(m + s) / (1 - s)`` is exactly ``m`` for ``s = 0`` and ``inf`` for ``s = 1``: what
+    ``masked_fill_`` does, whose CPU kernel branches on each element of a scattered mask and
+    takes about one and a half times as long as these passes.
+    """
+    s = mask.to(magnitude.dtype)
+    magnitude.add_(s).div_(s.neg_().add_(1))
 
 
 def _kth_smallest(values: Tensor, rank: int) -> Tensor:
