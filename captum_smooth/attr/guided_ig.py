@@ -261,8 +261,8 @@ def _guided_steps(
                 x.lerp_(x_max, selected)
             else:
                 # the others move by γ of their gap: x + (x_max - x)·γ
-                steps = [1.0 if f else g for f, g in zip(finishes, gamma, strict=True)]
-                move = torch.mul(gap, _column(steps, x), out=work).add_(x)
+                shares = [1.0 if f else g for f, g in zip(finishes, gamma, strict=True)]
+                move = torch.mul(gap, _column(shares, x), out=work).add_(x)
                 ends = [i for i, f in enumerate(finishes) if f]
                 move[ends] = x_max[ends]
                 x.lerp_(move, selected)
