@@ -88,9 +88,7 @@ class RiemannSum(Rule):
             if block.direction is None:
                 raise ValueError("RiemannSum needs blocks with a direction")
             for total, d, g in zip(self.totals, block.direction, evaluated.grads, strict=True):
-                # weight 1 (an adaptive path's chords) skips a pass: 1 · d is d exactly
-                term = d * g if block.weight == 1 else block.weight * d * g
-                total.add_(term.to(total.dtype))
+                total.add_((block.weight * d * g).to(total.dtype))
         if block.value_weight != 0:
             if evaluated.values is None:
                 raise ValueError("a block with a value weight must be evaluated")
