@@ -207,7 +207,6 @@ def _guided_steps(
     # times as much. The path yields copies of x: the engine keeps each point for its chord.
     x = start.clone()
     x_max, gap, gap_size, work, mask = (torch.empty_like(x) for _ in range(5))
-    finished = torch.empty_like(x, dtype=torch.bool)
 
     # the per-example scalars (L1 distances, γ, which examples still move) are Python floats,
     # as in PAIR: a handful of numbers, not worth a tensor operation each
@@ -233,7 +232,7 @@ def _guided_steps(
         x_min = torch.mul(distance, alpha_min, out=work).add_(start)
         x.lerp_(x_min, behind)
         # features at α_max are done for this step: out of the ranking
-        magnitude.masked_fill_(torch.eq(x, x_max, out=finished), torch.inf)
+        _exclude(magnitude, torch.eq(x, x_max, out=mask))
         # a feature keeps its gap to α_max until the iteration that selects it
         torch.sub(x_max, x, out=gap)
         torch.abs(gap, out=gap_size)
