@@ -88,7 +88,8 @@ class RiemannSum(Rule):
             if block.direction is None:
                 raise ValueError("RiemannSum needs blocks with a direction")
             for total, d, g in zip(self.totals, block.direction, evaluated.grads, strict=True):
-                total.add_((block.weight * d * g).to(total.dtype))
+                # one pass, no temporaries; computed in the widest dtype, rounded once
+                total.addcmul_(d, g, value=block.weight)
         if block.value_weight != 0:
             if evaluated.values is None:
                 raise ValueError("a block with a value weight must be evaluated")
