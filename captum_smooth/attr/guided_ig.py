@@ -10,7 +10,6 @@ import math
 from collections.abc import Callable, Generator
 from typing import Any
 
-import numpy as np
 import torch
 from captum.log import log_usage
 from torch import Tensor
@@ -167,10 +166,11 @@ class GuidedPath(Path):
         )
         points = next(steps)
         value_weight = first_value_weight
-        for _ in range(self.n_steps):
+        for step in range(1, self.n_steps + 1):
             _, grads = yield Block(points, weight, value_weight=value_weight)
             value_weight = 0.0
-            points = steps.send(grads)
+            if step < self.n_steps:  # the path's last point is x, which `last` holds exactly
+                points = steps.send(grads)
         yield last
 
 
@@ -185,92 +185,89 @@ def _guided_steps(
 
     The last point is the input ``x`` up to PAIR's tolerance.
 
-    All in float64 whatever the model's dtype, as in PAIR: the selection compares gradient
-    magnitudes and L1 distances, and float32 rounding there changes which features move, a
-    chaotic choice.
+    The path is kept as each feature's *remaining share* ``β = 1 - α`` of its distance
+    ``d = x - x'``: the point is ``x - d·β``, PAIR's ``x_max`` is ``β_max = 1 - α_max``, the
+    L1 distance to ``x`` is ``Σ |d|·β`` and PAIR's ``|x_max - x|`` is ``|d|·(β - β_max)``.
+    PAIR keeps the point itself; this takes the same decisions in fewer passes over memory: a
+    feature behind ``α_min`` is a clamp, the distances are dot products, and the point is
+    computed once per step. All in float64 whatever the model's dtype, as in PAIR: the selection compares
+    gradient magnitudes and L1 distances, and float32 rounding there changes which features
+    move, a chaotic choice.
     """
     shapes = [x.shape for x in inputs]
     target = _flat(inputs).double()
-    start = _flat(baselines).double()
-    n_features = target.shape[1]
-    distance = target - start
-    l1_total = distance.abs().sum(dim=1)
+    distance = target - _flat(baselines).double()
+    size = distance.abs()
+    # features with x == x' have nothing to travel: finished from the start (PAIR gives them
+    # α_max at every step, so that they are never selected)
+    remaining = torch.ne(size, 0).to(size.dtype)
+    l1_totals = size.sum(dim=1).tolist()
     # the selection threshold is PAIR's np.quantile(|g|, fraction, interpolation="lower"):
     # numpy's virtual index n·q + (1 - q) - 1, floored, computed with the same float ops
-    rank = math.floor(n_features * fraction + (1 - fraction) - 1) + 1
+    rank = math.floor(size.shape[1] * fraction + (1 - fraction) - 1) + 1
     # each inner iteration finishes at least the selected share of the remaining features
     max_iterations = 2 * math.ceil(1 / fraction) + 4
-    # The point and the step's work space are updated in place: on a CPU, a fresh tensor of
-    # this size costs more in page faults than the arithmetic done in it. Masks are 0/1 in
-    # float64, applied with lerp: x + 0·(e - x) and e - (e - x)·0 are exactly x and e, and
-    # torch.where, whose CPU kernel branches on each element of a scattered mask, costs three
-    # times as much. The path yields copies of x: the engine keeps each point for its chord.
-    x = start.clone()
-    x_max, gap, gap_size, work, mask = (torch.empty_like(x) for _ in range(5))
+    # Work space, updated in place: on a CPU, a fresh tensor of this size costs more in page
+    # faults than the arithmetic done in it. The selection is a 0/1 mask (in the gradients'
+    # dtype to rank them, in float64 to move β): multiplying by it is exact and, unlike
+    # torch.where, does not branch on each element of a scattered mask.
+    gap, gap_size, chosen = (torch.empty_like(size) for _ in range(3))
+    magnitude = mask = ranked = None
 
-    # the per-example scalars (L1 distances, γ, which examples still move) are Python floats,
-    # as in PAIR: a handful of numbers, not worth a tensor operation each
-    l1_totals = l1_total.tolist()
-
-    grads = yield _unflat(x.clone(), shapes)
+    grads = yield _unflat(_flat(baselines).to(torch.float64, copy=True), shapes)
     for step in range(n_steps):
+        flat = _flat(grads)
+        if magnitude is None:
+            magnitude, mask, ranked = (torch.empty_like(flat) for _ in range(3))
         # the model's gradients stay in its dtype: the selection only ranks their magnitudes,
         # which a float64 copy would order the same, at twice the memory traffic
-        magnitude = _flat(grads).abs()
+        torch.abs(flat, out=magnitude)
         alpha = (step + 1.0) / n_steps
         alpha_min, alpha_max = max(alpha - max_dist, 0.0), min(alpha + max_dist, 1.0)
-        torch.mul(distance, alpha_max, out=x_max).add_(start)  # x' + (x - x')·α_max
+        remaining_max = 1 - alpha_max
         l1_targets = [total * (1 - (step + 1) / n_steps) for total in l1_totals]
         moving = [total > 0 for total in l1_totals]
         # features behind α_min jump to it (PAIR checks at every inner iteration, but within a
-        # step features only move toward α_max, so none falls behind after the first);
-        # features with x == x' have no α (0 / 0 is NaN, never behind)
-        torch.sub(x, start, out=work).div_(distance)
-        behind = torch.lt(work, alpha_min, out=mask)
-        if not all(moving):
-            behind.mul_(_column(moving, behind))
-        x_min = torch.mul(distance, alpha_min, out=work).add_(start)
-        x.lerp_(x_min, behind)
-        # features at α_max are done for this step: out of the ranking
-        _exclude(magnitude, torch.eq(x, x_max, out=mask))
+        # step features only move toward α_max, so none falls behind after the first)
+        remaining.clamp_(max=1 - alpha_min)
+        # features at α_max (or with nothing to travel) are done for this step
+        _exclude(magnitude, torch.le(remaining, remaining_max, out=mask))
         # a feature keeps its gap to α_max until the iteration that selects it
-        torch.sub(x_max, x, out=gap)
-        torch.abs(gap, out=gap_size)
+        torch.sub(remaining, remaining_max, out=gap)
+        torch.mul(gap, size, out=gap_size)
         for _ in range(max_iterations):
-            l1_current = torch.sub(x, target, out=work).abs_().sum(dim=1).tolist()
+            l1_current = _row_dots(size, remaining)
             moving = [
                 m and not math.isclose(current, goal, rel_tol=_EPSILON, abs_tol=_EPSILON)
                 for m, current, goal in zip(moving, l1_current, l1_targets, strict=True)
             ]
             if not any(moving):
                 break
-            threshold = _kth_smallest(magnitude, rank)
+            threshold = _kth_smallest(magnitude, rank, ranked)
+            # fewer than `rank` features left to move: the threshold is an excluded one (inf);
+            # the largest finite value selects exactly the features still in the ranking
+            threshold.clamp_(max=torch.finfo(threshold.dtype).max)
             selected = torch.le(magnitude, threshold[:, None], out=mask)
-            if torch.isinf(threshold).any():  # fewer than `rank` features left to move
-                selected.mul_(torch.isfinite(magnitude))
             if not all(moving):
                 selected.mul_(_column(moving, selected))
-            l1_selected = torch.mul(gap_size, selected, out=work).sum(dim=1).tolist()
+            chosen.copy_(selected)
+            l1_selected = _row_dots(gap_size, chosen)
             gamma = [
-                (current - goal) / size if size > 0 else math.inf
-                for current, goal, size in zip(l1_current, l1_targets, l1_selected, strict=True)
+                (current - goal) / share if share > 0 else math.inf
+                for current, goal, share in zip(l1_current, l1_targets, l1_selected, strict=True)
             ]
             finishes = [g > 1 for g in gamma]  # the selected features reach α_max
-            if all(finishes):
-                x.lerp_(x_max, selected)
-            else:
-                # the others move by γ of their gap: x + (x_max - x)·γ
+            # the others move by γ of their gap: β - (β - β_max)·γ
+            if not all(finishes):
                 shares = [1.0 if f else g for f, g in zip(finishes, gamma, strict=True)]
-                move = torch.mul(gap, _column(shares, x), out=work).add_(x)
-                ends = [i for i, f in enumerate(finishes) if f]
-                move[ends] = x_max[ends]
-                x.lerp_(move, selected)
+                chosen.mul_(_column(shares, chosen))
+            remaining.addcmul_(gap, chosen, value=-1)
             moving = [m and f for m, f in zip(moving, finishes, strict=True)]
             if not any(moving):
                 break
             # the selected features are at α_max now: out of the ranking too
             _exclude(magnitude, selected)
-        grads = yield _unflat(x.clone(), shapes)
+        grads = yield _unflat(torch.addcmul(target, distance, remaining, value=-1), shapes)
 
 
 def _column(values: list[bool] | list[float], like: Tensor) -> Tensor:
@@ -279,25 +276,37 @@ def _column(values: list[bool] | list[float], like: Tensor) -> Tensor:
     return torch.tensor(values, dtype=dtype, device=like.device)[:, None]
 
 
+def _row_dots(a: Tensor, b: Tensor) -> list[float]:
+    """``Σ_j a_ij · b_ij`` for each row ``i``, as Python floats.
+
+    One dot product per row reads both once; ``torch.linalg.vecdot`` multiplies into a
+    temporary first (twice the memory traffic, and a fresh tensor's page faults on a CPU).
+    """
+    return torch.stack([torch.dot(x, y) for x, y in zip(a, b, strict=True)]).tolist()
+
+
 def _exclude(magnitude: Tensor, mask: Tensor) -> None:
-    """Set ``magnitude`` (≥ 0) to inf in place where ``mask`` (0 or 1) is 1.
+    """Set ``magnitude`` (≥ 0) to inf in place where ``mask`` (0 or 1, same dtype) is 1.
 
     ``(m + s) / (1 - s)`` is exactly ``m`` for ``s = 0`` and ``inf`` for ``s = 1``: what
     ``masked_fill_`` does, whose CPU kernel branches on each element of a scattered mask and
-    takes about one and a half times as long as these passes.
+    takes about one and a half times as long as these passes. ``mask`` is used up (it holds
+    ``1 - s`` afterwards).
     """
-    s = mask.to(magnitude.dtype)
-    magnitude.add_(s).div_(s.neg_().add_(1))
+    magnitude.add_(mask).div_(mask.neg_().add_(1))
 
 
-def _kth_smallest(values: Tensor, rank: int) -> Tensor:
+def _kth_smallest(values: Tensor, rank: int, scratch: Tensor | None = None) -> Tensor:
     """``values.kthvalue(rank, dim=1).values``.
 
     On a CPU through numpy's introselect (the same value), a fifth of the time of torch's
-    kthvalue on 150 528 magnitudes.
+    kthvalue on 150 528 magnitudes; in ``scratch`` (a tensor like ``values``, overwritten)
+    where given, else in a copy.
     """
     if values.device.type == "cpu" and values.dtype in _NUMPY_FLOATS:
-        return torch.from_numpy(np.partition(values.numpy(), rank - 1, axis=1)[:, rank - 1])
+        work = values.numpy().copy() if scratch is None else scratch.copy_(values).numpy()
+        work.partition(rank - 1, axis=1)
+        return torch.tensor(work[:, rank - 1])
     return values.kthvalue(rank, dim=1).values
 
 

@@ -217,11 +217,16 @@ def test_the_selection_threshold_is_torchs_kthvalue(dtype):
     values = torch.randint(0, 50, (3, 1000), generator=generator).to(dtype) / 7
     values[0, :400] = torch.inf
     values[1, :] = 0.0
+    before, scratch = values.clone(), torch.empty_like(values)
     for rank in (1, 250, 600, 999, 1000):
         expected = values.kthvalue(rank, dim=1).values
-        found = guided_ig._kth_smallest(values, rank)
-        assert found.dtype == dtype
-        assert torch.equal(found, expected)
+        for found in (
+            guided_ig._kth_smallest(values, rank),
+            guided_ig._kth_smallest(values, rank, scratch),
+        ):
+            assert found.dtype == dtype
+            assert torch.equal(found, expected)
+    assert torch.equal(values, before)  # ranked in a copy or in the scratch, not in place
 
 
 def test_the_path_yields_points_it_does_not_change_afterwards(cnn):
