@@ -1,7 +1,7 @@
 """Guided IG against the bare forward+backward of its rows, over many interleaved rounds.
 
-    python benchmarks/bench_guided_ig.py [--models resnet18 lite0 minilm] [--rounds 12]
-        [--steps 16] [--out benchmarks/results/guided_ig.md]
+    python benchmarks/bench_guided_ig.py [--models resnet18 lite0 minilm] [--rounds 6]
+        [--processes 3] [--steps 16] [--out benchmarks/results/guided_ig.md]
 
 ``bench_speed.py`` divides the best of a few runs by the best of a few rooflines; on a shared
 machine one lucky roofline moves that ratio by several per cent, more than the margin Guided
@@ -12,6 +12,14 @@ the median of the per-round ratios and their range. It also times the path's own
 (everything between receiving a gradient and yielding the next point) inside the same calls,
 as a share of the roofline.
 
+Each model is measured in ``--processes`` fresh processes, one after the other, and their
+rounds are pooled. On a CPU the model's own passes cost more or less from one process to the
+next: glibc hands the freed activations back to the system after a call, or keeps them, and
+which it does depends on where the process's earlier allocations happen to lie; a call that
+gets its memory back from the system pays a page fault per 4 KiB. In one process that luck is
+fixed, so one process's median is one draw of it; the table also gives the range of the
+processes' medians.
+
 ``minilm``: ``LayerGuidedIntegratedGradients`` on the embeddings of the pretrained MiniLM of
 ``bench_layer.py`` (2 sentences, 1 thread), against Captum's ``LayerIntegratedGradients`` at the
 same rows in calls of one row per sentence, the reference of ``bench_layer.py``'s table.
@@ -20,8 +28,11 @@ same rows in calls of one row per sentence, the reference of ``bench_layer.py``'
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -112,7 +123,8 @@ def layer_contenders(n_steps: int, n_sentences: int):
     return ours, reference, len(setup.targets)
 
 
-def measure(ours, roof, n_examples: int, rounds: int) -> dict[str, float]:
+def measure(ours, roof, rounds: int) -> dict[str, list[float]]:
+    """The seconds of each round's Guided IG, reference and path bookkeeping."""
     ours(), roof()  # warm-up
     times: dict[str, list[float]] = {"ours": [], "roof": [], "path": []}
     for i in range(rounds):
@@ -123,25 +135,74 @@ def measure(ours, roof, n_examples: int, rounds: int) -> dict[str, float]:
                 times[name].append(time.perf_counter() - start)
             if name == "ours":
                 times["path"].append(path.seconds)
-    ratios = sorted(o / r for o, r in zip(times["ours"], times["roof"], strict=True))
+    return times
+
+
+def summarise(runs: list[dict[str, list[float]]], n_examples: int) -> dict[str, float]:
+    """Pool the rounds of several processes."""
+    ours = [t for run in runs for t in run["ours"]]
+    roof = [t for run in runs for t in run["roof"]]
+    path = [t for run in runs for t in run["path"]]
+    ratios = sorted(o / r for o, r in zip(ours, roof, strict=True))
+    medians = sorted(
+        statistics.median(o / r for o, r in zip(run["ours"], run["roof"], strict=True))
+        for run in runs
+    )
     return {
-        "best": min(times["ours"]) / min(times["roof"]),
+        "best": min(ours) / min(roof),
         "median": statistics.median(ratios),
         "low": ratios[0],
         "high": ratios[-1],
-        "path": statistics.median(p / r for p, r in zip(times["path"], times["roof"], strict=True)),
-        "seconds": min(times["ours"]) / n_examples,
+        "process_low": medians[0],
+        "process_high": medians[-1],
+        "path": statistics.median(p / r for p, r in zip(path, roof, strict=True)),
+        "seconds": min(ours) / n_examples,
     }
+
+
+def contenders(name: str, steps: int, n_examples: int):
+    """Guided IG, its reference and the number of examples, for one model."""
+    if name == "minilm":
+        torch.set_num_threads(1)
+        return layer_contenders(steps, n_examples)
+    torch.set_num_threads(min(torch.get_num_threads(), 2))
+    return image_contenders(name, steps, n_examples)
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One process's rounds for one model, as JSON on stdout."""
+    ours, reference, n_examples = contenders(args.worker, args.steps, args.examples)
+    times = measure(ours, reference, args.rounds)
+    print(json.dumps({"times": times, "n_examples": n_examples}))
+
+
+KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(2**26), "MALLOC_TRIM_THRESHOLD_": str(2**30)}
+
+
+def in_fresh_process(args: argparse.Namespace, name: str) -> dict:
+    command = [sys.executable, __file__, "--worker", name, "--rounds", str(args.rounds)]
+    command += ["--steps", str(args.steps), "--examples", str(args.examples)]
+    env = {**os.environ, **(KEEP_FREED_MEMORY if args.keep_freed_memory else {})}
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["resnet18", "lite0", "minilm"])
-    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=6, help="rounds per process")
+    parser.add_argument("--processes", type=int, default=3)
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--examples", type=int, default=2, help="photos or sentences")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--keep-freed-memory", action="store_true", help="diagnostic: glibc keeps freed memory"
+    )
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker is not None:
+        worker(args)
+        return
     threads = min(torch.get_num_threads(), 2)
     lines = [
         "# Guided IG ÷ its reference, over interleaved rounds",
@@ -150,29 +211,32 @@ def main() -> None:
         "",
         f"One run on {platform.machine()}; Python {sys.version.split()[0]}, torch "
         f"{torch.__version__}, captum_smooth {captum_smooth.__version__}. n_steps {args.steps}; "
-        f"{args.rounds} rounds of (Guided IG, reference), the order swapped every round. Images: "
-        f"{args.examples} photos ({', '.join(examples.PHOTOS[: args.examples])}), "
-        f"ImageNet-normalised 224×224, top-1 class, {threads} threads, reference the bare "
-        f"forward+backward of the same rows; MiniLM: {args.examples} sentences, 1 thread, "
-        "reference Captum's LayerIntegratedGradients at the same rows.",
+        f"{args.processes} fresh processes per model, each {args.rounds} rounds of (Guided IG, "
+        f"reference), the order swapped every round. Images: {args.examples} photos "
+        f"({', '.join(examples.PHOTOS[: args.examples])}), ImageNet-normalised 224×224, top-1 "
+        f"class, {threads} threads, reference the bare forward+backward of the same rows; "
+        f"MiniLM: {args.examples} sentences, 1 thread, reference Captum's "
+        "LayerIntegratedGradients at the same rows."
+        + (
+            " glibc told to keep freed memory (--keep-freed-memory: "
+            + ", ".join(f"{k}={v}" for k, v in KEEP_FREED_MEMORY.items())
+            + "), a diagnostic."
+            if args.keep_freed_memory
+            else ""
+        ),
         "",
         "| model | method | s / example | best ÷ best | median of round ratios | range "
-        "| path bookkeeping ÷ reference |",
-        "|---|---|---|---|---|---|---|",
+        "| processes' medians | path bookkeeping ÷ reference |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name in args.models:
-        if name == "minilm":
-            torch.set_num_threads(1)
-            contenders = layer_contenders(args.steps, args.examples)
-            method = "LayerGuidedIG ÷ Captum LayerIG"
-        else:
-            torch.set_num_threads(threads)
-            contenders = image_contenders(name, args.steps, args.examples)
-            method = "GuidedIG ÷ roofline"
-        r = measure(*contenders, args.rounds)
+        method = "LayerGuidedIG ÷ Captum LayerIG" if name == "minilm" else "GuidedIG ÷ roofline"
+        runs = [in_fresh_process(args, name) for _ in range(args.processes)]
+        r = summarise([run["times"] for run in runs], runs[0]["n_examples"])
         lines.append(
             f"| {name} | {method} | {r['seconds']:.2f} | {r['best']:.3f} | {r['median']:.3f} | "
-            f"{r['low']:.3f}–{r['high']:.3f} | {r['path']:.3f} |"
+            f"{r['low']:.3f}–{r['high']:.3f} | {r['process_low']:.3f}–{r['process_high']:.3f} | "
+            f"{r['path']:.3f} |"
         )
         print(lines[-1], flush=True)
     if args.out is not None:
