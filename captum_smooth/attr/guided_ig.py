@@ -190,9 +190,9 @@ def _guided_steps(
     L1 distance to ``x`` is ``Σ |d|·β`` and PAIR's ``|x_max - x|`` is ``|d|·(β - β_max)``.
     PAIR keeps the point itself; this takes the same decisions in fewer passes over memory: a
     feature behind ``α_min`` is a clamp, the distances are dot products, and the point is
-    computed once per step. All in float64 whatever the model's dtype, as in PAIR: the selection compares
-    gradient magnitudes and L1 distances, and float32 rounding there changes which features
-    move, a chaotic choice.
+    computed once per step. All in float64 whatever the model's dtype, as in PAIR: the
+    selection compares gradient magnitudes and L1 distances, and float32 rounding there
+    changes which features move, a chaotic choice.
     """
     shapes = [x.shape for x in inputs]
     target = _flat(inputs).double()
