@@ -201,6 +201,8 @@ def _guided_steps(
     # features with x == x' have nothing to travel: finished from the start (PAIR gives them
     # α_max at every step, so that they are never selected)
     remaining = torch.ne(size, 0).to(size.dtype)
+    # the per-example scalars (L1 distances, γ, which examples still move) are Python floats,
+    # as in PAIR: a handful of numbers, not worth a tensor operation each
     l1_totals = size.sum(dim=1).tolist()
     # the selection threshold is PAIR's np.quantile(|g|, fraction, interpolation="lower"):
     # numpy's virtual index n·q + (1 - q) - 1, floored, computed with the same float ops
