@@ -196,7 +196,8 @@ def _guided_steps(
     """
     shapes = [x.shape for x in inputs]
     target = _flat(inputs).double()
-    distance = target - _flat(baselines).double()
+    start = _flat(baselines).to(torch.float64, copy=True)  # yielded: a copy, never written
+    distance = target - start
     size = distance.abs()
     # features with x == x' have nothing to travel: finished from the start (PAIR gives them
     # α_max at every step, so that they are never selected)
@@ -216,7 +217,7 @@ def _guided_steps(
     gap, gap_size, chosen = (torch.empty_like(size) for _ in range(3))
     magnitude = mask = ranked = None
 
-    grads = yield _unflat(_flat(baselines).to(torch.float64, copy=True), shapes)
+    grads = yield _unflat(start, shapes)
     for step in range(n_steps):
         flat = _flat(grads)
         if magnitude is None:

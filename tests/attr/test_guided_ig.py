@@ -230,7 +230,7 @@ def test_the_selection_threshold_is_torchs_kthvalue(dtype):
 
 
 def test_the_path_yields_points_it_does_not_change_afterwards(cnn):
-    # the path updates its point in place: what it yielded must stay as it was
+    # the path updates its state in place: what it yielded must stay as it was
     image = torch.rand(2, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
     steps = guided_ig._guided_steps((image,), (torch.zeros_like(image),), 8, 0.25, 0.1)
     yielded, copies = [], []
