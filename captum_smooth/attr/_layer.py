@@ -14,7 +14,7 @@ the way Captum users reach them.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -134,6 +134,11 @@ class LayerAttribution(GradientAttribution):
         attributions = attributions if isinstance(attributions, tuple) else (attributions,)
         formatted = _per_layer(attributions, counts, isinstance(self.layer, list))
         return formatted if delta is None else (formatted, delta)
+
+    @property
+    def argument_hints(self) -> Mapping[str, str]:
+        """For arguments of Captum's that ``attribute`` does not take: as the method's."""
+        return self.method.argument_hints
 
     def has_convergence_delta(self) -> bool:
         """As the method in the input space (SmoothTaylor, not complete, has none)."""

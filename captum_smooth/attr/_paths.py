@@ -16,11 +16,15 @@ path (IDGI is one).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, ClassVar, NamedTuple
+import copy
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import torch
 from captum.attr import GradientAttribution
+from captum.log import log_usage
 from torch import Tensor
 
 from captum_smooth._utils import validation as check
@@ -39,7 +43,7 @@ from captum_smooth.attr._engine import (
     evaluate_adaptive,
     value_and_grad,
 )
-from captum_smooth.attr._quadrature import quadrature
+from captum_smooth.attr._quadrature import check_quadrature, quadrature
 from captum_smooth.attr._rules import RiemannSum, Rule
 
 
@@ -102,11 +106,10 @@ class StraightLine(Path):
         multiply_by_inputs: bool = True,
     ) -> None:
         """Validate the settings; points are made when a view is iterated."""
-        self.inputs, self.baselines, self.n_steps = inputs, baselines, n_steps
+        self.inputs, self.baselines = inputs, baselines
+        self.n_steps = check.check_count("n_steps", n_steps)
         self.method, self.scale, self.multiply_by_inputs = method, scale, multiply_by_inputs
-        self.nodes = quadrature(
-            "gausslegendre" if method is None else method, check.check_count("n_steps", n_steps)
-        )
+        check_quadrature("gausslegendre" if method is None else method, n_steps)
 
     def _at(self, alpha: float) -> tuple[Tensor, ...]:
         return tuple(z + alpha * (x - z) for x, z in zip(self.inputs, self.baselines, strict=True))
@@ -116,9 +119,11 @@ class StraightLine(Path):
             x - z if self.multiply_by_inputs else torch.ones_like(x)
             for x, z in zip(self.inputs, self.baselines, strict=True)
         )
+        # the nodes only now: a rule that reads the polyline never pays for them
+        rule = quadrature("gausslegendre" if self.method is None else self.method, self.n_steps)
         nodes = (
             Block(self._at(a), self.scale * w, direction)
-            for a, w in zip(self.nodes.alphas, self.nodes.weights, strict=True)
+            for a, w in zip(rule.alphas, rule.weights, strict=True)
         )
         extra = ends(self.baselines, self.inputs) if with_delta else []
         return Stream(_chain(extra, nodes), len(extra) + self.n_steps)
@@ -138,6 +143,17 @@ def _chain(first: Sequence[Block], rest: Iterable[Block]) -> Iterator[Block]:
     yield from rest
 
 
+CAPTUM_HINTS: Mapping[str, str] = {
+    **dict.fromkeys(
+        ("nt_type", "nt_samples", "nt_samples_batch_size", "stdevs", "draw_baseline_from_distrib"),
+        "it is an argument of NoiseTunnel: wrap the method, NoiseTunnel(method).attribute(...)",
+    ),
+    "abs": "it is Saliency's; the maps here are signed: take .abs() of the result",
+    "grad_kwargs": "gradients are taken with torch.autograd.grad's defaults",
+}
+"""What a Captum user who passes one of Captum's arguments that a method lacks should do."""
+
+
 class PathAttribution(GradientAttribution):
     """A method of the package: a :class:`Path` and a rule, run by the engine.
 
@@ -149,6 +165,8 @@ class PathAttribution(GradientAttribution):
     """
 
     rule: ClassVar[type[Rule]] = RiemannSum
+    argument_hints: ClassVar[Mapping[str, str]] = CAPTUM_HINTS
+    """For arguments of Captum's that ``attribute`` does not take: what to pass instead."""
     has_path: ClassVar[bool] = True
     """Whether :class:`RuleOnPath` can fold this method's path with another rule (a
     ``_attribute`` taking ``rule``); layer variants have it too."""
@@ -230,13 +248,19 @@ class RuleOnPath(GradientAttribution):
     """Another rule on the path of a method of the package.
 
     ``Wrapper(method)`` computes the wrapped method's path, with the wrapped method's settings,
-    and folds it with :attr:`rule`.
+    and folds it with :attr:`rule`. Its ``attribute`` takes the wrapped method's arguments in
+    the wrapped method's positional order (:meth:`signature`): Captum's own for Captum's
+    ``IntegratedGradients`` and ``LayerIntegratedGradients``, so a call copied from Captum
+    works unchanged.
 
     :class:`~captum_smooth.IDGI` is one; adding a rule that reuses the existing paths is a
     subclass naming its rule.
     """
 
     rule: ClassVar[type[Rule]]
+    not_applicable: ClassVar[Mapping[str, str]] = {}
+    """Arguments of the wrapped method that the rule cannot honour, with what to do instead;
+    passing one is a ``TypeError`` (the default value of Captum's signature is not passed)."""
 
     def __init__(self, attribution_method: GradientAttribution) -> None:
         """Wrap ``attribution_method``, whose path the rule integrates."""
@@ -254,26 +278,62 @@ class RuleOnPath(GradientAttribution):
             )
         return attribution_method
 
-    def _attribute(
-        self,
-        inputs: Any,
-        target: TargetType,
-        additional_forward_args: Any,
-        internal_batch_size: int | None,
-        return_convergence_delta: bool,
-        show_progress: bool,
-        **settings: Any,
-    ) -> Any:
-        return self._path_method._attribute(
-            inputs,
-            target,
-            additional_forward_args,
-            internal_batch_size,
-            return_convergence_delta,
-            show_progress,
-            rule=self.rule,
-            **settings,
+    def on(self, attribution_method: GradientAttribution) -> RuleOnPath:
+        """The same rule, with the same options, on the path of ``attribution_method``."""
+        rebuilt = copy.copy(self)
+        RuleOnPath.__init__(rebuilt, attribution_method)
+        return rebuilt
+
+    def signature(self) -> inspect.Signature:
+        """The arguments ``attribute`` takes: the wrapped method's, in its order.
+
+        With ``show_progress`` added last where the wrapped method (one of Captum's) has none.
+        """
+        signature = public_signature(type(self.attribution_method).attribute)
+        if "show_progress" in signature.parameters:
+            return signature
+        progress = inspect.Parameter(
+            "show_progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=False
         )
+        return signature.replace(parameters=[*signature.parameters.values(), progress])
+
+    @log_usage()
+    def attribute(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        """Attribute with the rule along the wrapped method's path.
+
+        Args:
+            inputs: as for the wrapped method.
+            *args: the wrapped method's arguments in its positional order (:meth:`signature`;
+                for Captum's ``IntegratedGradients``: ``baselines``, ``target``,
+                ``additional_forward_args``, ``n_steps``, ...).
+            **kwargs: the same by name, and ``show_progress``.
+
+        Returns:
+            Attributions in the wrapped method's form; with ``return_convergence_delta``, the
+            convergence delta too.
+
+        Raises:
+            TypeError: an argument the wrapped method does not take, or one the rule cannot
+                honour (named, with what to do instead).
+        """
+        hints = getattr(self.attribution_method, "argument_hints", CAPTUM_HINTS)
+        call = bind_call(self._call_name(), self.signature(), (inputs, *args), kwargs, hints)
+        for name, reason in self.not_applicable.items():
+            if name in call and call[name] is not None:
+                raise TypeError(f"{self._call_name()}: `{name}` does not apply: {reason}")
+        return self._path_method._attribute(
+            call.pop("inputs"),
+            call.pop("target", None),
+            call.pop("additional_forward_args", None),
+            call.pop("internal_batch_size", None),
+            call.pop("return_convergence_delta", False),
+            call.pop("show_progress", False),
+            rule=self.rule,
+            **call,
+        )
+
+    def _call_name(self) -> str:
+        return f"{type(self).__name__}({type(self.attribution_method).__name__}).attribute()"
 
     def has_convergence_delta(self) -> bool:
         """Whether ``attribute`` can return a convergence delta (the rule is complete)."""
@@ -283,6 +343,59 @@ class RuleOnPath(GradientAttribution):
     def multiplies_by_inputs(self) -> bool:
         """As the wrapped method."""
         return self._path_method.multiplies_by_inputs
+
+
+def public_signature(function: Callable[..., Any]) -> inspect.Signature:
+    """The signature of a method as its users call it: without ``self``."""
+    signature = inspect.signature(function)
+    parameters = list(signature.parameters.values())
+    return signature.replace(parameters=parameters[1:])
+
+
+def bind_call(
+    call: str,
+    signature: inspect.Signature,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    hints: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The arguments the user passed to ``call``, by name (defaults not filled in).
+
+    Raises:
+        TypeError: for arguments ``signature`` does not take, worded as Python's own error
+            for ``call`` (the public call, never an internal one), with the arguments it takes
+            and, where ``hints`` has one for a refused name, what to pass instead.
+    """
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as error:
+        message = f"{call} {error}"
+        for name in kwargs:
+            if name not in signature.parameters and hints and name in hints:
+                message += f": {hints[name]}"
+        taken = ", ".join(signature.parameters)
+        raise TypeError(f"{message}. It takes ({taken}).") from None
+    return dict(bound.arguments)
+
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def checked_call(attribute: Method) -> Method:
+    """Bind a method's ``attribute`` arguments before running it.
+
+    An argument it does not take is a ``TypeError`` naming the public call, the argument and,
+    from the class's ``argument_hints``, what a Captum user should pass instead.
+    """
+    signature = public_signature(attribute)
+
+    @functools.wraps(attribute)
+    def bound(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = f"{type(self).__name__}.attribute()"
+        bind_call(call, signature, args, kwargs, getattr(self, "argument_hints", None))
+        return attribute(self, *args, **kwargs)
+
+    return bound  # type: ignore[return-value]
 
 
 def _progress_bar(show: bool, total: int, desc: str) -> Any:

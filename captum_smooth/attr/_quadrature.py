@@ -11,6 +11,7 @@ exact float64 numbers (Captum rounds its points through float32).
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -25,6 +26,7 @@ class Quadrature(NamedTuple):
     weights: tuple[float, ...]
 
 
+@functools.lru_cache(maxsize=16)
 def quadrature(method: str, n_steps: int) -> Quadrature:
     """The ``n_steps`` points and weights of ``method``, one of :data:`METHODS`.
 
@@ -41,8 +43,7 @@ def quadrature(method: str, n_steps: int) -> Quadrature:
     Raises:
         ValueError: for an unknown ``method`` or a trapezoid of one point.
     """
-    if method not in METHODS:
-        raise ValueError(f"`method` must be one of {list(METHODS)}, got {method!r}")
+    check_quadrature(method, n_steps)
     n = n_steps
     if method == "gausslegendre":
         nodes, weights = np.polynomial.legendre.leggauss(n)
@@ -50,10 +51,20 @@ def quadrature(method: str, n_steps: int) -> Quadrature:
             tuple(float(a) for a in 0.5 * (1 + nodes)), tuple(float(w) for w in 0.5 * weights)
         )
     if method == "riemann_trapezoid":
-        if n < 2:
-            raise ValueError("`n_steps` must be at least 2 for method='riemann_trapezoid'")
         inner = 1 / (n - 1)
         weights = (inner / 2,) + (inner,) * (n - 2) + (inner / 2,)
         return Quadrature(tuple(j / (n - 1) for j in range(n)), weights)
     offset = {"riemann_left": 0.0, "riemann_right": 1.0, "riemann_middle": 0.5}[method]
     return Quadrature(tuple((j + offset) / n for j in range(n)), (1 / n,) * n)
+
+
+def check_quadrature(method: str, n_steps: int) -> None:
+    """Refuse an unknown ``method`` or a trapezoid of one point, without computing the nodes.
+
+    Raises:
+        ValueError: naming ``method`` or ``n_steps``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {list(METHODS)}, got {method!r}")
+    if method == "riemann_trapezoid" and n_steps < 2:
+        raise ValueError("`n_steps` must be at least 2 for method='riemann_trapezoid'")

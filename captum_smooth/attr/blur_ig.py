@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
 
 import torch
 from captum.log import log_usage
@@ -18,7 +18,14 @@ from torch import Tensor
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.captum_compat import TargetType, TensorOrTupleOfTensorsGeneric
 from captum_smooth.attr._engine import Block
-from captum_smooth.attr._paths import Path, PathAttribution, Stream, ends
+from captum_smooth.attr._paths import (
+    CAPTUM_HINTS,
+    Path,
+    PathAttribution,
+    Stream,
+    checked_call,
+    ends,
+)
 
 # scipy.ndimage.gaussian_filter's default: the kernel reaches 4 σ on each side
 _TRUNCATE = 4.0
@@ -75,11 +82,18 @@ class BlurIntegratedGradients(PathAttribution):
         >>> attr = big.attribute(images, target=3, max_sigma=50, n_steps=100)
     """
 
+    argument_hints: ClassVar[Mapping[str, str]] = {
+        **CAPTUM_HINTS,
+        "baselines": "Blur IG's path starts at blur(x, max_sigma): set max_sigma",
+        "method": "Blur IG sums over its blur levels with PAIR's left Riemann sum",
+    }
+
     def __init__(self, forward_func: Callable[..., Any]) -> None:
         """Wrap ``forward_func``, the model or any function returning its outputs."""
         super().__init__(forward_func)
 
     @log_usage()
+    @checked_call
     def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,

@@ -7,8 +7,8 @@ An adaptive path that moves the features with the smallest gradients first (refe
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
-from typing import Any
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, ClassVar
 
 import torch
 from captum.log import log_usage
@@ -21,7 +21,7 @@ from captum_smooth._utils.captum_compat import (
     TensorOrTupleOfTensorsGeneric,
 )
 from captum_smooth.attr._engine import AdaptivePath, Block
-from captum_smooth.attr._paths import Path, PathAttribution, Stream
+from captum_smooth.attr._paths import CAPTUM_HINTS, Path, PathAttribution, Stream, checked_call
 
 # PAIR's tolerance for "the step has reached its L1 target".
 _EPSILON = 1e-9
@@ -54,11 +54,17 @@ class GuidedIntegratedGradients(PathAttribution):
         >>> attr = gig.attribute(images, baselines=0.0, target=3, n_steps=25, max_dist=1.0)
     """
 
+    argument_hints: ClassVar[Mapping[str, str]] = {
+        **CAPTUM_HINTS,
+        "method": "Guided IG's adaptive path is summed with PAIR's left Riemann sum",
+    }
+
     def __init__(self, forward_func: Callable[..., Any]) -> None:
         """Wrap ``forward_func``, the model or any function returning its outputs."""
         super().__init__(forward_func)
 
     @log_usage()
+    @checked_call
     def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,

@@ -5,19 +5,15 @@ A rule for integrating along the path of any IG-family method (docs/reference.md
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from captum.attr import GradientAttribution, IntegratedGradients, LayerIntegratedGradients
-from captum.log import log_usage
 from torch import Tensor
 
 from captum_smooth._utils import validation as check
-from captum_smooth._utils.captum_compat import (
-    BaselineType,
-    TargetType,
-    TensorOrTupleOfTensorsGeneric,
-)
+from captum_smooth._utils.captum_compat import BaselineType
 from captum_smooth.attr._engine import Evaluated
 from captum_smooth.attr._layer import LayerAttribution
 from captum_smooth.attr._paths import PathAttribution, RuleOnPath, StraightLine
@@ -75,8 +71,8 @@ class IDGIRule(Rule):
         steps = tuple(
             (e - s).abs() for s, e in zip(start.block.points, end.block.points, strict=True)
         )
-        weights_start, has_start = _shares(tuple(g * g for g in _rescaled(start.grads)))
-        weights_end, has_end = _shares(tuple(g * g for g in _rescaled(end.grads)))
+        weights_start, has_start = _shares(self._squares(start.grads, steps))
+        weights_end, has_end = _shares(self._squares(end.grads, steps))
         weights_step, _ = _shares(steps)
         for total, w_start, w_end, w_step in zip(
             self.totals, weights_start, weights_end, weights_step, strict=True
@@ -88,6 +84,26 @@ class IDGIRule(Rule):
                 torch.where(has_end.view(shape), w_end, w_step.to(w_end.dtype)),
             )
             total.add_((weight * rise.view(shape)).to(total.dtype))
+
+    def _squares(self, grads: tuple[Tensor, ...], steps: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        """The unnormalised direction ``g ⊙ g`` of a segment whose steps are ``steps``."""
+        return tuple(g * g for g in _rescaled(grads))
+
+
+class MovingIDGIRule(IDGIRule):
+    """IDGI's rule with each segment's rise shared among the features that move along it.
+
+    ``g ⊙ g ⊙ 1[x_{j+1} ≠ x_j]``: complete like :class:`IDGIRule`, and a feature that does not
+    move along a segment (on a straight path: a feature equal to its baseline) gets none of
+    its rise. ``IDGI(method, only_moving=True)``.
+    """
+
+    def _squares(self, grads: tuple[Tensor, ...], steps: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        """``g ⊙ g`` where the feature moves along the segment, zero elsewhere."""
+        return tuple(
+            torch.where(step > 0, square, torch.zeros_like(square))
+            for square, step in zip(super()._squares(grads, steps), steps, strict=True)
+        )
 
 
 def _rescaled(grads: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
@@ -124,23 +140,64 @@ class IDGI(RuleOnPath):
     the direction is then taken from ``g_{j+1}``, or, if that is zero too, from
     ``|x_{j+1} - x_j|`` (completeness is kept). IDGI does not satisfy linearity.
 
+    ``attribute`` takes the wrapped method's arguments in the wrapped method's order
+    (``idgi.signature()``): for Captum's ``IntegratedGradients``, Captum's own
+    ``(inputs, baselines, target, additional_forward_args, n_steps, method,
+    internal_batch_size, return_convergence_delta)``, plus ``show_progress``; for
+    ``LayerIntegratedGradients`` also ``attribute_to_layer_input``. So a call copied from
+    Captum works unchanged, except ``method`` (IDGI's grid is uniform; passing it is an error)
+    and ``grad_kwargs``.
+
     Paths of the wrapped methods:
 
     - Captum's :class:`~captum.attr.IntegratedGradients`: the straight line
-      ``x' + (j/m)(x - x')``, ``j = 0..m`` (a uniform grid with both ends, whatever
-      ``method`` Captum would use; ``multiply_by_inputs`` does not apply);
+      ``x' + (j/m)(x - x')``, ``j = 0..m`` (a uniform grid with both ends);
     - :class:`GuidedIntegratedGradients`: the step-start points, then ``x``;
     - :class:`BlurIntegratedGradients`: from ``blur(x, max_sigma)`` to ``x``.
+
+    A feature equal to its baseline never moves along a straight path, yet IDGI gives it a
+    share of every segment's rise in proportion to its squared gradient (on BERT,
+    ``[CLS]`` and ``[SEP]`` kept in the baseline get a quarter of the total |score|, where IG
+    gives them zero). ``only_moving=True`` shares each segment's rise among the features that
+    move along that segment only, ``g_j² ⊙ 1[x_{j+1} ≠ x_j]``: still exactly complete, and
+    features equal to their baseline get exactly zero (not in the paper: off by default).
 
     ``f`` is whatever the forward function returns for ``target``; the paper uses softmax
     probabilities: wrap the model with a softmax to follow it.
 
     Example:
         >>> idgi = IDGI(IntegratedGradients(model))
-        >>> attr = idgi.attribute(images, baselines=0.0, target=3, n_steps=50)
+        >>> attr, delta = idgi.attribute(images, baselines, target=3, n_steps=50,
+        ...                              return_convergence_delta=True)
     """
 
     rule = IDGIRule
+    not_applicable: ClassVar[Mapping[str, str]] = {
+        "method": (
+            "IDGI evaluates the uniform grid of n_steps + 1 points from the baseline to the "
+            "input, not Captum's quadrature nodes; remove `method`"
+        ),
+        "grad_kwargs": "IDGI takes gradients with torch.autograd.grad's defaults",
+    }
+
+    def __init__(self, attribution_method: GradientAttribution, only_moving: bool = False) -> None:
+        """Wrap ``attribution_method``, whose path IDGI integrates along.
+
+        Args:
+            attribution_method: Captum's ``IntegratedGradients`` or
+                ``LayerIntegratedGradients`` (with ``multiply_by_inputs=True``), or a path
+                method of the package (Guided IG, Blur IG and their layer variants).
+            only_moving: share each segment's rise only among the features that move along
+                it, so that features equal to the baseline get zero (see the class).
+
+        Raises:
+            TypeError: for a method without a path, or a non-bool ``only_moving``.
+            ValueError: for a wrapped method with ``multiply_by_inputs=False``.
+        """
+        check.check_flag("only_moving", only_moving)
+        if only_moving:
+            self.rule = MovingIDGIRule
+        super().__init__(attribution_method)
 
     def path_method(self, attribution_method: GradientAttribution) -> Any:
         """The method whose path IDGI integrates along.
@@ -149,60 +206,29 @@ class IDGI(RuleOnPath):
         the input's or the layer's space); the package's methods have their own paths.
         """
         if isinstance(attribution_method, IntegratedGradients):
-            return _StraightPath(attribution_method.forward_func)
-        if isinstance(attribution_method, LayerIntegratedGradients):
-            return _LayerStraightPath(
+            path_method = _StraightPath(attribution_method.forward_func)
+        elif isinstance(attribution_method, LayerIntegratedGradients):
+            path_method = _LayerStraightPath(
                 attribution_method.forward_func,
                 attribution_method.layer,
                 attribution_method.device_ids,
             )
-        if getattr(attribution_method, "has_path", False):
-            return attribution_method
-        raise TypeError(
-            "IDGI integrates along the path of an IG-family method: Captum's "
-            "IntegratedGradients or LayerIntegratedGradients, or the package's "
-            "GuidedIntegratedGradients, BlurIntegratedGradients and their layer variants; "
-            f"got {type(attribution_method).__name__}"
-        )
-
-    @log_usage()
-    def attribute(  # type: ignore[override]
-        self,
-        inputs: TensorOrTupleOfTensorsGeneric,
-        target: TargetType = None,
-        additional_forward_args: Any = None,
-        internal_batch_size: int | None = None,
-        return_convergence_delta: bool = False,
-        show_progress: bool = False,
-        **kwargs: Any,
-    ) -> TensorOrTupleOfTensorsGeneric | tuple[TensorOrTupleOfTensorsGeneric, Tensor]:
-        """Attribute the target output to the inputs by IDGI along the wrapped method's path.
-
-        Args:
-            inputs: as for the wrapped method.
-            target: as for the wrapped method.
-            additional_forward_args: as for the wrapped method.
-            internal_batch_size: as for the wrapped method.
-            return_convergence_delta: also return ``Σ attr - (f(x_m) - f(x_0))`` per example
-                (zero up to floating-point error).
-            show_progress: show a progress bar over the rows evaluated.
-            **kwargs: the wrapped method's path settings: ``baselines`` and ``n_steps`` for
-                IntegratedGradients; ``baselines``, ``n_steps``, ``fraction``, ``max_dist`` for
-                Guided IG; ``max_sigma``, ``n_steps``, ``grad_step``, ``sqrt_schedule`` for
-                Blur IG.
-
-        Returns:
-            Attributions shaped like ``inputs``; and the convergence delta if asked for.
-        """
-        return self._attribute(
-            inputs,
-            target,
-            additional_forward_args,
-            internal_batch_size,
-            return_convergence_delta,
-            show_progress,
-            **kwargs,
-        )
+        elif getattr(attribution_method, "has_path", False):
+            path_method = attribution_method
+        else:
+            raise TypeError(
+                "IDGI integrates along the path of an IG-family method: Captum's "
+                "IntegratedGradients or LayerIntegratedGradients, or the package's "
+                "GuidedIntegratedGradients, BlurIntegratedGradients and their layer variants; "
+                f"got {type(attribution_method).__name__}"
+            )
+        if not attribution_method.multiplies_by_inputs:
+            raise ValueError(
+                f"`multiply_by_inputs=False` of the wrapped {type(attribution_method).__name__}: "
+                "IDGI's attributions share the output's rise and have no local (not multiplied "
+                "by inputs) variant; wrap the method with multiply_by_inputs=True"
+            )
+        return path_method
 
     @property
     def multiplies_by_inputs(self) -> bool:

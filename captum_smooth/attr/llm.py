@@ -215,7 +215,7 @@ def _retargeted(attr_method: Any, forward_func: _TargetLogProb) -> Any:
     the model when it was made.
     """
     if isinstance(attr_method, RuleOnPath):
-        return type(attr_method)(_retargeted(attr_method.attribution_method, forward_func))
+        return attr_method.on(_retargeted(attr_method.attribution_method, forward_func))
     method = copy(attr_method)
     method.forward_func = forward_func
     return method

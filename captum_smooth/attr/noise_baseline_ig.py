@@ -7,8 +7,8 @@ IG_noise(x) = 1/N Σ_k IG(x, z_k),   z_k ~ U(low, high) per feature, i.i.d.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
 
 import torch
 from captum.log import log_usage
@@ -17,7 +17,14 @@ from torch import Tensor
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.captum_compat import TargetType, TensorOrTupleOfTensorsGeneric
 from captum_smooth.attr._engine import Block
-from captum_smooth.attr._paths import Path, PathAttribution, StraightLine, Stream
+from captum_smooth.attr._paths import (
+    CAPTUM_HINTS,
+    Path,
+    PathAttribution,
+    StraightLine,
+    Stream,
+    checked_call,
+)
 
 BaselineTransform = Callable[[Any], Any]
 
@@ -48,12 +55,21 @@ class NoiseBaselineIntegratedGradients(PathAttribution):
         ...     return_convergence_delta=True, generator=torch.Generator().manual_seed(0))
     """
 
+    argument_hints: ClassVar[Mapping[str, str]] = {
+        **CAPTUM_HINTS,
+        "baselines": (
+            "the baselines are drawn: set n_baselines, baseline_low, baseline_high and "
+            "baseline_transform (for one fixed baseline use IntegratedGradients)"
+        ),
+    }
+
     def __init__(self, forward_func: Callable[..., Any], multiply_by_inputs: bool = True) -> None:
         """Wrap ``forward_func``; ``multiply_by_inputs`` as in Captum's IG."""
         super().__init__(forward_func)
         self._multiply_by_inputs = multiply_by_inputs
 
     @log_usage()
+    @checked_call
     def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,

@@ -7,8 +7,8 @@ ST_i(x) = 1/R Σ_r (x_i - z_i^(r)) · ∂f(z^(r))/∂x_i,   z^(r) = x + ε^(r), 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar, Literal
 
 import torch
 from captum.log import log_usage
@@ -17,7 +17,7 @@ from torch import Tensor
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.captum_compat import TargetType, TensorOrTupleOfTensorsGeneric
 from captum_smooth.attr._engine import Block
-from captum_smooth.attr._paths import Path, PathAttribution, Stream
+from captum_smooth.attr._paths import CAPTUM_HINTS, Path, PathAttribution, Stream, checked_call
 
 NOISE_SCALE_MODES = ("absolute", "relative")
 NoiseScale = float | Tensor
@@ -43,11 +43,22 @@ class SmoothTaylor(PathAttribution):
         ...                     internal_batch_size=64, generator=torch.Generator().manual_seed(0))
     """
 
+    argument_hints: ClassVar[Mapping[str, str]] = {
+        **CAPTUM_HINTS,
+        "baselines": (
+            "SmoothTaylor has no baseline: its roots are Gaussian perturbations x + ε of the "
+            "input (set noise_scale)"
+        ),
+        "n_steps": "SmoothTaylor averages over n_samples Gaussian roots: pass n_samples",
+        "method": "SmoothTaylor is a Monte-Carlo average, not a quadrature",
+    }
+
     def __init__(self, forward_func: Callable[..., Any]) -> None:
         """Wrap ``forward_func``, the model or any function returning its outputs."""
         super().__init__(forward_func)
 
     @log_usage()
+    @checked_call
     def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,

@@ -9,12 +9,8 @@ the path of any method of the package, with no edit to a path, a method or the e
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from captum.log import log_usage
-from torch import Tensor
-
-from captum_smooth._utils.captum_compat import TargetType, TensorOrTupleOfTensorsGeneric
 from captum_smooth.attr._engine import Evaluated
 from captum_smooth.attr._paths import RuleOnPath
 from captum_smooth.attr._rules import Rule
@@ -60,35 +56,6 @@ class SmoothGradSquared(RuleOnPath):
     """
 
     rule = SquaredGradients
-
-    @log_usage()
-    def attribute(  # type: ignore[override]
-        self,
-        inputs: TensorOrTupleOfTensorsGeneric,
-        target: TargetType = None,
-        additional_forward_args: Any = None,
-        internal_batch_size: int | None = None,
-        show_progress: bool = False,
-        **kwargs: Any,
-    ) -> TensorOrTupleOfTensorsGeneric | Tensor:
-        """Attribute by the mean squared gradient at the wrapped method's points.
-
-        Args:
-            inputs: as for the wrapped method.
-            target: as for the wrapped method.
-            additional_forward_args: as for the wrapped method.
-            internal_batch_size: as for the wrapped method.
-            show_progress: show a progress bar over the rows evaluated.
-            **kwargs: the wrapped method's settings (SmoothTaylor: ``n_samples``,
-                ``noise_scale``, ``noise_scale_mode``, ``generator``).
-
-        Returns:
-            Attributions shaped like ``inputs``.
-        """
-        return self._attribute(
-            inputs, target, additional_forward_args, internal_batch_size, False, show_progress,
-            **kwargs,
-        )  # fmt: skip
 
     @property
     def multiplies_by_inputs(self) -> bool:

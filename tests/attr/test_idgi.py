@@ -181,7 +181,7 @@ def test_wrapping_a_method_without_a_path_is_a_type_error():
 
 
 def test_captums_quadrature_method_does_not_apply():
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(TypeError, match="`method` does not apply"):
         IDGI(IntegratedGradients(independent_quadratic)).attribute(
             torch.ones(1, 2), method="gausslegendre"
         )

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from captum_smooth._utils.captum_compat import TargetType
 from captum_smooth.attr._layer import LayerAttribution
+from captum_smooth.attr._paths import checked_call
 from captum_smooth.attr.blur_ig import BlurIntegratedGradients
 
 
@@ -29,6 +30,7 @@ class LayerBlurIntegratedGradients(LayerAttribution):
     method = BlurIntegratedGradients
 
     @log_usage()
+    @checked_call
     def attribute(  # type: ignore[override]
         self,
         inputs: Tensor | tuple[Tensor, ...],

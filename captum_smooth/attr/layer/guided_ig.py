@@ -9,6 +9,7 @@ from torch import Tensor
 
 from captum_smooth._utils.captum_compat import BaselineType, TargetType
 from captum_smooth.attr._layer import LayerAttribution
+from captum_smooth.attr._paths import checked_call
 from captum_smooth.attr.guided_ig import GuidedIntegratedGradients
 
 
@@ -26,6 +27,7 @@ class LayerGuidedIntegratedGradients(LayerAttribution):
     method = GuidedIntegratedGradients
 
     @log_usage()
+    @checked_call
     def attribute(  # type: ignore[override]
         self,
         inputs: Tensor | tuple[Tensor, ...],

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from captum_smooth._utils.captum_compat import TargetType
 from captum_smooth.attr._layer import LayerAttribution
+from captum_smooth.attr._paths import checked_call
 from captum_smooth.attr.noise_baseline_ig import NoiseBaselineIntegratedGradients
 
 
@@ -31,6 +32,7 @@ class LayerNoiseBaselineIntegratedGradients(LayerAttribution):
     takes_multiply_by_inputs = True
 
     @log_usage()
+    @checked_call
     def attribute(  # type: ignore[override]
         self,
         inputs: Tensor | tuple[Tensor, ...],

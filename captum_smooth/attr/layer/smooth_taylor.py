@@ -13,6 +13,7 @@ from torch import Tensor
 
 from captum_smooth._utils.captum_compat import TargetType
 from captum_smooth.attr._layer import LayerAttribution
+from captum_smooth.attr._paths import checked_call
 from captum_smooth.attr.smooth_taylor import NoiseScale, SmoothTaylor
 
 
@@ -34,6 +35,7 @@ class LayerSmoothTaylor(LayerAttribution):
     method = SmoothTaylor
 
     @log_usage()
+    @checked_call
     def attribute(  # type: ignore[override]
         self,
         inputs: Tensor | tuple[Tensor, ...],
