@@ -207,9 +207,10 @@ def check_target(
             raise TypeError(f"`target` must hold integer class indices, got dtype {target.dtype}")
         check_device("target", target.device, _device_of(inputs))
         if target.numel() not in (1, n_examples):
+            expected = "1 element" if n_examples == 1 else f"1 or {n_examples} elements"
             raise ValueError(
-                f"`target` tensor must have 1 or {n_examples} elements, got shape "
-                f"{tuple(target.shape)}"
+                f"`target` tensor must have {expected} (one index per example, or one for "
+                f"all), got shape {tuple(target.shape)}"
             )
         # on the inputs' device, its values can be read
         if inputs is not None and (target < 0).any():
@@ -333,6 +334,7 @@ def as_tensor_like(name: str, value: Any, like: Tensor) -> Tensor:
         if not value.is_floating_point():
             raise TypeError(f"`{name}` must be floating point, got dtype {value.dtype}")
         check_device(name, value.device, like.device)
+        value = value.detach()
     tensor = torch.as_tensor(value, dtype=like.dtype, device=like.device)
     if not torch.isfinite(tensor).all():
         raise ValueError(f"`{name}` must be finite")
@@ -411,7 +413,8 @@ def format_baselines(baselines: Any, inputs: tuple[Tensor, ...]) -> tuple[Tensor
         if isinstance(b, bool) or not isinstance(b, (int, float, Tensor)):
             raise TypeError(f"`baselines` must be numbers or tensors, got {type(b).__name__}")
         if isinstance(b, Tensor):
-            check_tensor("baselines", b, x.device, batch=False)
+            # detached, as the inputs are: attributions never carry the user's graph
+            b = check_tensor("baselines", b, x.device, batch=False)
         elif not math.isfinite(b):
             raise ValueError(f"`baselines` must be finite, got {b}")
         b = torch.as_tensor(b, dtype=x.dtype, device=x.device)

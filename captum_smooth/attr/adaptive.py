@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import torch
@@ -15,6 +15,7 @@ from torch import Tensor
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.batching import select_forward_args, select_target
 from captum_smooth._utils.captum_compat import TargetType, format_additional_forward_args
+from captum_smooth.attr._paths import checked_call
 from captum_smooth.attr.smooth_taylor import SmoothTaylor
 
 Objective = Callable[[Tensor, Tensor, TargetType], Tensor]
@@ -86,6 +87,12 @@ class AdaptiveSmoothTaylor:
         self.objective = objective
         self.smooth_taylor = SmoothTaylor(forward_func)
 
+    @property
+    def argument_hints(self) -> Mapping[str, str]:
+        """For arguments of Captum's that ``attribute`` does not take: as SmoothTaylor's."""
+        return SmoothTaylor.argument_hints
+
+    @checked_call
     def attribute(
         self,
         inputs: Tensor,
