@@ -16,6 +16,8 @@ if TYPE_CHECKING:
         BlurIntegratedGradients,
         GuidedIntegratedGradients,
         NoiseBaselineIntegratedGradients,
+        NoiseTunnel,
+        SelectOutput,
         SmoothGradSquared,
         SmoothTaylor,
     )
@@ -26,6 +28,8 @@ __all__ = [
     "BlurIntegratedGradients",
     "GuidedIntegratedGradients",
     "NoiseBaselineIntegratedGradients",
+    "NoiseTunnel",
+    "SelectOutput",
     "SmoothGradSquared",
     "SmoothTaylor",
 ]

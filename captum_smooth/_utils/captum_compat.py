@@ -22,6 +22,7 @@ from captum.attr._utils.common import _sum_rows as sum_rows
 from torch import Tensor
 
 from captum_smooth._utils import validation
+from captum_smooth._utils.models import describe_output
 
 __all__ = [
     "BaselineType",
@@ -54,6 +55,11 @@ def run_forward(
     )
     output = _run_forward(forward_func, inputs_tuple, None, additional_forward_args)
     if not isinstance(output, Tensor):
-        return output if target is None else _select_targets(output, target)
+        raise TypeError(
+            f"`forward_func` must return a tensor, got {describe_output(output)}: attribute "
+            'one of its outputs by wrapping the model, e.g. `SelectOutput(model, "logits")` '
+            "for a dict or a Hugging Face ModelOutput, `SelectOutput(model, 0)` for a tuple "
+            "(from captum_smooth import SelectOutput)"
+        )
     validation.check_target_in_output(target, output)
     return _select_targets(output, target)

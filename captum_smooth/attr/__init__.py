@@ -1,11 +1,13 @@
 """Attribution methods: each file supplies a path's points or a rule; ``_engine`` runs them."""
 
+from captum_smooth._utils.models import SelectOutput
 from captum_smooth.attr._rules import RiemannSum, Rule, fold_recorded
 from captum_smooth.attr.adaptive import AdaptiveResult, AdaptiveSmoothTaylor
 from captum_smooth.attr.blur_ig import BlurIntegratedGradients, gaussian_blur
 from captum_smooth.attr.guided_ig import GuidedIntegratedGradients
 from captum_smooth.attr.idgi import IDGI, IDGIRule
 from captum_smooth.attr.noise_baseline_ig import NoiseBaselineIntegratedGradients
+from captum_smooth.attr.noise_tunnel import NoiseTunnel
 from captum_smooth.attr.smooth_taylor import SmoothTaylor
 from captum_smooth.attr.smoothgrad_sq import SmoothGradSquared, SquaredGradients
 
@@ -17,8 +19,10 @@ __all__ = [
     "GuidedIntegratedGradients",
     "IDGIRule",
     "NoiseBaselineIntegratedGradients",
+    "NoiseTunnel",
     "RiemannSum",
     "Rule",
+    "SelectOutput",
     "SmoothGradSquared",
     "SmoothTaylor",
     "SquaredGradients",

@@ -96,26 +96,53 @@ def value_and_grad(
     Gradients are taken with respect to the points only, never the model's parameters, and
     are enabled even when the caller runs under ``torch.no_grad`` (NoiseTunnel and
     ``captum.metrics.sensitivity_max`` do). Without ``with_grad`` it is one forward pass under
-    ``torch.no_grad``.
+    ``torch.no_grad``. The model gets a copy of the points, which it may change in place
+    (``x.sub_(mean)``, a ``ReLU(inplace=True)`` after a replaced layer) without touching the
+    points or the leaves the gradient is taken at.
 
     Raises:
         ValueError: if the output is not one scalar per row, does not depend differentiably
             on the points (a forward under ``torch.no_grad``, a ``.detach()``), or is not
-            finite, or its gradient is not.
+            finite, or its gradient is not; if gradients are asked for under
+            ``torch.inference_mode()`` or the model holds tensors made under it.
     """
     n_rows = points[0].shape[0]
+    if with_grad and torch.is_inference_mode_enabled():
+        raise ValueError(
+            "attribute was called under torch.inference_mode(), where autograd cannot be "
+            "turned back on and gradient-based attributions cannot be computed: call it "
+            "outside inference mode (torch.no_grad() around it is fine)"
+        )
     grad_mode = torch.enable_grad() if with_grad else torch.no_grad()
     with grad_mode:
-        rows = tuple(p.detach().requires_grad_(with_grad) for p in points)
-        output = run_forward(forward_func, rows, target, additional_forward_args)
-        values = _one_per_row(output, n_rows)
-        grads = None
-        if with_grad:
-            found = (
-                torch.autograd.grad(values.sum(), rows, allow_unused=True)
-                if values.requires_grad
-                else (None,) * len(rows)
+        # an inference tensor (made under torch.inference_mode()) cannot require gradients:
+        # its clone, made here, can
+        rows = tuple(
+            (p.clone() if p.is_inference() else p.detach()).requires_grad_(with_grad)
+            for p in points
+        )
+        try:
+            output = run_forward(
+                forward_func, tuple(r.clone() for r in rows), target, additional_forward_args
             )
+            values = _one_per_row(output, n_rows)
+            grads = None
+            if with_grad:
+                found = (
+                    torch.autograd.grad(values.sum(), rows, allow_unused=True)
+                    if values.requires_grad
+                    else (None,) * len(rows)
+                )
+        except RuntimeError as error:
+            if "Inference tensors" not in str(error):
+                raise
+            raise ValueError(
+                "forward_func uses a tensor made under torch.inference_mode() (the model's "
+                "parameters or buffers, or a tensor in `additional_forward_args`), which "
+                "autograd cannot use: load or build the model outside inference mode "
+                "(torch.no_grad() is fine), or pass `tensor.clone()` made outside it"
+            ) from error
+        if with_grad:
             if all(g is None for g in found):
                 raise ValueError(
                     "forward_func's output does not depend differentiably on the inputs: "

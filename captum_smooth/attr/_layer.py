@@ -14,6 +14,7 @@ the way Captum users reach them.
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -151,7 +152,11 @@ class LayerAttribution(GradientAttribution):
 
 
 class LayerHooks:
-    """Hooks on the layers: read their activations, or replace them by given points."""
+    """Hooks on the layers: read their activations, or replace them by given points.
+
+    The hooks act only in the thread that registered them (see :class:`_hooked`), so one
+    layer method, or several on one model, may run in several threads at once.
+    """
 
     def __init__(self, layers: list[nn.Module], to_input: bool) -> None:
         self.layers, self.to_input = layers, to_input
@@ -173,16 +178,21 @@ class LayerHooks:
                         "`layer` is called more than once in one forward pass; attribute to a "
                         "module that runs once"
                     )
-                seen[index] = _tensors(layer_inputs if self.to_input else output)
+                # a copy: a later in-place operation (ReLU(inplace=True) after a batch norm)
+                # must not change the activations read
+                seen[index] = tuple(
+                    t.detach().clone() for t in _tensors(layer_inputs if self.to_input else output)
+                )
 
             return hook
 
         with _hooked(self.layers, self.to_input, reader), torch.no_grad():
-            forward_func(*model_inputs, *(args or ()))
+            # copies: the forward may normalise its inputs in place
+            forward_func(*(x.clone() for x in model_inputs), *(args or ()))
         if any(s is None for s in seen):
             raise ValueError("`layer` did not run in the model's forward pass")
         self.counts = [len(group) for group in seen]
-        flat = tuple(t.detach() for group in seen for t in group)
+        flat = tuple(t for group in seen for t in group)
         for t in flat:
             if not t.is_floating_point():
                 raise TypeError(
@@ -217,7 +227,12 @@ class LayerHooks:
 
 
 class _hooked:
-    """Forward hooks (or pre-hooks for layer inputs) made by ``make(index)``, removed on exit."""
+    """Forward hooks (or pre-hooks for layer inputs) made by ``make(index)``, removed on exit.
+
+    Hooks are registered on the module, which every thread shares; each acts only in the
+    thread that entered the context, so that concurrent calls do not read or replace each
+    other's activations.
+    """
 
     def __init__(
         self,
@@ -229,8 +244,9 @@ class _hooked:
         self.handles: list[Any] = []
 
     def __enter__(self) -> None:
+        owner = threading.get_ident()
         for index, layer in enumerate(self.layers):
-            hook = self.make(index)
+            hook = _in_thread(owner, self.make(index))
             if self.to_input:
                 self.handles.append(layer.register_forward_pre_hook(hook))
             else:
@@ -268,6 +284,15 @@ class _LayerValueAndGrad:
                 return forward_func(*model_inputs, *rest)
 
         return value_and_grad(in_layer_space, points, target, None, with_grad)
+
+
+def _in_thread(owner: int, hook: Callable[..., Any]) -> Callable[..., Any]:
+    """``hook`` in the thread ``owner``; a no-op in any other."""
+
+    def in_thread(*args: Any) -> Any:
+        return hook(*args) if threading.get_ident() == owner else None
+
+    return in_thread
 
 
 def _layer_baselines(

@@ -34,6 +34,7 @@ from captum_smooth._utils.captum_compat import (
     format_output,
     sum_rows,
 )
+from captum_smooth._utils.models import warn_if_training
 from captum_smooth.attr._engine import (
     AdaptivePath,
     Block,
@@ -209,6 +210,7 @@ class PathAttribution(GradientAttribution):
         if return_convergence_delta and not rule.complete:
             raise ValueError(f"`return_convergence_delta`: {rule.__name__} gives no delta")
         stream = rule.stream(self.path(inputs_tuple, **settings), return_convergence_delta)
+        warn_if_training(self.forward_func)
         folder = rule(inputs_tuple)
         progress = _progress_bar(show_progress, stream.n_blocks * n_examples, type(self).__name__)
         model = Model(

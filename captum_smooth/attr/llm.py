@@ -28,6 +28,7 @@ from captum.attr import LLMGradientAttribution as CaptumLLMGradientAttribution
 from torch import Tensor, nn
 
 from captum_smooth._utils.captum_compat import convert_ids_to_pretty_tokens
+from captum_smooth._utils.models import one_training_warning
 from captum_smooth.attr._layer import LayerAttribution
 from captum_smooth.attr._paths import RuleOnPath
 
@@ -110,8 +111,8 @@ class LLMGradientAttribution(CaptumLLMGradientAttribution):
         Raises:
             TypeError: if ``inp`` is not a ``TextTokenInput`` or the layer has several
                 output tensors.
-            ValueError: for a target that is not a non-empty 1-D tensor of token ids, or a
-                setting the route sets itself (``additional_forward_args``,
+            ValueError: for a target that is not a non-empty 1-D tensor of token ids in the
+                model's vocabulary, or a setting the route sets itself (``additional_forward_args``,
                 ``return_convergence_delta``).
         """
         if not isinstance(inp, TextTokenInput):
@@ -128,20 +129,24 @@ class LLMGradientAttribution(CaptumLLMGradientAttribution):
                 f"`target` must give a non-empty 1-D tensor of token ids, got shape "
                 f"{tuple(target_tokens.shape)}"
             )
-        interpretable = inp.to_tensor().to(self.device)
+        if target_tokens.is_floating_point() or target_tokens.is_complex():
+            raise TypeError(f"`target` must give integer token ids, got {target_tokens.dtype}")
         ids = target_tokens.tolist()
+        _check_in_vocabulary(ids, _vocabulary_size(self.model))
+        interpretable = inp.to_tensor().to(self.device)
         rows = []
-        for j, token in enumerate(ids):
-            attributions = self.attr_method.attribute(
-                interpretable, additional_forward_args=(inp, tuple(ids[:j]), token), **kwargs
-            )
-            if not isinstance(attributions, Tensor):
-                raise TypeError(
-                    "the layer must have one output tensor (one layer, not a list; "
-                    f"got {type(attributions).__name__} of attributions)"
+        with one_training_warning(self.model):
+            for j, token in enumerate(ids):
+                attributions = self.attr_method.attribute(
+                    interpretable, additional_forward_args=(inp, tuple(ids[:j]), token), **kwargs
                 )
-            per_position = attributions.detach().sum(-1)
-            rows.append(per_position[:, : per_position.shape[1] - j])
+                if not isinstance(attributions, Tensor):
+                    raise TypeError(
+                        "the layer must have one output tensor (one layer, not a list; "
+                        f"got {type(attributions).__name__} of attributions)"
+                    )
+                per_position = attributions.detach().sum(-1)
+                rows.append(per_position[:, : per_position.shape[1] - j])
         token_attr = torch.cat(rows)
         if inp.itp_mask is not None:
             token_attr = token_attr[:, inp.itp_mask[0].to(token_attr.device)]
@@ -177,7 +182,27 @@ class _TargetLogProb:
             tail = torch.tensor(earlier, dtype=ids.dtype, device=ids.device)
             ids = torch.cat([ids, tail.expand(ids.shape[0], -1)], dim=1)
         logits = self.model(ids).logits[:, -1]
+        _check_in_vocabulary([token], logits.shape[-1])
         return torch.log_softmax(logits, dim=-1)[:, token]
+
+
+def _vocabulary_size(model: nn.Module) -> int | None:
+    """The number of token ids ``model`` embeds (``None``: not known before a forward pass)."""
+    embeddings = getattr(model, "get_input_embeddings", None)
+    table = embeddings() if callable(embeddings) else None
+    if isinstance(table, nn.Embedding):
+        return table.num_embeddings
+    size = getattr(getattr(model, "config", None), "vocab_size", None)
+    return size if isinstance(size, int) else None
+
+
+def _check_in_vocabulary(ids: list[int], size: int | None) -> None:
+    outside = [i for i in ids if i < 0 or (size is not None and i >= size)]
+    if outside:
+        raise ValueError(
+            f"`target` has token ids outside the model's vocabulary of {size} tokens: "
+            f"{outside[:5]}; tokenize the target with the model's tokenizer"
+        )
 
 
 def _check_method(attr_method: Any) -> None:

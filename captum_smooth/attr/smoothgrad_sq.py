@@ -24,12 +24,19 @@ class SquaredGradients(Rule):
 
     ``A = Σ_nodes w · ∇f ⊙ ∇f``: with SmoothTaylor's weights ``w = 1/R``, the mean squared
     gradient at the roots. Makes no completeness claim.
+
+    The weights must be sample weights, non-negative and summing to one (a mean of squares
+    over points: SmoothTaylor's roots, the nodes of noise-baseline IG's lines); a path whose
+    quadrature weighs steps of a line integral (Guided IG's chords, Blur IG's negative steps
+    in σ) is refused before its next block is evaluated, since its "squares" would be
+    neither a mean nor non-negative.
     """
 
     @staticmethod
     def stream(path: Path, with_delta: bool) -> Stream:
-        """The path's quadrature (its nodes and weights; directions are not used)."""
-        return path.quadrature(with_delta)
+        """The path's quadrature (its nodes and weights; directions are not used), checked."""
+        stream = path.quadrature(with_delta)
+        return stream._replace(blocks=_sample_weights(stream.blocks, stream.adaptive))
 
     def fold(self, evaluated: Evaluated) -> None:
         """Add ``w · ∇f ⊙ ∇f`` of the block's rows."""
@@ -37,6 +44,37 @@ class SquaredGradients(Rule):
             return
         for total, g in zip(self.totals, evaluated.grads, strict=True):
             total.add_((evaluated.block.weight * g * g).to(total.dtype))
+
+
+def _sample_weights(blocks: Any, adaptive: bool) -> Any:
+    """``blocks``, each checked before it is evaluated: weights ≥ 0 summing to one.
+
+    An adaptive path's generator is driven through: what the engine sends goes on to it.
+    """
+    total, sent, started = 0.0, None, False
+    blocks = iter(blocks)
+    while True:
+        try:
+            block = blocks.send(sent) if adaptive and started else next(blocks)
+        except StopIteration:
+            break
+        started = True
+        if block.need == "grad":
+            total += block.weight
+            if block.weight < 0 or total > 1 + 1e-6:
+                raise _not_samples()
+        sent = yield block
+    if abs(total - 1) > 1e-6:
+        raise _not_samples()
+
+
+def _not_samples() -> ValueError:
+    return ValueError(
+        "`attribution_method`: SmoothGradSquared averages squared gradients over samples, but "
+        "this method's path weighs its points as steps of an integral (weights negative or "
+        "not summing to one: Guided IG, Blur IG): wrap SmoothTaylor, "
+        "NoiseBaselineIntegratedGradients or a layer variant of either"
+    )
 
 
 class SmoothGradSquared(RuleOnPath):
