@@ -15,6 +15,7 @@ from torch import Tensor
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.batching import select_forward_args, select_target
 from captum_smooth._utils.captum_compat import TargetType, format_additional_forward_args
+from captum_smooth._utils.models import one_training_warning
 from captum_smooth.attr._paths import checked_call
 from captum_smooth.attr.smooth_taylor import SmoothTaylor
 
@@ -173,39 +174,41 @@ class AdaptiveSmoothTaylor:
             scores = self._score(scored[rows.to(scored.device)], attributions, sub_target)
             return attributions, scores
 
-        everyone = torch.arange(n_examples, device=x.device)
-        best_attributions, best_scores = run(everyone, sigma)
-        rate = torch.full_like(sigma, step)
-        failures = torch.zeros(n_examples, dtype=torch.long, device=x.device)
-        evaluations = torch.ones(n_examples, dtype=torch.long, device=x.device)
-        active = torch.ones(n_examples, dtype=torch.bool, device=x.device)
-        for _ in range(max_iterations):
-            rows = everyone[active]
-            if rows.numel() == 0:
-                break
-            candidates = sigma[rows] + rate[rows]
-            attributions, scores = run(rows, candidates)
-            evaluations[rows] += 1
-            improved = scores < best_scores[rows]
-            retry = rows[~improved]
-            if retry.numel() > 0:
-                retry_sigma = (sigma[retry] - rate[retry]).abs()
-                retry_attributions, retry_scores = run(retry, retry_sigma)
-                evaluations[retry] += 1
-                candidates[~improved] = retry_sigma
-                attributions[~improved] = retry_attributions
-                scores[~improved] = retry_scores
+        # many SmoothTaylor calls, one warning for a model left in training mode
+        with one_training_warning(self.forward_func):
+            everyone = torch.arange(n_examples, device=x.device)
+            best_attributions, best_scores = run(everyone, sigma)
+            rate = torch.full_like(sigma, step)
+            failures = torch.zeros(n_examples, dtype=torch.long, device=x.device)
+            evaluations = torch.ones(n_examples, dtype=torch.long, device=x.device)
+            active = torch.ones(n_examples, dtype=torch.bool, device=x.device)
+            for _ in range(max_iterations):
+                rows = everyone[active]
+                if rows.numel() == 0:
+                    break
+                candidates = sigma[rows] + rate[rows]
+                attributions, scores = run(rows, candidates)
+                evaluations[rows] += 1
                 improved = scores < best_scores[rows]
-            taken = rows[improved]
-            sigma[taken] = candidates[improved]
-            best_scores[taken] = scores[improved]
-            best_attributions[taken] = attributions[improved]
-            failures[taken] = 0
-            failed = rows[~improved]
-            rate[failed] *= decay
-            failures[failed] += 1
-            active &= failures < patience
-        return AdaptiveResult(best_attributions, sigma, best_scores, evaluations)
+                retry = rows[~improved]
+                if retry.numel() > 0:
+                    retry_sigma = (sigma[retry] - rate[retry]).abs()
+                    retry_attributions, retry_scores = run(retry, retry_sigma)
+                    evaluations[retry] += 1
+                    candidates[~improved] = retry_sigma
+                    attributions[~improved] = retry_attributions
+                    scores[~improved] = retry_scores
+                    improved = scores < best_scores[rows]
+                taken = rows[improved]
+                sigma[taken] = candidates[improved]
+                best_scores[taken] = scores[improved]
+                best_attributions[taken] = attributions[improved]
+                failures[taken] = 0
+                failed = rows[~improved]
+                rate[failed] *= decay
+                failures[failed] += 1
+                active &= failures < patience
+            return AdaptiveResult(best_attributions, sigma, best_scores, evaluations)
 
     def _initial_sigma(self, value: float | Tensor | None, x: Tensor) -> Tensor:
         if value is None:

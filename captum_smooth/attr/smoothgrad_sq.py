@@ -9,7 +9,7 @@ the path of any method of the package, with no edit to a path, a method or the e
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from captum_smooth.attr._engine import Evaluated
 from captum_smooth.attr._paths import RuleOnPath
