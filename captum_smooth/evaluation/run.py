@@ -33,7 +33,8 @@ def evaluate_methods(
     Args:
         model: the classifier, in eval mode, on the device the images should go to.
         dataset: an iterable (or ``torch.utils.data.Dataset``) of items, all of one form:
-            images (``C×H×W`` floating-point tensors); ``(image, label)`` pairs with an int
+            images (``C×H×W`` floating-point tensors, alone or in a 1-tuple as
+            ``TensorDataset`` yields them); ``(image, label)`` pairs with an int
             class label, as torchvision's data sets yield them; ``(image, mask)`` pairs with an
             ``H×W`` (or ``1×H×W``) mask, for localisation metrics; or dicts with the key
             ``"image"`` and optionally ``"label"`` and ``"mask"``. Anything else (a pair whose
@@ -300,7 +301,8 @@ def _batches(dataset: Any, batch_size: int) -> Iterator[_Batch]:
 def _item(i: int, item: Any) -> tuple[Tensor, int | None, Tensor | None]:
     """One item as ``(image, label, mask)``.
 
-    An image; ``(image, label)`` (torchvision's convention) or ``(image, mask)``, told apart by
+    An image or ``(image,)`` (``TensorDataset``'s items); ``(image, label)`` (torchvision's
+    convention) or ``(image, mask)``, told apart by
     the second element (an int class label, or an ``H×W`` mask); or a dict with the keys
     ``image`` and optionally ``label`` and ``mask``.
     """
@@ -317,12 +319,14 @@ def _item(i: int, item: Any) -> tuple[Tensor, int | None, Tensor | None]:
             label = _label(i, item["label"])
         if "mask" in item:
             mask = item["mask"]
+    elif isinstance(item, (tuple, list)) and len(item) == 1:
+        image = item[0]  # TensorDataset's items
     elif isinstance(item, (tuple, list)):
         if len(item) != 2:
             raise ValueError(
-                f"`dataset` item {i}: a tuple item must be (image, label) or (image, mask), "
-                f"got {len(item)} elements; for a label and a mask, yield a dict with the keys "
-                "'image', 'label' and 'mask'"
+                f"`dataset` item {i}: a tuple item must be (image,), (image, label) or "
+                f"(image, mask), got {len(item)} elements; for a label and a mask, yield a "
+                "dict with the keys 'image', 'label' and 'mask'"
             )
         image, second = item
         if _is_int(second):
