@@ -220,6 +220,27 @@ def softmax_model(model: torch.nn.Module) -> torch.nn.Module:
     return torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
 
 
+def st_label(sigma: float, n_samples: int) -> str:
+    """A SmoothTaylor row's label: the σ and R it ran with."""
+    return f"ST σ={sigma} R={n_samples}"
+
+
+def smoothtaylor_rows(p: dict) -> list[tuple[str, float, int]]:
+    """``(label, σ, R)`` of each SmoothTaylor row the preset runs."""
+    return [(st_label(s, r), s, r) for s in p["st_sigmas"] for r in p["st_samples"]]
+
+
+def paper_rows(p: dict) -> dict[str, str]:
+    """Each SmoothTaylor row → the paper's row it stands for: same σ, and the paper's R of the
+    same rank counted from the largest (a preset that runs fewer samples than the paper)."""
+    paper_samples = PRESETS["paper"]["st_samples"][-len(p["st_samples"]) :]
+    return {
+        st_label(sigma, r): st_label(sigma, paper_r)
+        for sigma in p["st_sigmas"]
+        for r, paper_r in zip(p["st_samples"], paper_samples, strict=True)
+    }
+
+
 def smoothtaylor_methods(p: dict, seed: int) -> list[Method]:
     ibs = p["internal_batch_size"]
     transform = {"baseline_transform": examples.normalize}
@@ -244,18 +265,15 @@ def smoothtaylor_methods(p: dict, seed: int) -> list[Method]:
                 random=True,
             )
         )
-    # each R stands for the paper's R of the same rank, counted from the largest
-    paper_samples = PRESETS["paper"]["st_samples"][-len(p["st_samples"]) :]
-    for sigma in p["st_sigmas"]:
-        for r, paper_r in zip(p["st_samples"], paper_samples, strict=True):
-            methods.append(
-                Method(
-                    f"ST σ={sigma} R={paper_r}",
-                    SmoothTaylor,
-                    {"n_samples": r, "noise_scale": sigma, "internal_batch_size": ibs},
-                    random=True,
-                )
+    for label, sigma, r in smoothtaylor_rows(p):
+        methods.append(
+            Method(
+                label,
+                SmoothTaylor,
+                {"n_samples": r, "noise_scale": sigma, "internal_batch_size": ibs},
+                random=True,
             )
+        )
     for name, kwargs in (
         ("aupc", {**p["aupc"], "input_transform": examples.normalize, "batch_size": ibs}),
         ("autvc", {}),
@@ -358,7 +376,10 @@ def paired_lines(result, sources, pairs, metric, higher_is_better):
     return lines
 
 
-def table(result, metrics, paper, paper_columns, aggregated=()):
+def table(result, metrics, paper, paper_columns, aggregated=(), rows=None):
+    """The Markdown table; ``rows`` maps a method to the paper's row it is compared with,
+    named in the paper column where it differs (a preset that cuts the settings)."""
+    rows = rows or {}
     summary = {row["method"]: row for row in result.summary()}
     header = "| method | " + " | ".join(metrics) + " | paper (" + ", ".join(paper_columns) + ") |"
     lines = [header, "|" + "---|" * (len(metrics) + 2)]
@@ -371,8 +392,11 @@ def table(result, metrics, paper, paper_columns, aggregated=()):
             else:
                 mean, se = summary[method][metric]
                 cells.append(f"{mean:.3f} ± {se:.3f}")
-        reference = paper.get(method)
+        paper_row = rows.get(method, method)
+        reference = paper.get(paper_row)
         reference_cell = " / ".join(f"{v:g}" for v in reference) if reference else "—"
+        if reference and paper_row != method:
+            reference_cell += f" ({paper_row})"
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {reference_cell} |")
     return lines
 
@@ -435,8 +459,9 @@ def main() -> None:
         lines += [
             f"The {args.preset} preset cuts the papers' settings to fit a 2-core CPU: "
             "SmoothTaylor R "
-            f"is {p['st_samples']} where the rows say "
-            f"{PRESETS['paper']['st_samples'][-len(p['st_samples']) :]}, IG uses "
+            f"is {p['st_samples']} where the paper's is "
+            f"{PRESETS['paper']['st_samples'][-len(p['st_samples']) :]} (each row's paper "
+            "column names the paper's row it stands for), IG uses "
             f"{p['ig_steps']} steps (noise baselines {p['noise_steps']}), adaptive noising "
             f"{p['adaptive_iterations']} iterations with R={p['adaptive_samples']}, AUPC "
             f"{p['aupc']['n_steps']} windows × {p['aupc']['n_candidates']} candidates, paths "
@@ -478,9 +503,10 @@ def smoothtaylor_table(model, images, sources, p, seed):
         show_progress=True,
     )
     lines = ["## 1. SmoothTaylor table (lower is better)", ""]
-    lines += table(result, list(metrics), SMOOTHTAYLOR_PAPER, ["AUPC", "AUTVC"])
+    lines += table(result, list(metrics), SMOOTHTAYLOR_PAPER, ["AUPC", "AUTVC"], rows=paper_rows(p))
     lines += ["", "Claims of the SmoothTaylor paper:", ""]
-    best_st = "ST σ=0.5 R=200"
+    # the paper's best fixed setting, σ = 0.5 with the most samples, at the R run here
+    best_st = st_label(0.5, max(p["st_samples"]))
     for metric in ("AUPC sum", "AUTVC sum", "AUPC abs_sum", "AUTVC abs_sum"):
         lines += paired_lines(
             result,

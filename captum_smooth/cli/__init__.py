@@ -56,7 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command; user errors print one line to stderr and return 2."""
+    """Run the command; user errors print one line to stderr and return 2.
+
+    User errors are the command's own checks and every ``ValueError`` or ``TypeError`` the
+    package raises (a model whose outputs a method or metric cannot use, say).
+    """
     args = build_parser().parse_args(argv)
     try:
         if args.command == "explain-text":
@@ -70,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             from captum_smooth.cli import explain
 
             explain.run(request)
-    except arguments.UserError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
+    except (arguments.UserError, ValueError, TypeError) as error:
+        # the package's own errors name what is wrong: one line, never a traceback
+        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     return 0

@@ -19,6 +19,9 @@ DEFAULT_PHOTO = "coffee"
 DEFAULT_METHODS = "ig,smoothtaylor,idgi-ig"
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts")
 EXAMPLE_MODEL = "efficientnet-lite0"
+MIN_SIZE = 30
+"""The smallest ``--size``: AUTVC's ``min_size``, the side of its pyramid's smallest level
+(every panel shows the map's AUTVC)."""
 
 
 class UserError(Exception):
@@ -133,6 +136,10 @@ def check(args: argparse.Namespace) -> Request:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1; got {value}")
+    if args.size is not None and args.size < MIN_SIZE:
+        raise UserError(
+            f"--size must be at least {MIN_SIZE} (AUTVC's smallest pyramid level); got {args.size}"
+        )
     if not (math.isfinite(args.noise_scale) and args.noise_scale > 0):
         raise UserError(f"--noise-scale must be a positive number; got {args.noise_scale}")
     if args.target is not None and args.target < 0:
@@ -204,6 +211,22 @@ def png_out(out: str) -> Path:
     return path
 
 
+def check_writable(path: Path) -> None:
+    """Fail now, not after the model has run, if ``path`` cannot be written.
+
+    The file is opened for appending (its content, if any, is kept) and removed again if
+    this created it.
+    """
+    existed = path.exists()
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as error:
+        raise UserError(f"--out {path} cannot be written: {error.strerror or error}") from None
+    if not existed:
+        path.unlink()
+
+
 def _outs(out: str, labels: tuple[str, ...]) -> tuple[Path, ...]:
     path = png_out(out)
     if len(labels) == 1:
@@ -215,6 +238,8 @@ def _outs(out: str, labels: tuple[str, ...]) -> tuple[Path, ...]:
             raise UserError(f"--out {target} is a directory")
     if len(set(paths)) < len(paths):
         raise UserError("two images have the same file name: their figures would overwrite")
+    for target in paths:
+        check_writable(target)
     return paths
 
 

@@ -37,6 +37,7 @@ def _run(request: Request) -> None:
     device = _device(request.device)
     tqdm = examples.require("tqdm").tqdm
     metrics = examples.require("captum_smooth.metrics")
+    examples.require("matplotlib")  # before the model: a missing extra is found at once
     photos = _read_images(request)
     model = find_model(request.model, request.size, request.mean, request.std)
     if request.target is not None and model.n_classes is not None:
@@ -45,7 +46,12 @@ def _run(request: Request) -> None:
     for label, photo, out in zip(request.labels, photos, request.outs, strict=True):
         start = time.perf_counter()
         pixels = examples.to_tensor(photo, model.size).to(device)
-        target, probability = _classify(module, model, label, pixels, request.target)
+        target, score = _classify(module, model, label, pixels, request.target)
+        if request.metrics and score.startswith("output"):
+            raise UserError(
+                "--metrics: insertion compares the classes' softmax probabilities, and the model "
+                "has one output (its softmax is always 1): leave out --metrics"
+            )
         settings = Settings(
             n_steps=request.n_steps,
             n_samples=request.n_samples,
@@ -63,29 +69,53 @@ def _run(request: Request) -> None:
                 bar.update()
                 bar.write(f"  {name} ({panel.settings}): {', '.join(panel.scores)}")
                 panels.append(panel)
-        title = f"{label}: {model.category(target)} ({target})\nprobability {probability:.3f}"
-        save_figure(pixels, panels, title, out, request.metrics)
+        title = f"{label}: {model.category(target)} ({target})\n{score}"
+        try:
+            save_figure(pixels, panels, title, out, request.metrics)
+        except OSError as error:
+            raise UserError(f"--out {out} cannot be written: {error}") from error
         print(f"wrote {out} ({time.perf_counter() - start:.1f} s)")
 
 
 def _classify(
     module: nn.Module, model: Model, label: str, pixels: Tensor, target: int | None
-) -> tuple[int, float]:
-    """Print the top-5 classes of ``pixels``; return the class to explain and its probability."""
-    with torch.no_grad():
-        logits = module(model.normalize(pixels))
-    if logits.dim() != 2:
-        raise UserError(f"the model must return (batch, classes) logits; got {logits.shape}")
+) -> tuple[int, str]:
+    """Print the top-5 classes of ``pixels``; return the class to explain and its score.
+
+    The score is ``"probability p"``, or ``"output z"`` for a model with one output (whose
+    softmax would be 1). This first run of the model is its check: a model that fails on the
+    image or returns anything but ``(1, classes)`` logits stops here, before any method runs.
+    """
+    shape = tuple(pixels.shape)
+    try:
+        with torch.no_grad():
+            logits = module(model.normalize(pixels))
+    except Exception as error:  # TorchScript, shape and dtype errors come as many types
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise UserError(
+            f"the model fails on a {shape} image ({type(error).__name__}: {first}); it must "
+            "take RGB images of --size pixels"
+        ) from error
+    if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[0] != 1:
+        got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise UserError(f"the model must return a (1, classes) tensor of logits; got {got}")
+    if not torch.isfinite(logits).all():
+        raise UserError("the model's outputs hold NaN or inf")
     if target is None:
         target = int(logits.argmax(dim=1)[0])
     _check_target(target, logits.shape[1])
     print(f"{label}: top-5 of {model.name}")
-    probabilities = logits.softmax(dim=1)[0]
-    top = probabilities.topk(min(5, logits.shape[1]))
-    for rank, (p, k) in enumerate(zip(top.values, top.indices, strict=True), 1):
-        print(f"  {rank}. {model.category(int(k))} ({int(k)}): {float(p):.3f}")
+    if logits.shape[1] == 1:
+        score = f"output {float(logits[0, 0]):.3f}"
+        print(f"  1. {model.category(0)} (0): {score}")
+    else:
+        probabilities = logits.softmax(dim=1)[0]
+        top = probabilities.topk(min(5, logits.shape[1]))
+        for rank, (p, k) in enumerate(zip(top.values, top.indices, strict=True), 1):
+            print(f"  {rank}. {model.category(int(k))} ({int(k)}): {float(p):.3f}")
+        score = f"probability {float(probabilities[target]):.3f}"
     print(f"explaining {model.category(target)} ({target})", flush=True)
-    return target, float(probabilities[target])
+    return target, score
 
 
 def _panel(

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from captum_smooth.cli.arguments import UserError, parse_methods, png_out
+from captum_smooth.cli.arguments import UserError, check_writable, parse_methods, png_out
 from captum_smooth.cli.registry import TEXT_METHODS
 
 SENTIMENT_CLASSES = ("negative", "positive")
@@ -97,11 +97,14 @@ def check(args: argparse.Namespace) -> TextRequest:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1; got {value}")
     if not (math.isfinite(args.noise_scale) and args.noise_scale > 0):
         raise UserError(f"--noise-scale must be a positive number; got {args.noise_scale}")
+    out = None if args.out is None else png_out(args.out)
+    if out is not None:
+        check_writable(out)
     return TextRequest(
         sentence=args.sentence,
         methods=methods,
         target=None if args.target is None else _target(args.target),
-        out=None if args.out is None else png_out(args.out),
+        out=out,
         n_steps=args.n_steps,
         n_samples=args.n_samples,
         noise_scale=args.noise_scale,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -31,23 +32,34 @@ def evaluate_methods(
 
     Args:
         model: the classifier, in eval mode, on the device the images should go to.
-        dataset: an iterable (or ``torch.utils.data.Dataset``) of images (``C×H×W`` tensors),
-            or of ``(image, mask)`` pairs for localisation metrics. The images are in raw
-            pixel space when ``input_transform`` is given, else in the model's input space.
+        dataset: an iterable (or ``torch.utils.data.Dataset``) of items, all of one form:
+            images (``C×H×W`` floating-point tensors, alone or in a 1-tuple as
+            ``TensorDataset`` yields them); ``(image, label)`` pairs with an int
+            class label, as torchvision's data sets yield them; ``(image, mask)`` pairs with an
+            ``H×W`` (or ``1×H×W``) mask, for localisation metrics; or dicts with the key
+            ``"image"`` and optionally ``"label"`` and ``"mask"``. Anything else (a pair whose
+            second element is neither, another length, other keys) is a ``ValueError``. The
+            images are in raw pixel space when ``input_transform`` is given, else in the
+            model's input space.
         methods: the methods to compare. Their ``attribute`` gets the model inputs and the
             targets; it may return the attributions or an object with an ``attributions``
             field (e.g. :class:`~captum_smooth.attr.adaptive.AdaptiveSmoothTaylor`, which also
             gets the raw images as ``objective_inputs``).
         metrics: name → ``metric(model, images, attributions, targets, **extra)`` in the
             convention of :mod:`captum_smooth.metrics`, returning per-example scores (a tensor)
-            or an object with a ``score`` tensor and, optionally, a ``curve`` tensor. A metric
-            may name its curve's axes in a ``curve_labels`` attribute, ``(x, y)``.
+            or an object with a ``score`` tensor and, optionally, a ``curve`` tensor; one
+            score (and one curve) per image of the batch, else a ``ValueError`` names the
+            metric. A metric may name its curve's axes in a ``curve_labels`` attribute,
+            ``(x, y)``.
             ``extra`` holds, where the metric accepts them, ``input_transform``, ``masks``
             (when the data set has them), a ``generator`` seeded per batch and a ``cache``
             (a dict per batch, shared by every method and metric: see the metrics' ``cache``).
         batch_size: images per batch, for the methods and the metrics.
-        target: maps the model's outputs to the explained class per image; default its top-1
-            prediction, like the papers.
+        target: maps the model's outputs to the explained class per image. Default: the
+            data set's labels where its items have them, else the model's top-1 prediction
+            (like the papers). Given, it decides even where the items have labels (e.g.
+            ``target=lambda outputs: outputs.argmax(1)`` explains the predictions of a
+            labelled data set).
         input_transform: maps raw images to model inputs (e.g. ImageNet normalisation).
         seed: makes every method's and metric's random draws reproducible.
         show_progress: a tqdm progress bar over batches.
@@ -82,14 +94,17 @@ def evaluate_methods(
         raise ValueError("`dataset` holds no images")
     mine = [(b, batch) for b, batch in enumerate(batches) if b % world == rank]
     local: list[tuple[int, dict[tuple[str, str], MetricResult], Tensor]] = []
-    for b, (images, masks) in _progress(mine, show_progress):
-        images = images.to(device)
+    for b, batch in _progress(mine, show_progress):
+        images, masks = batch.images.to(device), batch.masks
         inputs = images if input_transform is None else input_transform(images)
         if input_transform is not None and not check.is_finite_batch(inputs, images.shape[0]):
             raise ValueError("`input_transform` must return a finite tensor with one row per image")
         with torch.no_grad():
             outputs = model(inputs)
-        targets = _check_targets((target or _top1)(outputs), outputs)
+        if target is None and batch.labels is not None:
+            targets = _check_labels(batch, outputs)
+        else:
+            targets = _check_targets((target or _top1)(outputs), outputs)
         batch_results: dict[tuple[str, str], MetricResult] = {}
         # what depends on these images and not on the method is computed once (metrics that
         # take a cache: model outputs per input, PIC's interpolated images and their sizes)
@@ -111,7 +126,9 @@ def evaluate_methods(
                 }
                 extra = {k: v for k, v in context.items() if v is not None and _accepts(metric, k)}
                 value = metric(model, images, attributions, targets, **extra)
-                batch_results[method.name, metric_name] = MetricResult.of(value)
+                batch_results[method.name, metric_name] = _per_image(
+                    metric_name, MetricResult.of(value), images.shape[0]
+                )
         local.append((b, batch_results, targets.cpu()))
     gathered = _gather(local, world)
     gathered.sort(key=lambda item: item[0])
@@ -164,6 +181,39 @@ def _check_targets(targets: Any, outputs: Tensor) -> Tensor:
     return targets
 
 
+def _check_labels(batch: _Batch, outputs: Tensor) -> Tensor:
+    """The batch's labels as targets: each one of the model's classes."""
+    if outputs.dim() != 2 or outputs.shape[0] != batch.labels.shape[0]:
+        raise ValueError(
+            "`model` must return (images, classes) outputs to be explained for the data set's "
+            f"labels, got shape {tuple(outputs.shape)}"
+        )
+    out_of_range = (batch.labels >= outputs.shape[1]).nonzero()
+    if out_of_range.numel():
+        i = int(out_of_range[0, 0])
+        raise ValueError(
+            f"`dataset` item {batch.first + i}: label {int(batch.labels[i])} is not one of the "
+            f"model's {outputs.shape[1]} classes"
+        )
+    return batch.labels.to(outputs.device)
+
+
+def _per_image(name: str, result: MetricResult, n_images: int) -> MetricResult:
+    """``result``, checked to hold one score (and one curve) per image of the batch."""
+    scores, curves = result.scores, result.curves
+    if scores.numel() != n_images:
+        raise ValueError(
+            f"`metrics`: {name!r} must give one score per image, got {scores.numel()} for "
+            f"{n_images} images"
+        )
+    if curves is not None and (curves.dim() == 0 or curves.shape[0] != n_images):
+        raise ValueError(
+            f"`metrics`: {name!r} must give one curve per image (a first dimension of "
+            f"{n_images}), got shape {tuple(curves.shape)}"
+        )
+    return result
+
+
 def _generator(seed: int, batch: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + batch)
 
@@ -198,45 +248,166 @@ def _items(dataset: Any) -> Iterable[Any]:
     )
 
 
-def _batches(dataset: Any, batch_size: int) -> Iterator[tuple[Tensor, Tensor | None]]:
-    """Stacked batches of images, and of masks where the dataset has them.
+class _Batch(NamedTuple):
+    """Stacked images, with the data set's labels and masks where its items have them."""
 
-    Every image must be finite, floating point, of one shape, and either all have masks or
-    none.
+    images: Tensor
+    labels: Tensor | None
+    masks: Tensor | None
+    first: int
+    """The data-set index of the batch's first image (for error messages)."""
+
+
+ITEM_KEYS = ("image", "label", "mask")
+
+
+def _batches(dataset: Any, batch_size: int) -> Iterator[_Batch]:
+    """Stacked batches of images, and of labels and masks where the dataset has them.
+
+    Every image must be finite, floating point and of one shape; every item must have the
+    same fields (a label, a mask, both or neither).
     """
-    items = _items(dataset)
-    images: list[Tensor] = []
-    masks: list[Tensor] = []
-    shapes: set[tuple[tuple[int, ...], tuple[int, ...] | None]] = set()
-    for i, item in enumerate(items):
-        if isinstance(item, (tuple, list)):
-            if len(item) != 2:
-                raise ValueError("`dataset` must yield images or (image, mask) pairs")
-            image, mask = item
-            mask = torch.as_tensor(mask)
-            masks.append(mask)
-        else:
-            image, mask = item, None
-        if not isinstance(image, Tensor) or image.dim() != 3:
-            raise ValueError("`dataset` must yield C×H×W image tensors or (image, mask) pairs")
-        if not image.is_floating_point():
-            raise TypeError(
-                f"`dataset` item {i}: the image must be floating point, got {image.dtype}"
-            )
-        if not torch.isfinite(image).all():
-            raise ValueError(f"`dataset` item {i}: the image holds NaN or inf")
-        shapes.add((tuple(image.shape), None if mask is None else tuple(mask.shape)))
-        if len(shapes) > 1:
+    fields: tuple[bool, bool] | None = None
+    shape: tuple[int, ...] | None = None
+    parts: list[tuple[Tensor, int | None, Tensor | None]] = []
+    first = 0
+    for i, item in enumerate(_items(dataset)):
+        image, label, mask = _item(i, item)
+        if shape is None:
+            shape = tuple(image.shape)
+        elif tuple(image.shape) != shape:
             raise ValueError(
-                f"`dataset` item {i}: every image (and mask) must have one shape, got "
-                f"{sorted(shapes, key=str)}"
+                f"`dataset` item {i}: every image must have one shape, got {tuple(image.shape)} "
+                f"after {shape}"
             )
-        images.append(image)
-        if len(images) == batch_size:
-            yield torch.stack(images), (torch.stack(masks) if masks else None)
-            images, masks = [], []
-    if images:
-        yield torch.stack(images), (torch.stack(masks) if masks else None)
+        if mask is not None:
+            mask = _check_mask(i, mask, image)
+        these = (label is not None, mask is not None)
+        if fields is None:
+            fields = these
+        elif these != fields:
+            raise ValueError(
+                f"`dataset` item {i} has {_fields(these)} where the items before it have "
+                f"{_fields(fields)}: every item must have the same fields"
+            )
+        parts.append((image, label, mask))
+        if len(parts) == batch_size:
+            yield _stack(parts, first)
+            first, parts = i + 1, []
+    if parts:
+        yield _stack(parts, first)
+
+
+def _item(i: int, item: Any) -> tuple[Tensor, int | None, Tensor | None]:
+    """One item as ``(image, label, mask)``.
+
+    An image or ``(image,)`` (``TensorDataset``'s items); ``(image, label)`` (torchvision's
+    convention) or ``(image, mask)``, told apart by
+    the second element (an int class label, or an ``H×W`` mask); or a dict with the keys
+    ``image`` and optionally ``label`` and ``mask``.
+    """
+    label, mask = None, None
+    if isinstance(item, Mapping):
+        unknown = sorted(map(str, set(item) - set(ITEM_KEYS)))
+        if "image" not in item or unknown:
+            raise ValueError(
+                f"`dataset` item {i}: a dict item must have the key 'image' and may have "
+                f"'label' and 'mask', got keys {sorted(map(str, item))}"
+            )
+        image = item["image"]
+        if "label" in item:
+            label = _label(i, item["label"])
+        if "mask" in item:
+            mask = item["mask"]
+    elif isinstance(item, (tuple, list)) and len(item) == 1:
+        image = item[0]  # TensorDataset's items
+    elif isinstance(item, (tuple, list)):
+        if len(item) != 2:
+            raise ValueError(
+                f"`dataset` item {i}: a tuple item must be (image,), (image, label) or "
+                f"(image, mask), got {len(item)} elements; for a label and a mask, yield a "
+                "dict with the keys 'image', 'label' and 'mask'"
+            )
+        image, second = item
+        if _is_int(second):
+            label = _label(i, second)
+        elif isinstance(second, (Tensor, np.ndarray)) and np.ndim(second) >= 2:
+            mask = second
+        else:
+            raise ValueError(
+                f"`dataset` item {i}: the second element of a pair must be an int class label "
+                "(torchvision's (image, label)) or an H×W mask (image, mask), got "
+                f"{_describe(second)}"
+            )
+    else:
+        image = item
+    if not isinstance(image, Tensor) or image.dim() != 3:
+        raise ValueError(
+            f"`dataset` item {i}: the image must be a C×H×W tensor, got {_describe(image)}"
+        )
+    if not image.is_floating_point():
+        raise TypeError(f"`dataset` item {i}: the image must be floating point, got {image.dtype}")
+    if not torch.isfinite(image).all():
+        raise ValueError(f"`dataset` item {i}: the image holds NaN or inf")
+    return image, label, mask
+
+
+def _is_int(value: Any) -> bool:
+    """An int class label: a Python or NumPy integer, or an integer tensor of one element."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return True
+    return (
+        isinstance(value, Tensor)
+        and value.dim() == 0
+        and not (value.is_floating_point() or value.is_complex() or value.dtype == torch.bool)
+    )
+
+
+def _label(i: int, value: Any) -> int:
+    if not _is_int(value):
+        raise TypeError(f"`dataset` item {i}: the label must be an int, got {_describe(value)}")
+    label = int(value)
+    if label < 0:
+        raise ValueError(f"`dataset` item {i}: the label must be a class index, got {label}")
+    return label
+
+
+def _check_mask(i: int, mask: Any, image: Tensor) -> Tensor:
+    """A mask of the image's ``H×W`` (or ``1×H×W``) pixels."""
+    if not isinstance(mask, (Tensor, np.ndarray)):
+        raise TypeError(f"`dataset` item {i}: the mask must be a tensor, got {_describe(mask)}")
+    mask = torch.as_tensor(mask)
+    if mask.dim() == 3 and mask.shape[0] == 1:
+        mask = mask[0]
+    if tuple(mask.shape) != tuple(image.shape[1:]):
+        raise ValueError(
+            f"`dataset` item {i}: the mask must cover the image's {tuple(image.shape[1:])} "
+            f"pixels, got shape {tuple(mask.shape)}"
+        )
+    return mask
+
+
+def _fields(fields: tuple[bool, bool]) -> str:
+    names = [name for name, present in zip(("a label", "a mask"), fields, strict=True) if present]
+    return " and ".join(names) or "neither a label nor a mask"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (Tensor, np.ndarray)):
+        return f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    return type(value).__name__
+
+
+def _stack(parts: list[tuple[Tensor, int | None, Tensor | None]], first: int) -> _Batch:
+    images, labels, masks = zip(*parts, strict=True)
+    return _Batch(
+        torch.stack(images),
+        None if labels[0] is None else torch.tensor(labels),
+        None if masks[0] is None else torch.stack(masks),
+        first,
+    )
 
 
 def _rank_and_world() -> tuple[int, int]:

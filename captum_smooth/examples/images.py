@@ -70,16 +70,25 @@ def imagenet_categories() -> list[str]:
 def to_tensor(image: np.ndarray, size: int = IMAGE_SIZE) -> Tensor:
     """An ``(H, W, 3)`` uint8 array → ``(1, 3, size, size)`` float pixels in [0, 1].
 
-    The short side is resized to ``size`` (antialiased), then the centre cropped.
+    The centre square (the short side's length) is cropped first, then resized to
+    ``size × size`` (antialiased): the work is that of the square, however long the image.
     """
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8 or 0 in array.shape:
+        raise ValueError(
+            f"`image` must be an (H, W, 3) uint8 array, got shape {array.shape} and dtype "
+            f"{array.dtype}"
+        )
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"`size` must be a positive int, got {size!r}")
+    height, width = array.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
     # a copy: photos from some packages are read-only arrays, which torch cannot share
-    x = torch.tensor(np.asarray(image)).permute(2, 0, 1).float().div(255).unsqueeze(0)
-    height, width = x.shape[-2:]
-    scale = size / min(height, width)
-    new_size = (max(size, round(height * scale)), max(size, round(width * scale)))
-    x = F.interpolate(x, size=new_size, mode="bilinear", antialias=True, align_corners=False)
-    top, left = (new_size[0] - size) // 2, (new_size[1] - size) // 2
-    return x[..., top : top + size, left : left + size].clamp(0, 1)
+    square = torch.tensor(array[top : top + side, left : left + side])
+    x = square.permute(2, 0, 1).float().div(255).unsqueeze(0)
+    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.clamp(0, 1)
 
 
 def read_photo(name: str = "coffee") -> np.ndarray:
@@ -97,9 +106,17 @@ def load_photo(name: str = "coffee", size: int = IMAGE_SIZE) -> Tensor:
 def read_image(path: str | Path) -> np.ndarray:
     """An image file (any format Pillow reads) as an ``(H, W, 3)`` uint8 RGB array.
 
+    8-bit images (Pillow's modes ``1``, ``L``, ``P``, ``RGB``, ``CMYK``, ``YCbCr``, ``LAB``,
+    with or without alpha) are converted to RGB by Pillow; alpha is dropped (the colours
+    are kept as they are, not composited). Deeper images are scaled to 8 bits, not clipped:
+    16-bit ones (``I;16``, and ``I`` with values in [0, 65535], as 16-bit PNG and PPM files
+    read) by ``round(v / 257)``, floating-point ones (``F``) with values in [0, 1] by
+    ``round(255 v)``. Grey images are repeated over the three channels.
+
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file is not an image Pillow can read.
+        ValueError: the file is not an image Pillow can read, or its pixels have no known
+            scale (32-bit integers outside [0, 65535], floats outside [0, 1] or not finite).
     """
     image_module = require("PIL.Image")
     path = Path(path)
@@ -107,9 +124,36 @@ def read_image(path: str | Path) -> np.ndarray:
         raise FileNotFoundError(f"no such file: {path}")
     try:
         with image_module.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, image_module.DecompressionBombError) as error:
+            mode = image.mode
+            deep = mode.startswith("I") or mode == "F"
+            pixels = np.asarray(image) if deep else np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, image_module.DecompressionBombError) as error:
         raise ValueError(f"cannot read image {path}: {error}") from error
+    return _deep_to_rgb(pixels, mode, path) if deep else pixels
+
+
+def _deep_to_rgb(pixels: np.ndarray, mode: str, path: Path) -> np.ndarray:
+    """A 16-bit, 32-bit integer or floating-point grey image as 8-bit RGB, scaled."""
+    values = pixels.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise ValueError(f"cannot read image {path}: its pixels hold NaN or inf")
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if mode == "F":
+        if low < 0 or high > 1:
+            raise ValueError(
+                f"cannot read image {path}: its floating-point pixels range over [{low:g}, "
+                f"{high:g}]; floating-point images must have values in [0, 1]"
+            )
+        scaled = values * 255
+    else:
+        if low < 0 or high > 65535:
+            raise ValueError(
+                f"cannot read image {path}: its {mode} integer pixels range over "
+                f"[{low:g}, {high:g}], outside 16 bits [0, 65535]; save it with 8 or 16 bits"
+            )
+        scaled = values / 257
+    grey = np.round(scaled).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1)
 
 
 def load_image(path: str | Path, size: int = IMAGE_SIZE) -> Tensor:

@@ -129,6 +129,7 @@ def model_outputs(
     input_transform: InputTransform | None = None,
     progress: Any = None,
     cache: Cache | None = None,
+    classes_for: str | None = None,
 ) -> Tensor:
     """The model's outputs ``(n_rows, K)`` for rows built chunk by chunk.
 
@@ -139,7 +140,9 @@ def model_outputs(
     again.
 
     A transform or a model that gives NaN or inf, or not one row per image, is a
-    ``ValueError`` naming it: its scores would be NaN or made up.
+    ``ValueError`` naming it: its scores would be NaN or made up. With ``classes_for`` (the
+    metric's name), a model with one output is refused on the first chunk
+    (:func:`check_classes`).
     """
     step = batching.chunk_rows(batch_size, rows(0, 1)) if n_rows else 1
     outputs = []
@@ -150,9 +153,27 @@ def model_outputs(
                 outputs.append(_run(forward_func, raw, input_transform))
             else:
                 outputs.append(_run_cached(forward_func, raw, input_transform, cache))
+            if classes_for is not None:
+                check_classes(outputs[-1], classes_for)
             if progress is not None:
                 progress.update(raw.shape[0])
     return torch.cat(outputs)
+
+
+def check_classes(outputs: Tensor, metric: str) -> None:
+    """Refuse a model with one output where ``metric`` compares classes (softmax or argmax).
+
+    The softmax of a single logit is 1 and its argmax is always 0: every map would get the same
+    score, whatever it shows.
+    """
+    if outputs.shape[-1] < 2:
+        raise ValueError(
+            f"`forward_func` returns one output per example, but {metric} compares the model's "
+            "classes: the softmax of one logit is always 1 and its argmax always 0, so every map "
+            "would score the same. Give one logit per class: for a binary classifier with logit "
+            "z, return torch.cat([torch.zeros_like(z), z], dim=1), whose class 1 has the "
+            "probability sigmoid(z)"
+        )
 
 
 def _run(

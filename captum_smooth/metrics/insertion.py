@@ -60,7 +60,8 @@ def insertion(
     (1 when every point equals the image's probability).
 
     Args:
-        forward_func: the model: images → logits ``(B, K)`` (softmax is applied here).
+        forward_func: the model: images → logits ``(B, K)``, ``K ≥ 2`` (softmax is applied
+            here; a model with one output is a ``ValueError``: its softmax is always 1).
         inputs: ``(B, C, H, W)`` images in raw pixel space.
         attributions: ``(B, C, H, W)`` attributions or a ``(B, H, W)`` map.
         target: the class per example; ``None``: the model's top-1 class on ``inputs``.
@@ -181,7 +182,14 @@ def _curve(
     n_rows = n_examples * (n_steps + 1)
     progress = common.progress_bar(show_progress, n_rows, kind.capitalize())
     logits = common.model_outputs(
-        forward_func, rows, n_rows, batch_size, input_transform, progress, common.check_cache(cache)
+        forward_func,
+        rows,
+        n_rows,
+        batch_size,
+        input_transform,
+        progress,
+        common.check_cache(cache),
+        classes_for=kind,
     )
     if progress is not None:
         progress.close()

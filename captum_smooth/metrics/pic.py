@@ -106,7 +106,8 @@ def sic(
     image at a time; the model runs batched on the inputs' device.
 
     Args:
-        forward_func: the model: images → logits ``(B, K)``.
+        forward_func: the model: images → logits ``(B, K)``, ``K ≥ 2`` (a model with one
+            output is a ``ValueError``: its softmax is always 1, its argmax always 0).
         inputs: ``(B, C, H, W)`` images with values in [0, 1] (C = 1 or 3).
         attributions: ``(B, C, H, W)`` attributions or a ``(B, H, W)`` map; larger is more
             important (pass ``abs`` yourself to rank by magnitude).
@@ -255,6 +256,17 @@ def _pic(
     common.check_cache(cache)
     _check_pic_images(images, information)
     keep = _random_masks(random_mask, mask_fraction, images, generator)
+    # The model's classes are checked before the revealed images are built (the slow part),
+    # on the quantised originals the curves end with (a cache runs them once).
+    common.model_outputs(
+        forward_func,
+        lambda start, stop: torch.round(images[start:stop] * 255) / 255,
+        images.shape[0],
+        batch_size,
+        input_transform,
+        cache=cache,
+        classes_for=kind.upper(),
+    )
 
     n_examples, n_channels, height, width = images.shape
     n_rows = len(levels) + 2

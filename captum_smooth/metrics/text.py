@@ -223,7 +223,8 @@ def token_deletion(
 
     Args:
         forward_func: the model: ``(rows, T)`` token ids (then ``additional_forward_args``)
-            → logits ``(rows, K)`` (the softmax is applied here).
+            → logits ``(rows, K)``, ``K ≥ 2`` (the softmax is applied here; one output is a
+            ``ValueError``: its softmax is always 1).
         input_ids: ``(B, T)`` token ids (an integer tensor).
         attributions: ``(B, T, D)`` attributions or a ``(B, T)`` map.
         target: the class per example; ``None``: the model's top-1 class on ``input_ids``.
@@ -360,6 +361,7 @@ def _token_curve(
                     "`forward_func` must return finite (rows, classes) logits, one row per "
                     "row of token ids"
                 )
+            common.check_classes(output, f"token_{kind}")
             logits.append(output)
     outputs = torch.cat(logits)[inverse].view(ids.shape[0], n_steps + 1, -1)
     complete = outputs[:, 0] if kind == "deletion" else outputs[:, -1]
