@@ -31,3 +31,25 @@ def test_a_sum_that_overflows_is_still_finite():
     assert not torch.isfinite(tensor.sum())
     assert all_finite(tensor)
     assert not all_finite(torch.cat([tensor, torch.tensor([math.nan], dtype=torch.float16)]))
+
+
+def test_a_cpu_generator_seeds_one_on_the_inputs_device_with_one_draw():
+    from captum_smooth._utils.validation import follow
+
+    source, copy = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    followed = follow(source, torch.device("cpu"))
+    expected_seed = int(torch.randint(0, 2**62, (), generator=copy))
+    assert torch.equal(
+        torch.rand(5, generator=followed),
+        torch.rand(5, generator=torch.Generator().manual_seed(expected_seed)),
+    )
+    # the source advanced by exactly that one draw
+    assert torch.equal(torch.rand(3, generator=source), torch.rand(3, generator=copy))
+
+
+def test_a_generator_on_the_inputs_device_is_used_as_it_is():
+    from captum_smooth._utils.validation import check_generator
+
+    generator = torch.Generator().manual_seed(0)
+    assert check_generator(generator, torch.zeros(2)) is generator
+    assert check_generator(None, torch.zeros(2)) is None

@@ -147,7 +147,13 @@ def _device_of(inputs: Tensor | tuple[Tensor, ...] | None) -> torch.device | Non
 def check_generator(
     generator: Any, inputs: Tensor | tuple[Tensor, ...] | None = None
 ) -> torch.Generator | None:
-    """``None`` or a ``torch.Generator``; given ``inputs``, on their device.
+    """``None`` or a ``torch.Generator``, as the generator to draw with for ``inputs``.
+
+    A generator on the inputs' device is returned as it is. A CPU generator with inputs on an
+    accelerator (``torch.Generator()`` from the docs, with CUDA inputs) seeds a generator on
+    the inputs' device with one draw from it: reproducible for a seed, and the CPU generator
+    advances by one draw; the draws are not the CPU's (each device has its own random
+    algorithm). Call it once per call, not per draw: each call draws a new seed.
 
     Args:
         generator: the argument to check.
@@ -156,14 +162,28 @@ def check_generator(
 
     Raises:
         TypeError: not a ``torch.Generator``.
-        ValueError: on another device than ``inputs``.
+        ValueError: on an accelerator other than the inputs' device.
     """
     if generator is None:
         return None
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"`generator` must be a torch.Generator, got {type(generator).__name__}")
-    check_device("generator", generator.device, _device_of(inputs))
+    device = _device_of(inputs)
+    if device is None or same_device(generator.device, device):
+        return generator
+    if generator.device.type == "cpu" and device.type != "meta":
+        return follow(generator, device)
+    check_device("generator", generator.device, device)
     return generator
+
+
+def follow(generator: torch.Generator, device: torch.device) -> torch.Generator:
+    """A generator on ``device`` seeded by one draw from the CPU ``generator``.
+
+    The draw is a CPU tensor read on the host: no synchronisation with ``device``.
+    """
+    seed = int(torch.randint(0, 2**62, (), generator=generator))
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def _check_index(value: Any) -> None:
@@ -353,18 +373,18 @@ def as_tensor_like(name: str, value: Any, like: Tensor) -> Tensor:
 def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     """Standard normal noise shaped like ``x``.
 
-    Drawn from ``generator`` (on ``x``'s device) when one is given.
+    Drawn from ``generator`` (on ``x``'s device: see :func:`check_generator`) when one is given.
     """
-    check_generator(generator, x)
+    check_device("generator", generator.device if generator else x.device, x.device)
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
 def rand_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     """Uniform [0, 1) noise shaped like ``x``.
 
-    Drawn from ``generator`` (on ``x``'s device) when one is given.
+    Drawn from ``generator`` (on ``x``'s device: see :func:`check_generator`) when one is given.
     """
-    check_generator(generator, x)
+    check_device("generator", generator.device if generator else x.device, x.device)
     return torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 

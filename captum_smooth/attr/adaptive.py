@@ -154,7 +154,7 @@ class AdaptiveSmoothTaylor:
         if scored.shape[0] != n_examples:
             raise ValueError("`objective_inputs` must be a tensor with one row per example")
         check.check_batch_size(internal_batch_size)
-        check.check_generator(generator, x)
+        generator = check.check_generator(generator, x)
         check.check_target(target, n_examples, x)
         forward_args = format_additional_forward_args(additional_forward_args)
         check.check_forward_args(forward_args, (x,))

@@ -152,7 +152,7 @@ class NoiseBaselineIntegratedGradients(PathAttribution):
         """
         check.check_count("n_baselines", n_baselines)
         check.check_count("n_steps", n_steps)
-        check.check_generator(generator, inputs)
+        generator = check.check_generator(generator, inputs)
         if baseline_transform is not None and not callable(baseline_transform):
             raise TypeError("`baseline_transform` must be callable")
         n = len(inputs)

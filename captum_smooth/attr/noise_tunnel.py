@@ -65,24 +65,25 @@ class NoiseTunnel(CaptumNoiseTunnel):
             stdevs: as Captum's, the noise's standard deviation (one per input tensor).
             draw_baseline_from_distrib: as Captum's.
             **kwargs: the wrapped method's arguments, and ``generator``: a
-                ``torch.Generator`` on the inputs' device for the noise (passed on to the
-                wrapped method when it takes one); ``None``: torch's global RNG, as Captum.
+                ``torch.Generator`` for the noise (passed on to the wrapped method when it
+                takes one; a CPU generator with inputs on an accelerator seeds one there);
+                ``None``: torch's global RNG, as Captum.
 
         Returns:
             As Captum's: the smoothed attributions (and the delta if asked for).
 
         Raises:
             TypeError: if ``generator`` is not a ``torch.Generator``.
-            ValueError: if ``generator`` is on another device than the inputs.
+            ValueError: if ``generator`` is on another accelerator than the inputs.
         """
         generator = kwargs.get("generator")
         on_tensors = isinstance(inputs, Tensor) or (
             isinstance(inputs, tuple) and inputs and all(isinstance(x, Tensor) for x in inputs)
         )
-        check.check_generator(generator, inputs if on_tensors else None)
+        noise_generator = check.check_generator(generator, inputs if on_tensors else None)
         if "generator" in kwargs and not _takes_generator(self.attribution_method):
             kwargs = {k: v for k, v in kwargs.items() if k != "generator"}
-        token = _GENERATOR.set(generator)
+        token = _GENERATOR.set(noise_generator)
         try:
             with one_training_warning(self.attribution_method.forward_func):
                 return super().attribute.__wrapped__(  # type: ignore[attr-defined]

@@ -127,7 +127,7 @@ class SmoothTaylor(PathAttribution):
         check.check_choice("noise_scale_mode", noise_scale_mode, NOISE_SCALE_MODES)
         scales = check.per_input("noise_scale", noise_scale, len(inputs))
         sigmas = tuple(_sigma(x, s, noise_scale_mode) for x, s in zip(inputs, scales, strict=True))
-        check.check_generator(generator, inputs)
+        generator = check.check_generator(generator, inputs)
         return GaussianRoots(inputs, sigmas, n_samples, generator)
 
     def has_convergence_delta(self) -> bool:

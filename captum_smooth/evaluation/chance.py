@@ -45,7 +45,7 @@ class RandomMap:
         up); ``target`` is ignored.
         """
         inputs = check.check_tensor("inputs", inputs)
-        check.check_generator(generator, inputs)
+        generator = check.check_generator(generator, inputs)
         return torch.rand(
             inputs.shape, generator=generator, dtype=inputs.dtype, device=inputs.device
         )

@@ -105,7 +105,7 @@ def aupc(
     check.check_count("n_candidates", n_candidates)
     low, high = check.check_range("pixel_range", pixel_range)
     check.check_batch_size(batch_size, "batch_size")
-    check.check_generator(generator, images)
+    generator = check.check_generator(generator, images)
     n_examples, _, height, width = images.shape
     if window_size > min(height, width):
         raise ValueError(

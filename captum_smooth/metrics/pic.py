@@ -252,7 +252,7 @@ def _pic(
     check.check_fraction("min_pred_value", min_pred_value)
     check.check_count("n_points", n_points)
     check.check_batch_size(batch_size, "batch_size")
-    check.check_generator(generator, images)
+    generator = check.check_generator(generator, images)
     common.check_cache(cache)
     _check_pic_images(images, information)
     keep = _random_masks(random_mask, mask_fraction, images, generator)
