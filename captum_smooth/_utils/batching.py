@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from captum_smooth._utils.captum_compat import TargetType
@@ -36,24 +37,39 @@ def chunk_rows(batch_size: int | None, row: Tensor | tuple[Tensor, ...]) -> int:
     return max(1, AUTO_CHUNK_ELEMENTS // max(1, elements))
 
 
-def select_target(target: TargetType, rows: Tensor, n_examples: int) -> TargetType:
+Rows = Tensor | list[range]
+"""Which examples a chunk's rows belong to: index ranges the engine keeps on the host (a
+chunk is a few runs of consecutive examples), or an index tensor."""
+
+
+def select_target(target: TargetType, rows: Rows, n_examples: int) -> TargetType:
     """The targets of the examples ``rows``.
 
     Selected when ``target`` is given per example (a list or a tensor of ``n_examples``); a
-    target shared by all examples is returned as it is.
+    target shared by all examples is returned as it is. With ranges, a list target is read on
+    the host and a tensor target sliced on its device: neither reads the device.
     """
     if isinstance(target, list):
-        return [target[i] for i in rows.tolist()]
+        indices = rows.tolist() if isinstance(rows, Tensor) else [i for r in rows for i in r]
+        return [target[i] for i in indices]
     if isinstance(target, Tensor) and target.numel() > 1:
-        return target.reshape(n_examples)[rows.to(target.device)]
+        return _take(target.reshape(n_examples), rows)
     return target
 
 
-def select_forward_args(args: tuple[Any, ...] | None, rows: Tensor) -> tuple[Any, ...] | None:
+def select_forward_args(args: tuple[Any, ...] | None, rows: Rows) -> tuple[Any, ...] | None:
     """The additional forward arguments (formatted as a tuple) of the examples ``rows``.
 
     Tensors are per example (batch first) and are indexed; anything else is shared.
     """
     if args is None:
         return None
-    return tuple(a[rows.to(a.device)] if isinstance(a, Tensor) and a.dim() > 0 else a for a in args)
+    return tuple(_take(a, rows) if isinstance(a, Tensor) and a.dim() > 0 else a for a in args)
+
+
+def _take(value: Tensor, rows: Rows) -> Tensor:
+    """The entries ``rows`` of ``value`` along its first dimension, on its device."""
+    if isinstance(rows, Tensor):
+        return value[rows.to(value.device)]
+    parts = [value[r.start : r.stop] for r in rows]
+    return parts[0] if len(parts) == 1 else torch.cat(parts)

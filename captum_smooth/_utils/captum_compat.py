@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from captum._utils.common import (
     _format_additional_forward_args as format_additional_forward_args,
 )
@@ -61,5 +62,18 @@ def run_forward(
             "for a dict or a Hugging Face ModelOutput, `SelectOutput(model, 0)` for a tuple "
             "(from captum_smooth import SelectOutput)"
         )
-    validation.check_target_in_output(target, output)
+    target = validation.check_target_in_output(target, output)
+    if isinstance(target, Tensor):
+        return _select_tensor_target(output, target)
     return _select_targets(output, target)
+
+
+def _select_tensor_target(output: Tensor, target: Tensor) -> Tensor:
+    """Captum's selection by a tensor target, without reading the target on the host.
+
+    One element selects that column for every row (Captum reads it with ``.item()``); one per
+    row selects each row's own (``torch.gather``, as Captum).
+    """
+    if target.numel() == 1:
+        return output.index_select(1, target.reshape(1)).squeeze(1)
+    return torch.gather(output, 1, target.reshape(len(output), 1)).squeeze(-1)

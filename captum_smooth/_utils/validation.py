@@ -11,8 +11,10 @@ on the inputs' device, else ``ValueError``.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -40,6 +42,76 @@ def all_finite(tensor: Tensor) -> bool:
     twenty times the sum on a CPU, paid on every gradient the methods take.
     """
     return bool(torch.isfinite(tensor.sum())) or bool(torch.isfinite(tensor).all())
+
+
+_DEFERRED: ContextVar[dict[str, Tensor] | None] = ContextVar("deferred_checks", default=None)
+
+
+@contextlib.contextmanager
+def deferred_checks() -> Iterator[None]:
+    """Checks of values on the device, answered with one host read when the block ends.
+
+    Inside the block, :func:`require` keeps each check's answer on the device (a running
+    logical AND per message) instead of reading it: on a GPU a read waits for all queued work,
+    so a read per chunk or per step serialises the host with the device. On leaving the block
+    normally, every answer is read at once and the first failed check raises its
+    ``ValueError``; an exception raised inside the block wins. ``attribute`` runs its whole
+    evaluation inside one block. Outside a block, :func:`require` reads at once.
+    """
+    flags: dict[str, Tensor] = {}
+    token = _DEFERRED.set(flags)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
+    if flags:
+        device = next(iter(flags.values())).device
+        answers = torch.stack([f.to(device) for f in flags.values()]).tolist()
+        for message, ok in zip(flags, answers, strict=True):
+            if not ok:
+                raise ValueError(message)
+
+
+def checks_deferred() -> bool:
+    """Whether the caller runs inside :func:`deferred_checks`."""
+    return _DEFERRED.get() is not None
+
+
+def require(ok: Tensor, message: str) -> None:
+    """``ValueError(message)`` unless every element of the bool tensor ``ok`` holds.
+
+    Read now, or at the end of the enclosing :func:`deferred_checks` block.
+    """
+    ok = ok.all() if ok.dim() else ok
+    flags = _DEFERRED.get()
+    if flags is None:
+        if not bool(ok):
+            raise ValueError(message)
+        return
+    earlier = flags.get(message)
+    flags[message] = ok if earlier is None else earlier & ok
+
+
+def require_finite(tensors: Iterable[Tensor], message: str) -> None:
+    """``ValueError(message)`` if any element of ``tensors`` is NaN or inf.
+
+    Now (:func:`all_finite`), or, inside :func:`deferred_checks`, at the end of the block: a
+    sum is finite only if every term is, and in float64 a sum of finite float32 or half values
+    cannot overflow.
+    """
+    tensors = list(tensors)
+    if not checks_deferred():
+        if not all(all_finite(t) for t in tensors):
+            raise ValueError(message)
+        return
+    total = sum(t.sum(dtype=_widest(t.device)) for t in tensors)
+    if isinstance(total, Tensor):
+        require(torch.isfinite(total), message)
+
+
+def _widest(device: torch.device) -> torch.dtype:
+    """float64, except on devices without it (Apple's MPS)."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def check_device(
@@ -251,27 +323,39 @@ def check_target(
         )
 
 
-def check_target_in_output(target: TargetType, output: Tensor) -> None:
+def check_target_in_output(target: TargetType, output: Tensor) -> TargetType:
     """Check that ``target`` selects existing entries of the model's ``output``.
 
     A tensor target must be on the output's device, and every index within the output's shape
-    (none negative).
+    (none negative). Inside :func:`deferred_checks`, a tensor target's range is checked on
+    the device, read at the end of the block, and the target returned is clamped to the range
+    so that no out-of-range index reaches the device meanwhile.
+
+    Returns:
+        The target to select with: ``target`` itself, or its clamped copy.
 
     Raises:
         ValueError: naming ``target``, instead of torch's ``IndexError``, Captum's assertion,
             or a negative index silently counted from the end.
     """
     if target is None:
-        return
+        return target
     shape = tuple(output.shape)
     if isinstance(target, Tensor):
         if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
             raise TypeError(f"`target` must hold integer class indices, got dtype {target.dtype}")
         check_device("target", target.device, output.device, "the model's output")
-        per_example = target.numel() > 1
+        _check_per_example_shape(target.numel() > 1, shape)
+        if checks_deferred() and len(shape) >= 2:
+            require(
+                (target >= 0) & (target < shape[1]),
+                f"`target` holds indices out of range for the model's output of shape {shape}: "
+                f"indices go from 0 to {shape[1] - 1}",
+            )
+            return target.clamp(0, shape[1] - 1)
         low, high = target.min().item(), target.max().item()
     elif isinstance(target, list) and target and not isinstance(target[0], tuple):
-        per_example = True
+        _check_per_example_shape(True, shape)
         low, high = min(target), max(target)
     else:
         indices = target if isinstance(target, list) else [target]
@@ -287,15 +371,19 @@ def check_target_in_output(target: TargetType, output: Tensor) -> None:
                         f"`target` {entry} is out of range for the model's output of shape "
                         f"{shape}: indices go from 0 to {size - 1}"
                     )
-        return
-    if per_example and len(shape) != 2:
-        raise ValueError(
-            f"a `target` per example needs a model output of shape (batch, classes), got {shape}"
-        )
+        return target
     if len(shape) < 2 or low < 0 or high >= shape[1]:
         raise ValueError(
             f"`target` holds {low if len(shape) < 2 or low < 0 else high}, out of range for "
             f"the model's output of shape {shape}"
+        )
+    return target
+
+
+def _check_per_example_shape(per_example: bool, shape: tuple[int, ...]) -> None:
+    if per_example and len(shape) != 2:
+        raise ValueError(
+            f"a `target` per example needs a model output of shape (batch, classes), got {shape}"
         )
 
 

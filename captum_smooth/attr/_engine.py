@@ -25,13 +25,13 @@ from typing import Any, Literal, NamedTuple, Protocol
 import torch
 from torch import Tensor
 
-from captum_smooth._utils.batching import chunk_rows, select_forward_args, select_target
+from captum_smooth._utils import validation as check
+from captum_smooth._utils.batching import Rows, chunk_rows, select_forward_args, select_target
 from captum_smooth._utils.captum_compat import (
     TargetType,
     format_additional_forward_args,
     run_forward,
 )
-from captum_smooth._utils.validation import all_finite
 
 Need = Literal["grad", "value", "point"]
 """What a block's rows need from the model: ``"grad"`` the output and its input gradient,
@@ -156,12 +156,12 @@ def value_and_grad(
                 for g, r in zip(found, rows, strict=True)
             )
     values = values.detach()
-    finite = all_finite(values) and all(all_finite(g) for g in grads or ())
-    if not finite:
-        raise ValueError(
-            "forward_func gave a non-finite output or gradient (NaN or inf) on the "
-            "attribution path; the attributions would be NaN"
-        )
+    # read once per call inside attribute (deferred_checks), not per chunk
+    check.require_finite(
+        (values, *(grads or ())),
+        "forward_func gave a non-finite output or gradient (NaN or inf) on the attribution "
+        "path; the attributions would be NaN",
+    )
     return values, grads
 
 
@@ -202,7 +202,7 @@ class Model:
         self.additional_forward_args = format_additional_forward_args(self.additional_forward_args)
 
     def __call__(
-        self, points: tuple[Tensor, ...], example: Tensor, with_grad: bool
+        self, points: tuple[Tensor, ...], example: Rows, with_grad: bool
     ) -> tuple[Tensor, tuple[Tensor, ...] | None]:
         """``f`` and ``∇f`` at ``points``, rows of the examples ``example``."""
         points = tuple(p.to(d) for p, d in zip(points, self.dtypes, strict=True))
@@ -214,7 +214,7 @@ class Model:
             with_grad,
         )
         if self.progress is not None:
-            self.progress.update(example.numel())
+            self.progress.update(points[0].shape[0])
         return values, grads
 
 
@@ -236,13 +236,12 @@ def evaluate(
     size = chunk_rows(internal_batch_size, first.points)
     queues = {"grad": _Queue(), "value": _Queue()}
     pending: deque[_Pending] = deque()
-    examples = torch.arange(model.n_examples, device=first.points[0].device)
 
     held = 0  # rows evaluated but not yet yielded: waiting behind an unevaluated block
 
     def run(queue: _Queue, with_grad: bool) -> None:
         nonlocal held
-        parts, points, example = queue.take(size, examples)
+        parts, points, example = queue.take(size)
         values, grads = model(points, example, with_grad)
         sizes = [n for _, n in parts]
         value_parts = values.split(sizes)
@@ -252,7 +251,7 @@ def evaluate(
             if grad_parts is not None:
                 entry.grads.append(next(grad_parts))
             entry.missing -= n
-        held += len(example)
+        held += points[0].shape[0]
 
     def ready() -> Iterator[Evaluated]:
         nonlocal held
@@ -346,13 +345,11 @@ class _Queue:
         self._parts.append((entry, points, 0, n_rows))
         self._rows += n_rows
 
-    def take(
-        self, size: int, examples: Tensor
-    ) -> tuple[list[tuple[_Pending, int]], tuple[Tensor, ...], Tensor]:
+    def take(self, size: int) -> tuple[list[tuple[_Pending, int]], tuple[Tensor, ...], Rows]:
         """Take up to ``size`` rows off the queue.
 
-        Returns which entries they belong to, their points and the indices of their examples
-        (slices of ``examples``).
+        Returns which entries they belong to, their points and the ranges of their examples
+        (on the host: selecting a chunk's targets never reads the device).
         """
         taken, columns, indices = [], [], []
         while self._parts and size > 0:
@@ -360,7 +357,7 @@ class _Queue:
             end = min(stop, start + size)
             taken.append((entry, end - start))
             columns.append(tuple(p[start:end] for p in points))
-            indices.append(examples[start:end])
+            indices.append(range(start, end))
             if end < stop:
                 self._parts.appendleft((entry, points, end, stop))
             size -= end - start
@@ -369,7 +366,7 @@ class _Queue:
             torch.cat(column) if len(column) > 1 else column[0]
             for column in zip(*columns, strict=True)
         )
-        return taken, points, torch.cat(indices) if len(indices) > 1 else indices[0]
+        return taken, points, indices
 
 
 def _check_rows(block: Block, n_examples: int) -> None:

@@ -224,8 +224,10 @@ class PathAttribution(GradientAttribution):
         )
         run = evaluate_adaptive if stream.adaptive else evaluate
         try:
-            for evaluated in run(model, stream.blocks, internal_batch_size):
-                folder.fold(evaluated)
+            # checks of the model's outputs are read once, after the last chunk
+            with check.deferred_checks():
+                for evaluated in run(model, stream.blocks, internal_batch_size):
+                    folder.fold(evaluated)
         finally:
             if progress is not None:
                 progress.close()

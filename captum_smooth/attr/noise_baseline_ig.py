@@ -261,6 +261,7 @@ class _UniformBaselines:
             not isinstance(t, Tensor) or t.shape != x.shape for t, x in zip(z, u, strict=False)
         ):
             raise ValueError("`baseline_transform` must return tensors shaped like `inputs`")
-        if not all(check.all_finite(t) for t in z):
-            raise ValueError("`baseline_transform` must return finite baselines (no NaN or inf)")
+        check.require_finite(
+            z, "`baseline_transform` must return finite baselines (no NaN or inf)"
+        )
         return tuple(t.to(x.dtype) for t, x in zip(z, self.inputs, strict=True))

@@ -1,0 +1,113 @@
+"""Host reads per call: a constant, whatever the steps, samples and chunks.
+
+On a GPU each read of a device value (``.item()``, ``.tolist()``, ``bool(tensor)``, ``.cpu()``,
+``.numpy()``) waits for all queued work. A CPU shows where they happen: a
+``TorchFunctionMode`` counts them. Guided IG and the adaptive search read per step by design
+(docs/reference.md#host-reads) and are not in the table.
+"""
+
+import pytest
+import torch
+from captum.attr import IntegratedGradients, LayerIntegratedGradients
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from captum_smooth import (
+    IDGI,
+    BlurIntegratedGradients,
+    NoiseBaselineIntegratedGradients,
+    SmoothGradSquared,
+    SmoothTaylor,
+)
+from captum_smooth.attr.layer import LayerBlurIntegratedGradients, LayerSmoothTaylor
+
+READS = {
+    torch.Tensor.item,
+    torch.Tensor.tolist,
+    torch.Tensor.__bool__,
+    torch.Tensor.__int__,
+    torch.Tensor.__float__,
+    torch.Tensor.__index__,
+    torch.Tensor.cpu,
+    torch.Tensor.numpy,
+}
+
+
+class CountReads(TorchFunctionMode):
+    def __init__(self):
+        super().__init__()
+        self.reads = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in READS:
+            self.reads += 1
+        return func(*args, **(kwargs or {}))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = nn.Linear(4, 5)
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.conv(x)).mean(dim=(2, 3)))
+
+
+def seeded():
+    return torch.Generator().manual_seed(0)
+
+
+# (name, method factory, keywords giving a small and a large budget)
+METHODS = [
+    ("idgi_ig", lambda m: IDGI(IntegratedGradients(m)), "n_steps", {}),
+    ("blur_ig", BlurIntegratedGradients, "n_steps", {"max_sigma": 2.0}),
+    ("idgi_blur_ig", lambda m: IDGI(BlurIntegratedGradients(m)), "n_steps", {"max_sigma": 2.0}),
+    ("smooth_taylor", SmoothTaylor, "n_samples", {"generator": None}),
+    ("smoothgrad_sq", lambda m: SmoothGradSquared(SmoothTaylor(m)), "n_samples",
+     {"generator": None}),
+    ("noise_baseline_ig", NoiseBaselineIntegratedGradients, "n_steps",
+     {"n_baselines": 3, "generator": None}),
+    ("layer_smooth_taylor", lambda m: LayerSmoothTaylor(m, m.conv), "n_samples",
+     {"generator": None}),
+    ("layer_blur_ig", lambda m: LayerBlurIntegratedGradients(m, m.conv), "n_steps",
+     {"max_sigma": 2.0}),
+    ("idgi_layer_ig", lambda m: IDGI(LayerIntegratedGradients(m, m.conv)), "n_steps", {}),
+]  # fmt: skip
+
+TARGETS = {
+    "int": lambda n: 1,
+    "list": lambda n: [i % 5 for i in range(n)],
+    "tensor": lambda n: torch.arange(n) % 5,
+}
+
+
+def reads(factory, budget_name, budget, chunk, target, extra, delta):
+    model = Net().eval()
+    x = torch.rand(3, 3, 6, 6, generator=seeded())
+    kwargs = {budget_name: budget, "internal_batch_size": chunk, "target": target(3), **extra}
+    if "generator" in kwargs:
+        kwargs["generator"] = seeded()
+    if delta:
+        kwargs["return_convergence_delta"] = True
+    method = factory(model)
+    with CountReads() as counter:
+        method.attribute(x, **kwargs)
+    return counter.reads
+
+
+@pytest.mark.parametrize("target", list(TARGETS), ids=list(TARGETS))
+@pytest.mark.parametrize(
+    ("name", "factory", "budget", "extra"), METHODS, ids=[m[0] for m in METHODS]
+)
+def test_host_reads_per_call_do_not_grow_with_steps_samples_or_chunks(
+    name, factory, budget, extra, target
+):
+    delta = name not in ("smooth_taylor", "smoothgrad_sq", "layer_smooth_taylor")
+    counts = {
+        (steps, chunk): reads(factory, budget, steps, chunk, TARGETS[target], extra, delta)
+        for steps, chunk in [(2, 64), (16, 64), (16, 3), (16, 1)]
+    }
+    assert len(set(counts.values())) == 1, counts
+    assert max(counts.values()) <= 12, counts
