@@ -6,8 +6,10 @@ from hypothesis import HealthCheck, settings
 
 # CAPTUM_SMOOTH_TEST_DEVICE=cuda (or cuda:1, ...) runs the suite on that device
 # (benchmarks/gpu_check.sh): tensors and modules the tests create land there, and so do
-# generators made with `torch.Generator()`, which torch.set_default_device leaves on the CPU
-# and the methods would then reject as being on another device than the inputs. Tests that
+# generators made with `torch.Generator()`, which torch.set_default_device leaves on the CPU,
+# where the tests could not draw their data on the default device with them (the methods
+# accept a CPU generator with inputs elsewhere: test_validation.py tests that with an explicit
+# `torch.Generator(device="cpu")`). Tests that
 # compare with NumPy or PIL references, or run the package in a subprocess, still run on the
 # CPU where they say so, or fail where they do not.
 TEST_DEVICE = os.environ.get("CAPTUM_SMOOTH_TEST_DEVICE", "")
