@@ -15,6 +15,7 @@ from torch import Tensor
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.batching import select_forward_args, select_target
 from captum_smooth._utils.captum_compat import TargetType, format_additional_forward_args
+from captum_smooth.attr._engine import bookkeeping_dtype
 from captum_smooth.attr.smooth_taylor import SmoothTaylor
 
 Objective = Callable[[Tensor, Tensor, TargetType], Tensor]
@@ -28,7 +29,7 @@ class AdaptiveResult(NamedTuple):
     attributions: Tensor
     """SmoothTaylor attributions at the chosen σ, shaped like the inputs."""
     noise_scale: Tensor
-    """``(B,)`` the chosen σ, in the inputs' units."""
+    """``(B,)`` the chosen σ, in the inputs' units (float32 at least, as the objective)."""
     objective: Tensor
     """``(B,)`` the objective's value for the returned attributions."""
     n_evaluations: Tensor
@@ -201,6 +202,9 @@ class AdaptiveSmoothTaylor:
         return AdaptiveResult(best_attributions, sigma, best_scores, evaluations)
 
     def _initial_sigma(self, value: float | Tensor | None, x: Tensor) -> Tensor:
+        # the search's σ and scores are bookkeeping: float32 at least, whatever the model's
+        # dtype (in bfloat16, σ + η would round to 3 significant digits)
+        x = x.to(bookkeeping_dtype(x.dtype))
         if value is None:
             return x.abs().reshape(x.shape[0], -1).mean(dim=1)
         if isinstance(value, Tensor) and value.numel() not in (1, x.shape[0]):
@@ -226,4 +230,4 @@ class AdaptiveSmoothTaylor:
                 f"`objective` must return one finite score per example, a tensor of shape "
                 f"({inputs.shape[0]},)"
             )
-        return scores.to(device=attributions.device, dtype=attributions.dtype)
+        return scores.to(device=attributions.device, dtype=bookkeeping_dtype(attributions.dtype))
