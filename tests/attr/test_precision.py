@@ -17,6 +17,7 @@ dtype or attributions summed in it lose ``√steps · ε`` or more.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,7 @@ from captum_smooth import (
     SmoothTaylor,
 )
 from captum_smooth._utils import validation
+from captum_smooth.attr import IDGIRule, fold_recorded
 from captum_smooth.attr.layer import (
     LayerBlurIntegratedGradients,
     LayerGuidedIntegratedGradients,
@@ -167,6 +169,7 @@ def noise_drawn_in_float64(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(validation, "rand_like", drawn_in_float64(torch.rand))
 
 
+@functools.cache  # the runs are deterministic: each is shared by the tests below
 def run(name: str, setting: str) -> tuple[Tensor, Tensor | None]:
     """Method ``name`` on the network in ``setting``: attributions and delta (or ``None``)."""
     dtype, autocast = SETTINGS[setting]
@@ -178,6 +181,7 @@ def run(name: str, setting: str) -> tuple[Tensor, Tensor | None]:
     return attributions, delta
 
 
+@functools.cache
 def reference(name: str) -> tuple[Tensor, Tensor | None]:
     """Method ``name`` on the float64 network."""
     result = METHODS[name](network(), images())
@@ -202,3 +206,65 @@ def test_half_precision_attributions_are_within_a_few_epsilons_of_float64(name, 
     expected, _ = reference(name)
     error = relative_error(attributions, expected)
     assert error <= K * model_epsilon(setting), f"{name} in {setting}: {error:.2e}"
+
+
+def _layer_method(name: str) -> bool:
+    return name.startswith("Layer") or "(Layer" in name
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
+@pytest.mark.parametrize("name", list(METHODS))
+def test_attributions_keep_their_space_dtype_and_the_delta_is_float32_at_least(name, setting):
+    dtype, autocast = SETTINGS[setting]
+    attributions, delta = run(name, setting)
+    # a layer's activations are in the dtype the layer computes in: bfloat16 under autocast
+    expected = torch.bfloat16 if autocast and _layer_method(name) else dtype
+    assert attributions.dtype == expected
+    if delta is not None:
+        assert delta.dtype == torch.float32
+
+
+IDGI_METHODS = [name for name in METHODS if name.startswith("IDGI")]
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
+@pytest.mark.parametrize("name", IDGI_METHODS)
+def test_idgi_is_complete_to_float32_precision_whatever_the_models_dtype(name, setting):
+    # Σ attr = f(x_m) - f(x_0) exactly but for the bookkeeping's rounding: each segment's
+    # shares sum to 1 up to ~n_features · 2⁻²⁴ (192 features here, 512 in the layer)
+    _, delta = run(name, setting)
+    expected, _ = reference(name)
+    scale = expected.flatten(1).abs().sum(dim=1)
+    assert (delta.double().abs() <= 1e-4 * scale).all(), f"{delta} vs {scale}"
+
+
+def test_the_model_runs_under_the_callers_autocast_which_is_restored_after():
+    net = network().float()
+    seen = []
+
+    def forward(x: Tensor) -> Tensor:
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return net(x)
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        attributions, delta = BlurIntegratedGradients(forward).attribute(
+            images().float(), target=TARGET, max_sigma=4.0, n_steps=4,
+            return_convergence_delta=True,
+        )  # fmt: skip
+        assert torch.is_autocast_enabled("cpu")  # restored for the caller
+    assert seen and all(seen)
+    assert attributions.dtype == torch.float32 and delta.dtype == torch.float32
+
+
+def test_fold_recorded_folds_half_records_in_float32():
+    generator = torch.Generator().manual_seed(3)
+    points = [torch.rand(2, 5, generator=generator).bfloat16() for _ in range(6)]
+    values = [torch.rand(2, generator=generator).bfloat16() * 4 for _ in range(6)]
+    grads = [torch.randn(2, 5, generator=generator).bfloat16() for _ in range(6)]
+    wide = fold_recorded(
+        IDGIRule, [p.float() for p in points], [v.float() for v in values],
+        [g.float() for g in grads],
+    )  # fmt: skip
+    half = fold_recorded(IDGIRule, points, values, grads)
+    assert half.dtype == torch.bfloat16
+    torch.testing.assert_close(half, wide.bfloat16(), rtol=0, atol=0)
