@@ -152,4 +152,3 @@ def fold_recorded(
         folder.fold(Evaluated(Block(p, 1.0, chord), widened((v,))[0], g))
     result = tuple(a.to(d) for a, d in zip(folder.attributions(), dtypes, strict=True))
     return result if as_tuple else result[0]
-
