@@ -9,12 +9,25 @@ from collections.abc import Callable
 import torch
 
 
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    """The fastest of ``repeats`` wall-clock runs of ``fn``, in seconds."""
+def synchronize(device: torch.device | str | None) -> None:
+    """Wait for the device's queued work (a no-op on the CPU): read a timer only after it, as
+    CUDA kernels run asynchronously."""
+    device = torch.device("cpu" if device is None else device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def best_time(
+    fn: Callable[[], object], repeats: int, device: torch.device | str | None = None
+) -> float:
+    """The fastest of ``repeats`` wall-clock runs of ``fn``, in seconds (synchronised with
+    ``device`` before and after each run)."""
     times = []
     for _ in range(repeats):
+        synchronize(device)
         start = time.perf_counter()
         fn()
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return min(times)
 

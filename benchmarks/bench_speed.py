@@ -1,7 +1,8 @@
 """The speed table: every method on the pretrained EfficientNet-Lite0 and on torchvision's
 resnet18 (weights=None), measured side by side in one run.
 
-    python benchmarks/bench_speed.py [--images 2] [--repeats 2] [--out benchmarks/results/speed.md]
+    python benchmarks/bench_speed.py [--images 2] [--repeats 2] [--device cpu|cuda]
+        [--models lite0 resnet18 resnet50] [--out benchmarks/results/speed.md]
 
 Each row times one of our methods on the same batch of real photos (ImageNet-normalised
 224×224 crops, the model's top-1 class explained) against two references, run in alternation
@@ -16,6 +17,10 @@ in the same process so that a busy machine slows all alike (best of ``--repeats`
   (``IntegratedGradients``, ``NoiseTunnel(Saliency)``), PAIR ``saliency`` (Guided IG, Blur IG;
   one image per call, as it runs), or, for IDGI, the wrapped method itself (same path,
   Riemann rule).
+
+With ``--device cuda`` the models, images, baselines and generators live on the GPU (PAIR's
+images go through the host, as PAIR works in NumPy) and every timer is read after
+``torch.cuda.synchronize``.
 
 Adaptive noising runs SmoothTaylor and the AUPC objective several times per image; its
 "nearest" is the search done by hand: (one SmoothTaylor run + one AUPC run) per image times the
@@ -35,7 +40,7 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients, NoiseTunnel
 from captum.attr import Saliency as CaptumSaliency
-from torchvision.models import resnet18
+from torchvision.models import resnet18, resnet50
 
 import captum_smooth
 from captum_smooth import (
@@ -68,30 +73,32 @@ class Row:
     hold one row per image, whatever ``internal_batch_size``."""
 
 
-def pair_call(model: torch.nn.Module, targets: list[int]):
-    """PAIR's call_model_function for one image (HWC numpy) of a torch model."""
+def pair_call(model: torch.nn.Module, targets: list[int], device: torch.device):
+    """PAIR's call_model_function for one image (HWC numpy) of a torch model on ``device``."""
     from saliency.core.base import INPUT_OUTPUT_GRADIENTS
 
     def call(batch, call_model_args=None, expected_keys=None):
         index = call_model_args["index"]
-        x = torch.as_tensor(np.asarray(batch, dtype=np.float32)).permute(0, 3, 1, 2)
-        x.requires_grad_(True)
+        x = torch.as_tensor(np.asarray(batch, dtype=np.float32), device=device)
+        x = x.permute(0, 3, 1, 2).requires_grad_(True)
         (g,) = torch.autograd.grad(model(x)[:, targets[index]].sum(), x)
-        return {INPUT_OUTPUT_GRADIENTS: g.permute(0, 2, 3, 1).numpy()}
+        return {INPUT_OUTPUT_GRADIENTS: g.permute(0, 2, 3, 1).cpu().numpy()}
 
     return call
 
 
 def rows_for(model, raw, targets, p) -> list[Row]:
-    images = examples.normalize(raw)
-    ibs, gen = p.batch, lambda: torch.Generator().manual_seed(0)
+    images, device = examples.normalize(raw), raw.device
+    ibs, gen = p.batch, lambda: torch.Generator(device=device).manual_seed(0)
     ig_steps, r, (n_base, n_steps), path_steps = p.ig_steps, p.samples, p.noise, p.path_steps
     baselines = [
-        examples.normalize(torch.rand(images.shape, generator=torch.Generator().manual_seed(k)))
+        examples.normalize(
+            torch.rand(images.shape, generator=torch.Generator().manual_seed(k)).to(device)
+        )
         for k in range(n_base)
     ]
-    hwc = [im.permute(1, 2, 0).numpy() for im in images]
-    call = pair_call(model, targets)
+    hwc = [im.permute(1, 2, 0).cpu().numpy() for im in images]
+    call = pair_call(model, targets, device)
     try:
         from saliency.core import BlurIG, GuidedIG
     except ImportError:
@@ -116,7 +123,9 @@ def rows_for(model, raw, targets, p) -> list[Row]:
     )
     search = {"target": targets, "n_samples": r, "max_iterations": p.iterations,
               "objective_inputs": raw, "internal_batch_size": ibs}  # fmt: skip
-    evaluations = adaptive.attribute(images, generator=gen(), **search).n_evaluations.tolist()
+    evaluations = []  # how many the search makes, the reference's count (only if it is timed)
+    if p.methods is None or "AdaptiveSmoothTaylor" in p.methods:
+        evaluations = adaptive.attribute(images, generator=gen(), **search).n_evaluations.tolist()
 
     def search_by_hand():
         for i, n_evaluations in enumerate(evaluations):
@@ -209,7 +218,8 @@ def delta_rows(model, raw, targets, p) -> list[tuple[str, str, Callable[..., obj
             "NoiseBaselineIG", f"N={n_base}, S={n_steps}",
             lambda delta: noise.attribute(
                 images, n_baselines=n_base, n_steps=n_steps, baseline_transform=examples.normalize,
-                generator=torch.Generator().manual_seed(0), return_convergence_delta=delta,
+                generator=torch.Generator(device=images.device).manual_seed(0),
+                return_convergence_delta=delta,
                 **common,
             ),
             n_base * n_steps, n_base + 1,
@@ -243,7 +253,7 @@ def measure(row: Row, model, images, p) -> dict[str, float | None]:
     row.ours()  # warm-up
     for _ in range(p.repeats):
         for name in best:
-            best[name] = min(best[name], best_time(contenders[name], 1))
+            best[name] = min(best[name], best_time(contenders[name], 1, p.device))
     return {name: best.get(name) for name in ("ours", "nearest", "roofline")}
 
 
@@ -256,6 +266,17 @@ def resnet():
     return resnet18(weights=None).eval()
 
 
+def resnet_50():
+    torch.manual_seed(0)
+    return resnet50(weights=None).eval()
+
+
+def where(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (cuda)"
+    return platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=2, help="photos in the batch")
@@ -266,7 +287,10 @@ def main() -> None:
     parser.add_argument("--noise", type=int, nargs=2, default=(4, 8), metavar=("N", "S"))
     parser.add_argument("--path-steps", type=int, default=16, help="Guided/Blur IG steps")
     parser.add_argument("--iterations", type=int, default=2, help="adaptive max_iterations")
-    parser.add_argument("--models", nargs="+", default=["lite0", "resnet18"])
+    parser.add_argument(
+        "--models", nargs="+", default=["lite0", "resnet18"], help="lite0, resnet18, resnet50"
+    )
+    parser.add_argument("--device", type=torch.device, default="cpu", help="cpu or cuda")
     parser.add_argument(
         "--methods", nargs="+", default=None, help="only these rows, e.g. GuidedIG 'IDGI(GuidedIG)'"
     )
@@ -276,14 +300,14 @@ def main() -> None:
     torch.set_num_threads(min(torch.get_num_threads(), 2))
 
     names = list(examples.PHOTOS[: args.images])
-    raw = torch.cat([examples.load_photo(name) for name in names])
+    raw = torch.cat([examples.load_photo(name) for name in names]).to(args.device)
     images = examples.normalize(raw)
     lines = [
         "# Speed of every method, side by side",
         "",
         "Command: `" + " ".join(["python benchmarks/bench_speed.py", *sys.argv[1:]]) + "`",
         "",
-        f"One run on {platform.machine()}, {torch.get_num_threads()} threads; Python "
+        f"One run on {where(args.device)}, {torch.get_num_threads()} threads; Python "
         f"{sys.version.split()[0]}, torch {torch.__version__}, captum_smooth "
         f"{captum_smooth.__version__}. Batch: {len(names)} photos ({', '.join(names)}), "
         f"ImageNet-normalised 224×224, top-1 class; internal_batch_size {args.batch}; best of "
@@ -291,7 +315,8 @@ def main() -> None:
         "below 1 mean ours is faster.",
     ]
     for model_name in args.models:
-        model = {"lite0": lite0, "resnet18": resnet}[model_name]()
+        model = {"lite0": lite0, "resnet18": resnet, "resnet50": resnet_50}[model_name]()
+        model = model.to(args.device)
         for parameter in model.parameters():
             parameter.requires_grad_(False)
         with torch.no_grad():
@@ -332,7 +357,8 @@ def main() -> None:
             best = {True: float("inf"), False: float("inf")}
             for _ in range(args.repeats):
                 for delta in (False, True):
-                    best[delta] = min(best[delta], best_time(lambda d=delta, r=run: r(d), 1))
+                    time = best_time(lambda d=delta, r=run: r(d), 1, args.device)
+                    best[delta] = min(best[delta], time)
             lines.append(
                 f"| {name} | {settings} | {grad_rows} | {value_rows} | "
                 f"{best[True] / best[False]:.2f} |"

@@ -53,3 +53,17 @@ def test_a_generator_on_the_inputs_device_is_used_as_it_is():
     generator = torch.Generator().manual_seed(0)
     assert check_generator(generator, torch.zeros(2)) is generator
     assert check_generator(None, torch.zeros(2)) is None
+
+
+def test_a_cpu_generator_draws_reproducibly_for_inputs_on_the_test_device():
+    """On the suite's device (CUDA under benchmarks/gpu_check.sh) a CPU generator is followed."""
+    from captum_smooth import SmoothTaylor
+
+    x = torch.rand(2, 3)
+
+    def attribute(seed):
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        return SmoothTaylor(lambda t: (t**3).sum(1)).attribute(x, n_samples=4, generator=generator)
+
+    torch.testing.assert_close(attribute(0), attribute(0), rtol=0, atol=0)
+    assert not torch.equal(attribute(0), attribute(1))

@@ -16,6 +16,7 @@ the number of steps or samples.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -176,6 +177,33 @@ def _one_per_row(output: Any, n_rows: int) -> Tensor:
     return output.reshape(n_rows)
 
 
+def bookkeeping_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype of a method's bookkeeping for a model in ``dtype``: float32 at least.
+
+    Paths, finite differences, sums, output rises and deltas are computed in it, whatever
+    dtype the model runs in (float16, bfloat16, or float32 under ``torch.autocast``): a half
+    model's outputs and gradients are as good as its dtype allows, but a difference or a sum
+    taken in that dtype is far worse (docs/reference.md#precision).
+    """
+    return torch.promote_types(dtype, torch.float32)
+
+
+def caller_autocast(device: torch.device) -> tuple[str, torch.dtype] | None:
+    """The ``torch.autocast`` the caller runs under on ``device``: its device type and dtype.
+
+    ``None`` when there is none. The model runs under it (:class:`Model`); the engine's and
+    the rules' own arithmetic runs outside it, since autocast would lower their matrix
+    products (Blur IG's blur) to its dtype.
+    """
+    kind = device.type
+    return (kind, torch.get_autocast_dtype(kind)) if torch.is_autocast_enabled(kind) else None
+
+
+def widened(tensors: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """``tensors`` in float32 at least (:func:`bookkeeping_dtype`); float64 ones unchanged."""
+    return tuple(t.to(bookkeeping_dtype(t.dtype)) for t in tensors)
+
+
 AdaptivePath = Generator[Block, tuple[Tensor | None, tuple[Tensor, ...] | None], None]
 """A path whose next block depends on the evaluation of the current one: it yields a block,
 receives ``(values, grads)`` for it and yields the next."""
@@ -187,7 +215,10 @@ class Model:
 
     The forward function, the method's ``value_and_grad``, the user's ``target`` and
     ``additional_forward_args`` (one entry per example), and the dtypes the model expects for
-    each input (paths may compute in a wider dtype).
+    each input. Paths compute in a wider dtype (:func:`bookkeeping_dtype`): each chunk's
+    points are cast to the model's dtypes just before the call, and its outputs and gradients
+    are widened to float32 at least just after it, so that no rule ever sums or subtracts in
+    a half dtype (an autocast model gives bfloat16 outputs for float32 points).
     """
 
     forward_func: Callable[..., Any]
@@ -197,6 +228,9 @@ class Model:
     n_examples: int
     dtypes: tuple[torch.dtype, ...]
     progress: Any = None
+    autocast: tuple[str, torch.dtype] | None = None
+    """The caller's ``torch.autocast`` (:func:`caller_autocast`), restored around each model
+    call while the rest of the method runs outside it."""
 
     def __post_init__(self) -> None:
         self.additional_forward_args = format_additional_forward_args(self.additional_forward_args)
@@ -204,18 +238,24 @@ class Model:
     def __call__(
         self, points: tuple[Tensor, ...], example: Rows, with_grad: bool
     ) -> tuple[Tensor, tuple[Tensor, ...] | None]:
-        """``f`` and ``∇f`` at ``points``, rows of the examples ``example``."""
+        """``f`` and ``∇f`` at ``points``, rows of the examples ``example``, float32 at least."""
         points = tuple(p.to(d) for p, d in zip(points, self.dtypes, strict=True))
-        values, grads = self.value_and_grad_func(
-            self.forward_func,
-            points,
-            select_target(self.target, example, self.n_examples),
-            select_forward_args(self.additional_forward_args, example),
-            with_grad,
+        autocast = (
+            torch.autocast(self.autocast[0], self.autocast[1])
+            if self.autocast is not None
+            else contextlib.nullcontext()
         )
+        with autocast:
+            values, grads = self.value_and_grad_func(
+                self.forward_func,
+                points,
+                select_target(self.target, example, self.n_examples),
+                select_forward_args(self.additional_forward_args, example),
+                with_grad,
+            )
         if self.progress is not None:
             self.progress.update(points[0].shape[0])
-        return values, grads
+        return widened((values,))[0], None if grads is None else widened(grads)
 
 
 def evaluate(

@@ -40,9 +40,11 @@ from captum_smooth.attr._engine import (
     Block,
     Model,
     ValueAndGrad,
+    caller_autocast,
     evaluate,
     evaluate_adaptive,
     value_and_grad,
+    widened,
 )
 from captum_smooth.attr._quadrature import check_quadrature, quadrature
 from captum_smooth.attr._rules import RiemannSum, Rule
@@ -209,9 +211,11 @@ class PathAttribution(GradientAttribution):
         rule = rule or self.rule
         if return_convergence_delta and not rule.complete:
             raise ValueError(f"`return_convergence_delta`: {rule.__name__} gives no delta")
-        stream = rule.stream(self.path(inputs_tuple, **settings), return_convergence_delta)
+        # the path and the rule compute in float32 at least; the model sees its own dtypes
+        wide = widened(inputs_tuple)
+        stream = rule.stream(self.path(wide, **settings), return_convergence_delta)
         warn_if_training(self.forward_func)
-        folder = rule(inputs_tuple)
+        folder = rule(wide)
         progress = _progress_bar(show_progress, stream.n_blocks * n_examples, type(self).__name__)
         model = Model(
             self.forward_func,
@@ -221,18 +225,23 @@ class PathAttribution(GradientAttribution):
             n_examples,
             tuple(x.dtype for x in inputs_tuple),
             progress,
+            caller_autocast(wide[0].device),
         )
         run = evaluate_adaptive if stream.adaptive else evaluate
         try:
-            # checks of the model's outputs are read once, after the last chunk
-            with check.deferred_checks():
+            # the caller's autocast is the model's, not ours (Model restores it); checks of
+            # the model's outputs are read once, after the last chunk
+            with torch.autocast(wide[0].device.type, enabled=False), check.deferred_checks():
                 for evaluated in run(model, stream.blocks, internal_batch_size):
                     folder.fold(evaluated)
         finally:
             if progress is not None:
                 progress.close()
         attributions = folder.attributions()
-        formatted = format_output(is_tuple, attributions)
+        # attributions in the inputs' dtype (as Captum's), the delta in the bookkeeping's
+        formatted = format_output(
+            is_tuple, tuple(a.to(x.dtype) for a, x in zip(attributions, inputs_tuple, strict=True))
+        )
         if not return_convergence_delta:
             return formatted
         total = sum(sum_rows(a) for a in attributions)

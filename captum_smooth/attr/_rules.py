@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 import torch
 from torch import Tensor
 
-from captum_smooth.attr._engine import Block, Evaluated
+from captum_smooth.attr._engine import Block, Evaluated, bookkeeping_dtype, widened
 
 if TYPE_CHECKING:
     from captum_smooth.attr._paths import Path, Stream
@@ -29,13 +29,17 @@ class Rule(ABC):
 
     Subclasses set :attr:`complete` (whether :meth:`expected_total` is a completeness claim
     that a convergence delta can be measured against) and implement the three methods.
+
+    The totals are kept in float32 at least, and the evaluated blocks arrive in it: the
+    engine widens a half model's outputs and gradients before any rule sees them
+    (:func:`~captum_smooth.attr._engine.bookkeeping_dtype`).
     """
 
     complete: ClassVar[bool] = False
 
     def __init__(self, inputs: tuple[Tensor, ...]) -> None:
-        """Start from zero attributions shaped like ``inputs``."""
-        self.totals = tuple(torch.zeros_like(x) for x in inputs)
+        """Start from zero attributions shaped like ``inputs``, in float32 at least."""
+        self.totals = tuple(torch.zeros_like(x, dtype=bookkeeping_dtype(x.dtype)) for x in inputs)
 
     @staticmethod
     @abstractmethod
@@ -72,9 +76,8 @@ class RiemannSum(Rule):
     def __init__(self, inputs: tuple[Tensor, ...]) -> None:
         """Start from zero attributions and a zero output sum."""
         super().__init__(inputs)
-        self.weighted_values = torch.zeros(
-            inputs[0].shape[0], dtype=inputs[0].dtype, device=inputs[0].device
-        )
+        total = self.totals[0]
+        self.weighted_values = torch.zeros(total.shape[0], dtype=total.dtype, device=total.device)
 
     @staticmethod
     def stream(path: Path, with_delta: bool) -> Stream:
@@ -123,8 +126,12 @@ def fold_recorded(
         values: the output at each point, one scalar per example.
         grads: the gradient at each point, shaped like the point.
 
+    The records are folded in float32 at least, as the engine folds a model's (a bfloat16
+    model's outputs subtracted in bfloat16 lose their low bits).
+
     Returns:
-        The attributions, shaped like one point (a tuple when the points are tuples).
+        The attributions, shaped like one point and in its dtype (a tuple when the points are
+        tuples).
 
     Raises:
         ValueError: if the three sequences differ in length or are empty.
@@ -135,12 +142,13 @@ def fold_recorded(
             f"{len(points)}, {len(values)} and {len(grads)}"
         )
     as_tuple = isinstance(points[0], tuple)
-    formatted = [p if isinstance(p, tuple) else (p,) for p in points]
-    gradients = [g if isinstance(g, tuple) else (g,) for g in grads]
+    dtypes = [p.dtype for p in (points[0] if as_tuple else (points[0],))]
+    formatted = [widened(p if isinstance(p, tuple) else (p,)) for p in points]
+    gradients = [widened(g if isinstance(g, tuple) else (g,)) for g in grads]
     folder = rule(formatted[-1])
     for j, (p, v, g) in enumerate(zip(formatted, values, gradients, strict=True)):
         ends = formatted[j + 1] if j + 1 < len(formatted) else p
         chord = tuple(e - q for e, q in zip(ends, p, strict=True))
-        folder.fold(Evaluated(Block(p, 1.0, chord), v, g))
-    result = folder.attributions()
+        folder.fold(Evaluated(Block(p, 1.0, chord), widened((v,))[0], g))
+    result = tuple(a.to(d) for a, d in zip(folder.attributions(), dtypes, strict=True))
     return result if as_tuple else result[0]

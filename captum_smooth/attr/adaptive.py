@@ -16,6 +16,7 @@ from captum_smooth._utils import validation as check
 from captum_smooth._utils.batching import select_forward_args, select_target
 from captum_smooth._utils.captum_compat import TargetType, format_additional_forward_args
 from captum_smooth._utils.models import one_training_warning
+from captum_smooth.attr._engine import bookkeeping_dtype
 from captum_smooth.attr._paths import checked_call
 from captum_smooth.attr.smooth_taylor import SmoothTaylor
 
@@ -30,7 +31,7 @@ class AdaptiveResult(NamedTuple):
     attributions: Tensor
     """SmoothTaylor attributions at the chosen σ, shaped like the inputs."""
     noise_scale: Tensor
-    """``(B,)`` the chosen σ, in the inputs' units."""
+    """``(B,)`` the chosen σ, in the inputs' units (float32 at least, as the objective)."""
     objective: Tensor
     """``(B,)`` the objective's value for the returned attributions."""
     n_evaluations: Tensor
@@ -211,6 +212,9 @@ class AdaptiveSmoothTaylor:
             return AdaptiveResult(best_attributions, sigma, best_scores, evaluations)
 
     def _initial_sigma(self, value: float | Tensor | None, x: Tensor) -> Tensor:
+        # the search's σ and scores are bookkeeping: float32 at least, whatever the model's
+        # dtype (in bfloat16, σ + η would round to 3 significant digits)
+        x = x.to(bookkeeping_dtype(x.dtype))
         if value is None:
             return x.abs().reshape(x.shape[0], -1).mean(dim=1)
         if isinstance(value, Tensor) and value.numel() not in (1, x.shape[0]):
@@ -236,4 +240,4 @@ class AdaptiveSmoothTaylor:
                 f"`objective` must return one finite score per example, a tensor of shape "
                 f"({inputs.shape[0]},)"
             )
-        return scores.to(device=attributions.device, dtype=attributions.dtype)
+        return scores.to(device=attributions.device, dtype=bookkeeping_dtype(attributions.dtype))

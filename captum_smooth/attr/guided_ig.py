@@ -228,8 +228,9 @@ def _guided_steps(
         flat = _flat(grads)
         if magnitude is None:
             magnitude, mask, ranked = (torch.empty_like(flat) for _ in range(3))
-        # the model's gradients stay in its dtype: the selection only ranks their magnitudes,
-        # which a float64 copy would order the same, at twice the memory traffic
+        # the gradients stay in the engine's dtype (the model's, float32 at least): the
+        # selection only ranks their magnitudes, which a float64 copy would order the same,
+        # at twice the memory traffic
         torch.abs(flat, out=magnitude)
         alpha = (step + 1.0) / n_steps
         alpha_min, alpha_max = max(alpha - max_dist, 0.0), min(alpha + max_dist, 1.0)
