@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         SelectOutput,
         SmoothGradSquared,
         SmoothTaylor,
+        set_memory_budget,
     )
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "SelectOutput",
     "SmoothGradSquared",
     "SmoothTaylor",
+    "set_memory_budget",
 ]
 __version__ = "0.1.0"
 

@@ -1,7 +1,9 @@
 """Rows: how many go through the model at once, and the arguments of a subset of examples.
 
-How many rows go through the model at once when the caller does not say, and the target and
-additional forward arguments of a subset of the examples.
+How many rows go through the model at once when the caller does not say (a first chunk
+bounded by its input elements, then as many rows as the memory budget holds at what a row was
+measured to cost), and the target and additional forward arguments of a subset of the
+examples.
 """
 
 from __future__ import annotations
@@ -15,9 +17,51 @@ from torch import Tensor
 from captum_smooth._utils.captum_compat import TargetType
 
 AUTO_CHUNK_ELEMENTS = 2_500_000
-"""Without an explicit batch size, a chunk holds at most this many input elements: 16 rows of
-a 3×224×224 image (about 2.2 GB peak for EfficientNet-Lite0 forward and backward on a CPU),
-many thousands of rows of a small tabular model."""
+"""Without an explicit batch size, the first chunk holds at most this many input elements (16
+rows of a 3×224×224 image); later chunks are sized by :func:`memory_budget`."""
+
+CPU_MEMORY_BUDGET = 2**30
+"""The default memory budget of a chunk on a CPU, in bytes: what a chunk's rows cost, their
+points and gradients and the activations the model keeps for its backward pass (12 rows of
+EfficientNet-Lite0 at 224 px, 85 MB each; 30 of resnet18; peak memory is about twice the
+budget, with the forward's transient tensors and the backward's)."""
+
+CUDA_FREE_SHARE = 0.5
+"""The default budget on an accelerator: this share of its free memory when a call starts."""
+
+_budget: int | None = None
+
+
+def set_memory_budget(n_bytes: int | None) -> int | None:
+    """Set how much memory a chunk of rows may cost when ``internal_batch_size`` is ``None``.
+
+    Args:
+        n_bytes: the budget in bytes, or ``None`` for the default (1 GiB on a CPU; on CUDA
+            half the device's free memory when a call starts).
+
+    Returns:
+        The previous setting (``None``: the default), so that it can be restored.
+
+    Raises:
+        TypeError, ValueError: unless ``n_bytes`` is ``None`` or a positive int.
+    """
+    global _budget
+    if n_bytes is not None and (isinstance(n_bytes, bool) or not isinstance(n_bytes, int)):
+        raise TypeError(f"`n_bytes` must be an int or None, got {type(n_bytes).__name__}")
+    if n_bytes is not None and n_bytes < 1:
+        raise ValueError(f"`n_bytes` must be positive, got {n_bytes}")
+    previous, _budget = _budget, n_bytes
+    return previous
+
+
+def memory_budget(device: torch.device) -> int:
+    """The bytes a chunk may cost on ``device`` (:func:`set_memory_budget`)."""
+    if _budget is not None:
+        return _budget
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free * CUDA_FREE_SHARE)
+    return CPU_MEMORY_BUDGET
 
 
 def chunk_rows(batch_size: int | None, row: Tensor | tuple[Tensor, ...]) -> int:

@@ -1,5 +1,6 @@
 """Attribution methods: each file supplies a path's points or a rule; ``_engine`` runs them."""
 
+from captum_smooth._utils.batching import set_memory_budget
 from captum_smooth._utils.models import SelectOutput
 from captum_smooth.attr._rules import RiemannSum, Rule, fold_recorded
 from captum_smooth.attr.adaptive import AdaptiveResult, AdaptiveSmoothTaylor
@@ -28,4 +29,5 @@ __all__ = [
     "SquaredGradients",
     "fold_recorded",
     "gaussian_blur",
+    "set_memory_budget",
 ]

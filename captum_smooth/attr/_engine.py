@@ -27,7 +27,13 @@ import torch
 from torch import Tensor
 
 from captum_smooth._utils import validation as check
-from captum_smooth._utils.batching import Rows, chunk_rows, select_forward_args, select_target
+from captum_smooth._utils.batching import (
+    Rows,
+    chunk_rows,
+    memory_budget,
+    select_forward_args,
+    select_target,
+)
 from captum_smooth._utils.captum_compat import (
     TargetType,
     format_additional_forward_args,
@@ -231,6 +237,8 @@ class Model:
     autocast: tuple[str, torch.dtype] | None = None
     """The caller's ``torch.autocast`` (:func:`caller_autocast`), restored around each model
     call while the rest of the method runs outside it."""
+    pad_chunks: bool = False
+    """Pad short chunks to the chunk size, so that a compiled model sees one shape."""
 
     def __post_init__(self) -> None:
         self.additional_forward_args = format_additional_forward_args(self.additional_forward_args)
@@ -253,27 +261,28 @@ class Model:
                 select_forward_args(self.additional_forward_args, example),
                 with_grad,
             )
-        if self.progress is not None:
-            self.progress.update(points[0].shape[0])
         return widened((values,))[0], None if grads is None else widened(grads)
 
 
 def evaluate(
-    model: Model, blocks: Iterable[Block], internal_batch_size: int | None
+    model: Model,
+    blocks: Iterable[Block],
+    internal_batch_size: int | None,
+    chunks: Chunks | None = None,
 ) -> Iterator[Evaluated]:
     """Yield every block of ``blocks`` with its rows evaluated, whole and in order.
 
-    Rows that need gradients are packed, across consecutive blocks, into chunks of exactly
-    ``internal_batch_size`` rows (``None``: as many as
-    :func:`~captum_smooth._utils.batching.chunk_rows` allows; the last chunk shorter); rows that
-    need only their output go through forward-only chunks of their own. Blocks are drawn
-    lazily: a few chunks' worth of rows are alive at any time.
+    Rows that need gradients are packed, across consecutive blocks, into chunks of
+    ``chunks.size`` rows (:class:`Chunks`: ``internal_batch_size``, or, for ``None``, what the
+    memory budget holds; the last chunk shorter unless chunks are padded); rows that need only
+    their output go through forward-only chunks of their own. Blocks are drawn lazily: a few
+    chunks' worth of rows are alive at any time.
     """
     blocks = iter(blocks)
     first = next(blocks, None)
     if first is None:
         return
-    size = chunk_rows(internal_batch_size, first.points)
+    chunks = chunks or Chunks(internal_batch_size, first.points, model.pad_chunks)
     queues = {"grad": _Queue(), "value": _Queue()}
     pending: deque[_Pending] = deque()
 
@@ -281,8 +290,7 @@ def evaluate(
 
     def run(queue: _Queue, with_grad: bool) -> None:
         nonlocal held
-        parts, points, example = queue.take(size)
-        values, grads = model(points, example, with_grad)
+        values, grads, parts, n_rows = chunks.call(model, queue, with_grad)
         sizes = [n for _, n in parts]
         value_parts = values.split(sizes)
         grad_parts = zip(*(g.split(sizes) for g in grads), strict=True) if grads else None
@@ -291,7 +299,7 @@ def evaluate(
             if grad_parts is not None:
                 entry.grads.append(next(grad_parts))
             entry.missing -= n
-        held += points[0].shape[0]
+        held += n_rows
 
     def ready() -> Iterator[Evaluated]:
         nonlocal held
@@ -311,15 +319,128 @@ def evaluate(
         if block.need != "point":
             queue = queues[block.need]
             queue.add(entry, block.points, model.n_examples)
-            while len(queue) >= size:
+            while len(queue) >= chunks.size:
                 run(queue, block.need == "grad")
         yield from ready()
-        if held > size:  # the head waits on a part-filled queue: evaluate it now
+        if held > chunks.size:  # the head waits on a part-filled queue: evaluate it now
             run_head()
             yield from ready()
     while pending:
         run_head()
         yield from ready()
+
+
+_OutOfMemory = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
+class Chunks:
+    """How many rows go through the model at once, and the model calls that send them.
+
+    With an ``internal_batch_size`` that many. Without one, the first chunk holds at most
+    :data:`~captum_smooth._utils.batching.AUTO_CHUNK_ELEMENTS` input elements and is measured:
+    what a row costs is its share of the memory the call took (the peak allocated on CUDA;
+    on a CPU the activations the model kept for its backward pass) plus its points and
+    gradients, and later chunks hold as many rows as
+    :func:`~captum_smooth._utils.batching.memory_budget` allows at that cost. So a row of a
+    large model gets a small chunk and a row of a tiny one a large chunk, whatever their input
+    sizes; for a layer method a row costs the whole model's activations, not the layer's.
+
+    On an out-of-memory error the chunk is halved and the same rows are sent again: the
+    results do not depend on the chunking. With ``pad``, a short chunk is padded with copies
+    of its last row to the chunk size (the copies' results are dropped), so that a compiled
+    model sees one shape.
+    """
+
+    def __init__(
+        self, internal_batch_size: int | None, row: tuple[Tensor, ...], pad: bool = False
+    ) -> None:
+        """Chunks for rows like ``row`` (batch first)."""
+        self.size = chunk_rows(internal_batch_size, row)
+        self.pad = pad
+        self._learn = internal_batch_size is None
+        self._row_bytes = sum(t[:1].numel() * t.element_size() for t in row)
+        self._device = row[0].device
+
+    def call(
+        self, model: Model, queue: _Queue, with_grad: bool
+    ) -> tuple[Tensor, tuple[Tensor, ...] | None, list[tuple[_Pending, int]], int]:
+        """Evaluate the next chunk of ``queue``: values, gradients, whose rows, how many."""
+        while True:
+            parts, points, example = queue.take(self.size)
+            n_rows = points[0].shape[0]
+            if self.pad and n_rows < self.size:
+                points, example = _padded(points, example, self.size)
+            try:
+                values, grads = self._measured(model, points, example, with_grad, n_rows)
+            except _OutOfMemory:
+                if self.size == 1:
+                    raise
+                queue.restore()
+                self.size //= 2
+                self._learn = False
+                continue
+            if model.progress is not None:
+                model.progress.update(n_rows)
+            if points[0].shape[0] > n_rows:
+                values = values[:n_rows]
+                grads = None if grads is None else tuple(g[:n_rows] for g in grads)
+            return values, grads, parts, n_rows
+
+    def _measured(
+        self,
+        model: Model,
+        points: tuple[Tensor, ...],
+        example: Rows,
+        with_grad: bool,
+        n_rows: int,
+    ) -> tuple[Tensor, tuple[Tensor, ...] | None]:
+        if not (self._learn and with_grad):
+            return model(points, example, with_grad)
+        self._learn = False
+        if self._device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self._device)
+            before = torch.cuda.memory_allocated(self._device)
+            values, grads = model(points, example, with_grad)
+            taken = torch.cuda.max_memory_allocated(self._device) - before
+        else:
+            kept = _KeptForBackward()
+            with torch.autograd.graph.saved_tensors_hooks(kept.pack, kept.unpack):
+                values, grads = model(points, example, with_grad)
+            taken = kept.bytes
+        # points, their copy for the model and the gradients, at least, besides activations
+        per_row = max(1, taken // points[0].shape[0] + 3 * self._row_bytes)
+        self.size = max(1, memory_budget(self._device) // per_row)
+        return values, grads
+
+
+class _KeptForBackward:
+    """Counts the bytes of the distinct tensors autograd keeps for the backward pass."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self._seen: set[int] = set()
+
+    def pack(self, tensor: Tensor) -> Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in self._seen:
+            self._seen.add(storage.data_ptr())
+            self.bytes += storage.nbytes()
+        return tensor
+
+    @staticmethod
+    def unpack(tensor: Tensor) -> Tensor:
+        return tensor
+
+
+def _padded(
+    points: tuple[Tensor, ...], example: Rows, size: int
+) -> tuple[tuple[Tensor, ...], Rows]:
+    """A chunk padded to ``size`` rows with copies of its last row (and its example)."""
+    extra = size - points[0].shape[0]
+    padded = tuple(torch.cat([p, p[-1:].expand(extra, *p.shape[1:])]) for p in points)
+    last = example[-1].stop - 1 if isinstance(example, list) else int(example[-1])
+    rows = [*example, *([range(last, last + 1)] * extra)] if isinstance(example, list) else example
+    return padded, rows
 
 
 def evaluate_adaptive(
@@ -333,8 +454,9 @@ def evaluate_adaptive(
     the last), so that any rule can consume it.
     """
     block = next(path)
+    chunks = Chunks(internal_batch_size, block.points, model.pad_chunks)
     while True:
-        (evaluated,) = evaluate(model, [block], internal_batch_size)
+        (evaluated,) = evaluate(model, [block], internal_batch_size, chunks)
         try:
             following = path.send((evaluated.values, evaluated.grads))
         except StopIteration:
@@ -376,6 +498,7 @@ class _Queue:
 
     def __init__(self) -> None:
         self._parts: deque[tuple[_Pending, tuple[Tensor, ...], int, int]] = deque()
+        self._taken: list[tuple[_Pending, tuple[Tensor, ...], int, int]] = []
         self._rows = 0
 
     def __len__(self) -> int:
@@ -385,6 +508,16 @@ class _Queue:
         self._parts.append((entry, points, 0, n_rows))
         self._rows += n_rows
 
+    def restore(self) -> None:
+        """Put the rows of the last :meth:`take` back at the front, as they were."""
+        for part in reversed(self._taken):
+            entry, points, start, stop = part
+            if self._parts and self._parts[0][0] is entry and self._parts[0][2] == stop:
+                stop = self._parts.popleft()[3]
+            self._parts.appendleft((entry, points, start, stop))
+            self._rows += part[3] - part[2]
+        self._taken = []
+
     def take(self, size: int) -> tuple[list[tuple[_Pending, int]], tuple[Tensor, ...], Rows]:
         """Take up to ``size`` rows off the queue.
 
@@ -392,10 +525,12 @@ class _Queue:
         (on the host: selecting a chunk's targets never reads the device).
         """
         taken, columns, indices = [], [], []
+        self._taken = []
         while self._parts and size > 0:
             entry, points, start, stop = self._parts.popleft()
             end = min(stop, start + size)
             taken.append((entry, end - start))
+            self._taken.append((entry, points, start, end))
             columns.append(tuple(p[start:end] for p in points))
             indices.append(range(start, end))
             if end < stop:

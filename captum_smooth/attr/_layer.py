@@ -44,6 +44,8 @@ class LayerAttribution(GradientAttribution):
     method: ClassVar[type[PathAttribution]]
     takes_multiply_by_inputs: ClassVar[bool] = False
     has_path: ClassVar[bool] = True
+    fixed_chunk_shapes: bool | None = None
+    """As :attr:`PathAttribution.fixed_chunk_shapes`."""
 
     def __init__(
         self,
@@ -113,6 +115,7 @@ class LayerAttribution(GradientAttribution):
         probe = LayerHooks(layers, attribute_to_layer_input)
         activations, counts = probe.activations(self.forward_func, model_inputs, args)
         inner = self._inner()
+        inner.fixed_chunk_shapes = self.fixed_chunk_shapes
         if "baselines" in inspect.signature(inner.path).parameters:
             # as Captum's layer methods: baselines are model inputs (None: zeros), mapped
             # through the layer

@@ -173,6 +173,11 @@ class PathAttribution(GradientAttribution):
     has_path: ClassVar[bool] = True
     """Whether :class:`RuleOnPath` can fold this method's path with another rule (a
     ``_attribute`` taking ``rule``); layer variants have it too."""
+    fixed_chunk_shapes: bool | None = None
+    """Whether every model call gets the same number of rows (a short last chunk is padded
+    with copies of its last row, whose results are dropped), so that a ``torch.compile``'d
+    model compiles once per call rather than once per chunk shape. ``None`` (the default):
+    when ``forward_func`` is compiled (``torch.compile`` of a module or a function)."""
 
     def __init__(self, forward_func: Callable[..., Any]) -> None:
         """Wrap ``forward_func``, the model or any function returning its outputs."""
@@ -226,6 +231,7 @@ class PathAttribution(GradientAttribution):
             tuple(x.dtype for x in inputs_tuple),
             progress,
             caller_autocast(wide[0].device),
+            pad_chunks=_pads(self.fixed_chunk_shapes, self.forward_func),
         )
         run = evaluate_adaptive if stream.adaptive else evaluate
         try:
@@ -409,6 +415,14 @@ def checked_call(attribute: Method) -> Method:
         return attribute(self, *args, **kwargs)
 
     return bound  # type: ignore[return-value]
+
+
+def _pads(setting: bool | None, forward_func: Callable[..., Any]) -> bool:
+    """:attr:`PathAttribution.fixed_chunk_shapes`, with ``None`` read from ``forward_func``."""
+    if setting is not None:
+        return check.check_flag("fixed_chunk_shapes", setting)
+    # torch.compile's module wrapper keeps the module, its function wrapper the function
+    return hasattr(forward_func, "_orig_mod") or hasattr(forward_func, "_torchdynamo_orig_callable")
 
 
 def _progress_bar(show: bool, total: int, desc: str) -> Any:

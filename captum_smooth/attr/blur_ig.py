@@ -119,7 +119,7 @@ class BlurIntegratedGradients(PathAttribution):
             grad_step: δ of the finite difference in σ, > 0 (PAIR: 0.01).
             sqrt_schedule: space the σ's as ``sqrt(i · max_sigma / m)`` (PAIR's ``sqrt``).
             internal_batch_size: at most this many rows through the model at once (``None``:
-                as many as hold 2.5 million input elements, 16 rows of 3×224×224); the blur
+                as many as the memory budget holds, :func:`set_memory_budget`); the blur
                 levels are batched together.
             return_convergence_delta: also return ``Σ attr - (f(x) - f(blur(x, max_sigma)))``.
             show_progress: show a progress bar over the rows evaluated.

@@ -90,7 +90,7 @@ class GuidedIntegratedGradients(PathAttribution):
             max_dist: how far (in α) a feature may run ahead of the straight line, ≥ 0;
                 0 stays on the straight line, 1 is unbounded.
             internal_batch_size: at most this many rows through the model at once (``None``:
-                as many as hold 2.5 million input elements, 16 rows of 3×224×224); the steps
+                as many as the memory budget holds, :func:`set_memory_budget`); the steps
                 of the path are sequential, so a call holds at most one row per example.
             return_convergence_delta: also return ``Σ attr - (f(x) - f(x'))`` per example.
             show_progress: show a progress bar over the rows evaluated.

@@ -105,8 +105,8 @@ class NoiseBaselineIntegratedGradients(PathAttribution):
                 ``"riemann_trapezoid"`` or ``"gausslegendre"``. Unlike Captum's, the trapezoid
                 rule's weights sum to one (second order; docs/reference.md, "Quadrature").
             internal_batch_size: at most this many rows (baselines × steps × examples, all
-                batched together) go through the model at once (``None``: as many as hold 2.5
-                million input elements, 16 rows of 3×224×224).
+                batched together) go through the model at once (``None``: as many as the
+                memory budget holds at what a row costs, :func:`set_memory_budget`).
             return_convergence_delta: also return, per example,
                 ``Σ attributions - (f(x) - mean_k f(z_k))``.
             generator: the source of the uniform draws, for reproducible attributions. Draws

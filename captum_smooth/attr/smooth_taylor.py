@@ -88,7 +88,8 @@ class SmoothTaylor(PathAttribution):
                 ``"relative"`` — σ is a fraction of each example's input range
                 ``max(x) - min(x)`` (the authors' "percent" mode).
             internal_batch_size: at most this many rows go through the model at once
-                (``None``: as many as hold 2.5 million input elements, 16 rows of 3×224×224).
+                (``None``: as many as the memory budget holds at what a row costs,
+                :func:`set_memory_budget`).
             generator: the source of the Gaussian noise, for reproducible attributions; on the
                 inputs' device.
             show_progress: show a progress bar over the rows evaluated.

@@ -5,10 +5,16 @@ import itertools
 
 import pytest
 import torch
+from torch import nn
 
 from captum_smooth import SmoothTaylor
-from captum_smooth._utils.batching import AUTO_CHUNK_ELEMENTS, chunk_rows
+from captum_smooth._utils import batching
+from captum_smooth._utils.batching import AUTO_CHUNK_ELEMENTS, chunk_rows, set_memory_budget
 from captum_smooth.attr._engine import Block, Model, evaluate, value_and_grad
+
+
+def seeded(seed):
+    return torch.Generator().manual_seed(seed)
 
 
 def model_of(forward, n_examples, target=None, args=None, dtypes=(torch.float64,)):
@@ -158,7 +164,7 @@ def test_a_non_finite_output_or_gradient_is_an_error(forward):
         )
 
 
-def test_without_internal_batch_size_a_chunk_holds_a_bounded_number_of_input_elements():
+def test_without_internal_batch_size_the_first_chunk_holds_a_bounded_number_of_elements():
     rows = chunk_rows(None, (torch.zeros(1, 3, 224, 224),))
     assert rows * 3 * 224 * 224 <= AUTO_CHUNK_ELEMENTS < (rows + 1) * 3 * 224 * 224
     assert chunk_rows(None, (torch.zeros(1, 10**8),)) == 1
@@ -171,7 +177,88 @@ def test_without_internal_batch_size_a_chunk_holds_a_bounded_number_of_input_ele
 
     blocks = [Block((torch.zeros(3, 1000, 1000),)) for _ in range(4)]
     list(evaluate(model_of(forward, 3, dtypes=(torch.float32,)), blocks, None))
-    assert max(sizes) == AUTO_CHUNK_ELEMENTS // 10**6 and sum(sizes) == 12
+    assert sizes[0] == AUTO_CHUNK_ELEMENTS // 10**6 and sum(sizes) == 12
+
+
+class Wide(nn.Module):
+    """Rows of 8 features whose forward keeps ``width`` activations per row for backward."""
+
+    def __init__(self, width):
+        super().__init__()
+        torch.manual_seed(0)
+        self.up, self.down = nn.Linear(8, width), nn.Linear(width, 1)
+
+    def forward(self, x):
+        return self.down(torch.tanh(self.up(x))).squeeze(1)
+
+
+def chunk_sizes(model, n_blocks=40, n_examples=4, size=None):
+    sizes = []
+    model.register_forward_pre_hook(lambda m, args: sizes.append(args[0].shape[0]))
+    blocks = [Block((torch.rand(n_examples, 8, generator=seeded(j)),)) for j in range(n_blocks)]
+    evaluated = list(evaluate(model_of(model, n_examples, dtypes=(torch.float32,)), blocks, size))
+    return sizes, evaluated
+
+
+def test_later_chunks_hold_what_the_budget_allows_at_what_a_row_was_measured_to_cost(
+    monkeypatch,
+):
+    monkeypatch.setattr(batching, "AUTO_CHUNK_ELEMENTS", 32)  # a first chunk of 4 rows
+    previous = set_memory_budget(4 * 2**20)
+    try:
+        cheap, _ = chunk_sizes(Wide(16))
+        costly, _ = chunk_sizes(Wide(16_384))
+    finally:
+        set_memory_budget(previous)
+    assert cheap[0] == costly[0] == 4
+    # the same inputs: a row that keeps 16 384 activations gets far fewer rows per call
+    assert max(costly[1:]) * 4 < max(cheap[1:])
+    # 16 384 float32 activations kept twice (linear output and tanh): 128 KiB a row at least
+    assert max(costly[1:]) <= 4 * 2**20 // (2 * 16_384 * 4)
+    assert sum(cheap) == sum(costly) == 160
+
+
+def test_an_out_of_memory_error_halves_the_chunk_and_gives_the_same_results():
+    reference, expected = chunk_sizes(Wide(32), n_blocks=6, size=24)
+
+    class Tight(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = Wide(32)
+
+        def forward(self, x):
+            if x.shape[0] > 5:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return self.model(x)
+
+    attempts, evaluated = chunk_sizes(Tight(), n_blocks=6, size=24)
+    assert reference == [24]
+    assert attempts[:3] == [24, 12, 6] and set(attempts[3:]) == {3} and sum(attempts[3:]) == 24
+    for got, want in zip(evaluated, expected, strict=True):
+        torch.testing.assert_close(got.values, want.values)
+        torch.testing.assert_close(got.grads, want.grads)
+
+
+def test_a_model_that_is_out_of_memory_for_one_row_raises():
+    def forward(x):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    with pytest.raises(torch.OutOfMemoryError):
+        list(evaluate(model_of(forward, 2), [Block((torch.zeros(2, 3),))], 4))
+
+
+def test_padded_chunks_have_one_shape_and_the_same_results():
+    model = Wide(8)
+    _, expected = chunk_sizes(model, n_blocks=5, size=3)
+    sizes = []
+    model.register_forward_pre_hook(lambda m, args: sizes.append(args[0].shape[0]))
+    blocks = [Block((torch.rand(4, 8, generator=seeded(j)),)) for j in range(5)]
+    padded = Model(model, value_and_grad, None, None, 4, (torch.float32,), pad_chunks=True)
+    evaluated = list(evaluate(padded, blocks, 3))
+    assert set(sizes) == {3} and len(sizes) == 7  # 20 rows in 7 calls of 3
+    for got, want in zip(evaluated, expected, strict=True):
+        torch.testing.assert_close(got.values, want.values)
+        torch.testing.assert_close(got.grads, want.grads)
 
 
 def test_gradients_are_enabled_under_no_grad():

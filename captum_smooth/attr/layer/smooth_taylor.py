@@ -60,7 +60,8 @@ class LayerSmoothTaylor(LayerAttribution):
                 with one entry per activation tensor).
             noise_scale_mode: ``"absolute"`` or ``"relative"`` (to each example's range).
             internal_batch_size: at most this many rows through the model at once (``None``:
-                as many as hold 2.5 million activation elements).
+                as many as the memory budget holds at what a row costs: the whole model's
+                activations, :func:`set_memory_budget`).
             generator: the source of the Gaussian noise.
             attribute_to_layer_input: attribute to the layer's input instead of its output.
             show_progress: show a progress bar over the rows evaluated.
