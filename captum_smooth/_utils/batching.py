@@ -112,8 +112,8 @@ def select_forward_args(args: tuple[Any, ...] | None, rows: Rows) -> tuple[Any, 
 
 
 def _take(value: Tensor, rows: Rows) -> Tensor:
-    """The entries ``rows`` of ``value`` along its first dimension, on its device."""
+    """The entries ``rows`` of ``value`` along its first dimension, a copy on its device."""
     if isinstance(rows, Tensor):
         return value[rows.to(value.device)]
-    parts = [value[r.start : r.stop] for r in rows]
-    return parts[0] if len(parts) == 1 else torch.cat(parts)
+    # a copy, as indexing by a tensor gives: the model may change its arguments in place
+    return torch.cat([value[r.start : r.stop] for r in rows])
