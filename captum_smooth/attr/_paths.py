@@ -113,9 +113,15 @@ class StraightLine(Path):
         self.n_steps = check.check_count("n_steps", n_steps)
         self.method, self.scale, self.multiply_by_inputs = method, scale, multiply_by_inputs
         check_quadrature("gausslegendre" if method is None else method, n_steps)
+        self._distance: tuple[Tensor, ...] | None = None
 
     def _at(self, alpha: float) -> tuple[Tensor, ...]:
-        return tuple(z + alpha * (x - z) for x, z in zip(self.inputs, self.baselines, strict=True))
+        if self._distance is None:  # x - x', once per path
+            self._distance = tuple(x - z for x, z in zip(self.inputs, self.baselines, strict=True))
+        return tuple(
+            torch.add(z, d, alpha=alpha)
+            for z, d in zip(self.baselines, self._distance, strict=True)
+        )
 
     def quadrature(self, with_delta: bool) -> Stream:
         direction = tuple(
