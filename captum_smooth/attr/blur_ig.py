@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -41,27 +41,50 @@ def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
     """
     if sigma == 0:
         return x
-    height, width = x.shape[-2:]
-    rows = _blur_matrix(height, sigma, x.dtype, x.device)
-    columns = _blur_matrix(width, sigma, x.dtype, x.device)
-    return rows @ x @ columns.T
+    return gaussian_blurs(x, [sigma])[0]
 
 
-def _blur_matrix(n: int, sigma: float, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """``K[i, j] = k(i - j)``: a 1-D Gaussian filter with zero padding, as a matrix.
+def gaussian_blurs(x: Tensor, sigmas: Sequence[float]) -> Tensor:
+    """:func:`gaussian_blur` of ``x`` at each of ``sigmas``, stacked: ``(len(sigmas), *x.shape)``.
 
-    The ``2n - 1`` values of ``k`` are computed once and laid out as the rows of the Toeplitz
-    matrix (windows of the reversed kernel), so a blur matrix costs ``2n`` exponentials and no
-    index arithmetic rather than ``n²`` of each.
+    One batched computation for all of them (a blur's dozen small tensor operations cost more
+    in calls than in arithmetic on small images).
     """
-    radius = int(_TRUNCATE * sigma + 0.5)
-    taps = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
-    norm = torch.exp(-0.5 * (taps / sigma) ** 2).sum()
-    offsets = torch.arange(-(n - 1), n, device=device)
-    kernel = torch.exp(-0.5 * (offsets.to(dtype) / sigma) ** 2) / norm
+    height, width = x.shape[-2:]
+    rows = _blur_matrices(height, sigmas, x.dtype, x.device)
+    columns = rows if width == height else _blur_matrices(width, sigmas, x.dtype, x.device)
+    batch = (len(sigmas),) + (1,) * (x.dim() - 2)
+    return rows.view(*batch, height, height) @ x @ columns.mT.view(*batch, width, width)
+
+
+def _blur_matrices(
+    n: int, sigmas: Sequence[float], dtype: torch.dtype, device: torch.device
+) -> Tensor:
+    """``K[s, i, j] = k_s(i - j)``: 1-D Gaussian filters with zero padding, as matrices.
+
+    The ``2n - 1`` values of each ``k_s`` are computed once and laid out as the rows of the
+    Toeplitz matrix (windows of the reversed kernel), so a blur matrix costs ``2n``
+    exponentials and no index arithmetic rather than ``n²`` of each. ``σ = 0`` gives the
+    identity.
+    """
+    radii = [int(_TRUNCATE * s + 0.5) for s in sigmas]
+    sigma = torch.tensor(sigmas, dtype=dtype, device=device)[:, None]
+    radius = torch.tensor(radii, device=device)[:, None]
+    positive = sigma > 0
+    safe = torch.where(positive, sigma, torch.ones_like(sigma))
+    taps = torch.arange(-max(radii), max(radii) + 1, device=device)[None]
+    weights = torch.exp(-0.5 * (taps.to(dtype) / safe) ** 2)
+    norm = torch.where(taps.abs() <= radius, weights, torch.zeros_like(weights)).sum(-1, True)
+    offsets = torch.arange(-(n - 1), n, device=device)[None]
+    kernel = torch.exp(-0.5 * (offsets.to(dtype) / safe) ** 2) / norm
     kernel = torch.where(offsets.abs() <= radius, kernel, torch.zeros_like(kernel))
+    kernel = torch.where(positive, kernel, (offsets == 0).to(dtype))
     # row i is kernel[n - 1 + i - j] over j: the windows of the reversed kernel, last first
-    return kernel.flip(0).unfold(0, n, 1).flip(0)
+    return kernel.flip(-1).unfold(-1, n, 1).flip(-2)
+
+
+_GROUP_ELEMENTS = 2**22
+"""The blur path computes its levels in groups of at most about this many elements."""
 
 
 class BlurIntegratedGradients(PathAttribution):
@@ -186,6 +209,30 @@ class BlurPath(Path):
     def _blurred(self, sigma: float) -> tuple[Tensor, ...]:
         return tuple(gaussian_blur(x, sigma) for x in self.inputs)
 
+    def _levels(
+        self, sigmas: Sequence[float], step: float = 0.0
+    ) -> Iterator[tuple[tuple[Tensor, ...], tuple[Tensor, ...] | None]]:
+        """The inputs blurred at each of ``sigmas``, in order, computed a group at a time.
+
+        With a ``step`` δ, also ``∂x/∂σ`` there by PAIR's forward difference
+        ``(blur(x, σ + δ) - blur(x, σ)) / δ``, in the bookkeeping's dtype (float32 at least:
+        in a half dtype the quotient would lose ε/δ, 80 % for bfloat16 and δ = 0.01).
+        """
+        side = max(max(x.shape[-2:]) for x in self.inputs)
+        size = max(sum(x.numel() for x in self.inputs), side * side)
+        group = max(1, _GROUP_ELEMENTS // size)
+        for start in range(0, len(sigmas), group):
+            part = sigmas[start : start + group]
+            blurred = tuple(gaussian_blurs(x, part) for x in self.inputs)
+            if not step:
+                yield from ((points, None) for points in zip(*blurred, strict=True))
+                continue
+            derivatives = tuple(
+                (gaussian_blurs(x, [s + step for s in part]) - b) / step
+                for x, b in zip(self.inputs, blurred, strict=True)
+            )
+            yield from zip(zip(*blurred, strict=True), zip(*derivatives, strict=True), strict=True)
+
     def quadrature(self, with_delta: bool) -> Stream:
         """PAIR's nodes, ``i < m``; with ``with_delta``, also ``blur(x, max_sigma)`` and ``x``."""
         extra = ends(self._blurred(self.sigmas[-1]), self.inputs) if with_delta else []
@@ -193,17 +240,13 @@ class BlurPath(Path):
         return Stream(nodes, len(extra) + len(self.sigmas) - 1)
 
     def _nodes(self) -> Iterator[Block]:
-        for sigma, following in itertools.pairwise(self.sigmas):
-            points = self._blurred(sigma)
-            # ∂x/∂σ by PAIR's forward difference, in the bookkeeping's dtype (float32 at least):
-            # in a half dtype the quotient would lose ε/δ, 80 % for bfloat16 and δ = 0.01
-            derivative = tuple(
-                (gaussian_blur(x, sigma + self.grad_step) - p) / self.grad_step
-                for x, p in zip(self.inputs, points, strict=True)
-            )
+        levels = self._levels(self.sigmas[:-1], self.grad_step)
+        for (sigma, following), (points, derivative) in zip(
+            itertools.pairwise(self.sigmas), levels, strict=True
+        ):
             yield Block(points, -(following - sigma), derivative)
 
     def polyline(self) -> Stream:
         """The blurs from ``σ_m = max_sigma`` down to ``σ_0 = 0`` (the input itself)."""
-        vertices = (Block(self._blurred(sigma)) for sigma in reversed(self.sigmas))
+        vertices = (Block(points) for points, _ in self._levels(self.sigmas[::-1]))
         return Stream(vertices, len(self.sigmas))
