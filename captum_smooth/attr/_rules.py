@@ -78,6 +78,10 @@ class RiemannSum(Rule):
         super().__init__(inputs)
         total = self.totals[0]
         self.weighted_values = torch.zeros(total.shape[0], dtype=total.dtype, device=total.device)
+        # small blocks are added several at a time (their terms as one tensor)
+        self._waiting: list[tuple[float, tuple[Tensor, ...], tuple[Tensor, ...]]] = []
+        per_block = sum(x.numel() for x in inputs)
+        self._batch = max(1, _FOLD_ELEMENTS // max(1, per_block))
 
     @staticmethod
     def stream(path: Path, with_delta: bool) -> Stream:
@@ -90,9 +94,14 @@ class RiemannSum(Rule):
         if evaluated.grads is not None and block.weight != 0:
             if block.direction is None:
                 raise ValueError("RiemannSum needs blocks with a direction")
-            for total, d, g in zip(self.totals, block.direction, evaluated.grads, strict=True):
-                # one pass, no temporaries; computed in the widest dtype, rounded once
-                total.addcmul_(d, g, value=block.weight)
+            if self._batch == 1:
+                for total, d, g in zip(self.totals, block.direction, evaluated.grads, strict=True):
+                    # one pass, no temporaries; computed in the widest dtype, rounded once
+                    total.addcmul_(d, g, value=block.weight)
+            else:
+                self._waiting.append((block.weight, block.direction, evaluated.grads))
+                if len(self._waiting) >= self._batch:
+                    self._add_waiting()
         if block.value_weight != 0:
             if evaluated.values is None:
                 raise ValueError("a block with a value weight must be evaluated")
@@ -100,9 +109,30 @@ class RiemannSum(Rule):
                 block.value_weight * evaluated.values.to(self.weighted_values.dtype)
             )
 
+    def attributions(self) -> tuple[Tensor, ...]:
+        """The attributions folded so far."""
+        self._add_waiting()
+        return self.totals
+
+    def _add_waiting(self) -> None:
+        """``Σ_k w_k · d_k ⊙ ∇f_k`` of the waiting blocks, in one pass per input."""
+        if not self._waiting:
+            return
+        weights, directions, grads = zip(*self._waiting, strict=True)
+        for i, total in enumerate(self.totals):
+            terms = torch.stack([d[i] for d in directions]).to(total.dtype)
+            terms.mul_(torch.stack([g[i] for g in grads]))
+            w = torch.tensor(weights, dtype=total.dtype, device=total.device)
+            total.add_(torch.tensordot(w, terms, dims=1))
+        self._waiting = []
+
     def expected_total(self) -> Tensor:
         """``Σ c · f(points)``: ``f(x) - f(x')`` for a path from ``x'`` to ``x``."""
         return self.weighted_values
+
+
+_FOLD_ELEMENTS = 2**20
+"""A Riemann sum adds its blocks in batches of at most about this many elements per input."""
 
 
 def fold_recorded(
