@@ -29,7 +29,6 @@ from torch import Tensor
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.batching import (
     Rows,
-    chunk_rows,
     memory_budget,
     select_forward_args,
     select_target,
@@ -336,9 +335,8 @@ _OutOfMemory = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 class Chunks:
     """How many rows go through the model at once, and the model calls that send them.
 
-    With an ``internal_batch_size`` that many. Without one, the first chunk holds at most
-    :data:`~captum_smooth._utils.batching.AUTO_CHUNK_ELEMENTS` input elements and is measured:
-    what a row costs is its share of the memory the call took (the peak allocated on CUDA;
+    With an ``internal_batch_size`` that many. Without one, the first chunk is one row, and
+    it is measured: what a row costs is the memory the call took (the peak allocated on CUDA;
     on a CPU the activations the model kept for its backward pass) plus its points and
     gradients, and later chunks hold as many rows as
     :func:`~captum_smooth._utils.batching.memory_budget` allows at that cost. So a row of a
@@ -355,7 +353,9 @@ class Chunks:
         self, internal_batch_size: int | None, row: tuple[Tensor, ...], pad: bool = False
     ) -> None:
         """Chunks for rows like ``row`` (batch first)."""
-        self.size = chunk_rows(internal_batch_size, row)
+        # without a size, one row is measured first: what a row costs is unknown, and a
+        # language model's row of a few hundred tokens can take gigabytes
+        self.size = 1 if internal_batch_size is None else internal_batch_size
         self.pad = pad
         self._learn = internal_batch_size is None
         self._row_bytes = sum(t[:1].numel() * t.element_size() for t in row)

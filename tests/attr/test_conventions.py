@@ -16,7 +16,7 @@ from captum_smooth import (
     NoiseBaselineIntegratedGradients,
     SmoothTaylor,
 )
-from captum_smooth._utils.batching import chunk_rows, set_memory_budget
+from captum_smooth._utils.batching import set_memory_budget
 from captum_smooth.attr._engine import value_and_grad
 
 
@@ -237,8 +237,8 @@ def test_an_input_the_model_ignores_gets_zeros_and_the_other_input_its_attributi
 
 @all_cases
 def test_by_default_the_model_sees_a_bounded_number_of_rows(case):
-    # 3×400×400 float64 rows (3.8 MB): the first chunk is bounded by its input elements, the
-    # later ones by the memory budget at what a row cost (its points and gradients at least)
+    # 3×400×400 float64 rows (3.8 MB): one row is measured first, the later chunks are
+    # bounded by the memory budget at what a row cost (its points and gradients at least)
     images = torch.rand(2, 3, 400, 400, dtype=torch.float64, generator=seeded(0))
     weights = torch.randn(3, 4, dtype=torch.float64, generator=seeded(1))
     sizes = []
@@ -252,10 +252,9 @@ def test_by_default_the_model_sees_a_bounded_number_of_rows(case):
         attribute(case, forward, images, target=1)
     finally:
         set_memory_budget(previous)
-    first = chunk_rows(None, (images,))
     later = 64 * 2**20 // (3 * images[0].numel() * 8)
-    assert max(first, later) < 2 * 4 <= sum(sizes)  # more rows in all than one call may take
-    assert sizes[0] <= first and max(sizes[1:]) <= later
+    assert later < 2 * 4 <= sum(sizes)  # more rows in all than one call may take
+    assert sizes[0] == 1 and max(sizes[1:]) <= later
 
 
 @all_cases
