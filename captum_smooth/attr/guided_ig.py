@@ -198,11 +198,21 @@ def _guided_steps(
     feature behind ``α_min`` is a clamp, the distances are dot products, and the point is
     computed once per step. All in float64 whatever the model's dtype, as in PAIR: the
     selection compares gradient magnitudes and L1 distances, and float32 rounding there
-    changes which features move, a chaotic choice.
+    changes which features move, a chaotic choice (float32 on Apple's MPS, which has no
+    float64).
+
+    On a CPU the per-example scalars are Python floats and the inner loop stops as soon as
+    every example has reached its step's L1 target, as PAIR's. On an accelerator reading them
+    would synchronise the host with the device several times per step: there they stay on the
+    device and the inner loop runs its bound of iterations, which change nothing once every
+    example is done (:func:`_move_on_device`; the same points).
     """
     shapes = [x.shape for x in inputs]
-    target = _flat(inputs).double()
-    start = _flat(baselines).to(torch.float64, copy=True)  # yielded: a copy, never written
+    device = inputs[0].device
+    on_device = _on_device(device)
+    wide = torch.float32 if device.type == "mps" else torch.float64
+    target = _flat(inputs).to(wide)
+    start = _flat(baselines).to(wide, copy=True)  # yielded: a copy, never written
     distance = target - start
     size = distance.abs()
     # features with x == x' have nothing to travel: finished from the start (PAIR gives them
@@ -210,7 +220,7 @@ def _guided_steps(
     remaining = torch.ne(size, 0).to(size.dtype)
     # the per-example scalars (L1 distances, γ, which examples still move) are Python floats,
     # as in PAIR: a handful of numbers, not worth a tensor operation each
-    l1_totals = size.sum(dim=1).tolist()
+    l1_totals = size.sum(dim=1) if on_device else size.sum(dim=1).tolist()
     # the selection threshold is PAIR's np.quantile(|g|, fraction, interpolation="lower"):
     # numpy's virtual index n·q + (1 - q) - 1, floored, computed with the same float ops
     rank = math.floor(size.shape[1] * fraction + (1 - fraction) - 1) + 1
@@ -235,8 +245,7 @@ def _guided_steps(
         alpha = (step + 1.0) / n_steps
         alpha_min, alpha_max = max(alpha - max_dist, 0.0), min(alpha + max_dist, 1.0)
         remaining_max = 1 - alpha_max
-        l1_targets = [total * (1 - (step + 1) / n_steps) for total in l1_totals]
-        moving = [total > 0 for total in l1_totals]
+        left = 1 - (step + 1) / n_steps
         # features behind α_min jump to it (PAIR checks at every inner iteration, but within a
         # step features only move toward α_max, so none falls behind after the first)
         remaining.clamp_(max=1 - alpha_min)
@@ -245,6 +254,13 @@ def _guided_steps(
         # a feature keeps its gap to α_max until the iteration that selects it
         torch.sub(remaining, remaining_max, out=gap)
         torch.mul(gap, size, out=gap_size)
+        if on_device:
+            work = (magnitude, mask, remaining, gap, gap_size, chosen, size)
+            _move_on_device(work, l1_totals * left, l1_totals > 0, rank, max_iterations)
+            grads = yield _unflat(torch.addcmul(target, distance, remaining, value=-1), shapes)
+            continue
+        l1_targets = [total * left for total in l1_totals]
+        moving = [total > 0 for total in l1_totals]
         for _ in range(max_iterations):
             l1_current = _row_dots(size, remaining)
             moving = [
@@ -280,6 +296,61 @@ def _guided_steps(
         grads = yield _unflat(torch.addcmul(target, distance, remaining, value=-1), shapes)
 
 
+def _on_device(device: torch.device) -> bool:
+    """Whether the path keeps its per-example scalars on the device (not on a CPU)."""
+    return device.type != "cpu"
+
+
+def _move_on_device(
+    work: tuple[Tensor, ...],
+    l1_targets: Tensor,
+    moving: Tensor,
+    rank: int,
+    max_iterations: int,
+) -> None:
+    """The inner loop of a step without reading the device: PAIR's decisions as masks.
+
+    ``work`` is ``(magnitude, mask, remaining, gap, gap_size, chosen, size)`` of
+    :func:`_guided_steps`; ``remaining`` is updated in place. Every iteration runs: an example
+    that has reached its L1 target selects no feature, so the iterations after the last
+    example is done leave ``remaining`` as it is.
+    """
+    magnitude, mask, remaining, gap, gap_size, chosen, size = work
+    for _ in range(max_iterations):
+        l1_current = _row_dots_on_device(size, remaining)
+        moving = moving & ~_isclose(l1_current, l1_targets)
+        threshold = magnitude.kthvalue(rank, dim=1).values
+        threshold.clamp_(max=torch.finfo(threshold.dtype).max)
+        selected = torch.le(magnitude, threshold[:, None], out=mask)
+        selected.mul_(moving[:, None].to(selected.dtype))
+        chosen.copy_(selected)
+        l1_selected = _row_dots_on_device(gap_size, chosen)
+        positive = l1_selected > 0
+        gamma = torch.where(
+            positive,
+            (l1_current - l1_targets) / torch.where(positive, l1_selected, 1.0),
+            torch.inf,
+        )
+        finishes = gamma > 1  # the selected features reach α_max
+        # the others move by γ of their gap: β - (β - β_max)·γ
+        chosen.mul_(torch.where(finishes, 1.0, gamma)[:, None])
+        remaining.addcmul_(gap, chosen, value=-1)
+        moving = moving & finishes
+        # the selected features are at α_max now: out of the ranking too
+        _exclude(magnitude, selected)
+
+
+def _isclose(a: Tensor, b: Tensor) -> Tensor:
+    """``math.isclose(a, b, rel_tol=_EPSILON, abs_tol=_EPSILON)`` element by element."""
+    scale = torch.maximum(a.abs(), b.abs()).mul_(_EPSILON).clamp_(min=_EPSILON)
+    return (a == b) | ((a - b).abs() <= scale)
+
+
+def _row_dots_on_device(a: Tensor, b: Tensor) -> Tensor:
+    """:func:`_row_dots`, left on the device (the same dot products)."""
+    return torch.stack([torch.dot(x, y) for x, y in zip(a, b, strict=True)])
+
+
 def _column(values: list[bool] | list[float], like: Tensor) -> Tensor:
     """Per-example scalars as a column broadcasting over ``like``'s features."""
     dtype = torch.bool if isinstance(values[0], bool) else like.dtype
@@ -292,7 +363,7 @@ def _row_dots(a: Tensor, b: Tensor) -> list[float]:
     One dot product per row reads both once; ``torch.linalg.vecdot`` multiplies into a
     temporary first (twice the memory traffic, and a fresh tensor's page faults on a CPU).
     """
-    return torch.stack([torch.dot(x, y) for x, y in zip(a, b, strict=True)]).tolist()
+    return _row_dots_on_device(a, b).tolist()
 
 
 def _exclude(magnitude: Tensor, mask: Tensor) -> None:

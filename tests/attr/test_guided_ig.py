@@ -100,9 +100,10 @@ def test_features_equal_to_the_baseline_get_nothing_and_the_path_ends_at_the_inp
     )
     assert torch.equal(attr[:, 1:], torch.zeros_like(attr[:, 1:]))
     assert attr[:, 0].abs().sum() > 0
-    assert len(visited) == 11  # n_steps points, then the input
-    torch.testing.assert_close(visited[0], baseline)
-    torch.testing.assert_close(visited[-1], image)
+    points = torch.cat(visited).view(-1, *image.shape)  # rows in path order, per example
+    assert len(points) == 11  # n_steps points, then the input
+    torch.testing.assert_close(points[0], baseline)
+    torch.testing.assert_close(points[-1], image)
     assert delta.shape == (2,) and torch.isfinite(delta).all()
 
 

@@ -2,8 +2,9 @@
 
 On a GPU each read of a device value (``.item()``, ``.tolist()``, ``bool(tensor)``, ``.cpu()``,
 ``.numpy()``) waits for all queued work. A CPU shows where they happen: a
-``TorchFunctionMode`` counts them. Guided IG and the adaptive search read per step by design
-(docs/reference.md#host-reads) and are not in the table.
+``TorchFunctionMode`` counts them. Guided IG reads per step on a CPU only (forced onto its
+accelerator path below); the adaptive search reads per search iteration
+(docs/reference.md#host-reads).
 """
 
 import pytest
@@ -15,11 +16,17 @@ from torch.overrides import TorchFunctionMode
 from captum_smooth import (
     IDGI,
     BlurIntegratedGradients,
+    GuidedIntegratedGradients,
     NoiseBaselineIntegratedGradients,
     SmoothGradSquared,
     SmoothTaylor,
 )
-from captum_smooth.attr.layer import LayerBlurIntegratedGradients, LayerSmoothTaylor
+from captum_smooth.attr import guided_ig
+from captum_smooth.attr.layer import (
+    LayerBlurIntegratedGradients,
+    LayerGuidedIntegratedGradients,
+    LayerSmoothTaylor,
+)
 
 READS = {
     torch.Tensor.item,
@@ -111,3 +118,48 @@ def test_host_reads_per_call_do_not_grow_with_steps_samples_or_chunks(
     }
     assert len(set(counts.values())) == 1, counts
     assert max(counts.values()) <= 12, counts
+
+
+GUIDED = [
+    ("guided_ig", GuidedIntegratedGradients),
+    ("idgi_guided_ig", lambda m: IDGI(GuidedIntegratedGradients(m))),
+    ("layer_guided_ig", lambda m: LayerGuidedIntegratedGradients(m, m.conv)),
+]
+
+
+@pytest.mark.parametrize(("name", "factory"), GUIDED, ids=[g[0] for g in GUIDED])
+def test_guided_ig_on_an_accelerator_reads_nothing_per_step(name, factory, monkeypatch):
+    """On an accelerator Guided IG's path keeps its per-example scalars on the device.
+
+    Forced here on the CPU: the count is the same for 2 and 12 steps.
+    """
+    monkeypatch.setattr(guided_ig, "_on_device", lambda device: True)
+    counts = {
+        (steps, chunk): reads(factory, "n_steps", steps, chunk, TARGETS["tensor"], {}, True)
+        for steps, chunk in [(2, 64), (12, 64), (12, 1)]
+    }
+    assert len(set(counts.values())) == 1, counts
+    assert max(counts.values()) <= 12, counts
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    ("fraction", "max_dist", "n_steps"),
+    [(0.25, 0.02, 8), (0.1, 0.1, 5), (1.0, 1.0, 4), (0.05, 0.3, 7)],
+)
+def test_guided_ig_on_the_device_takes_the_same_path_as_on_the_host(
+    fraction, max_dist, n_steps, dtype, monkeypatch
+):
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)
+    ).to(dtype)  # ReLU: zero gradients that tie in the ranking
+    x = torch.rand(3, 3, 6, 6, dtype=dtype, generator=seeded())
+    baselines = 0.3 * torch.rand(3, 3, 6, 6, dtype=dtype, generator=seeded())
+    x[0, 0, 0] = baselines[0, 0, 0] = 0  # features with nothing to travel
+    kwargs = {"target": 1, "n_steps": n_steps, "fraction": fraction, "max_dist": max_dist}
+    results = []
+    for on_device in (False, True):
+        monkeypatch.setattr(guided_ig, "_on_device", lambda device, value=on_device: value)
+        results.append(GuidedIntegratedGradients(model).attribute(x, baselines, **kwargs))
+    assert torch.equal(*results)
