@@ -433,16 +433,18 @@ def _curves(
     curves = np.zeros((scores.shape[0], n_points + 1))
     for i in np.flatnonzero(kept_h):
         curves[i] = _interpolate(info_h[i], score_h[i], curve_x)
-    curve_x_t = torch.as_tensor(curve_x, dtype=scores.dtype, device=scores.device)
-    curves_t = torch.as_tensor(curves, dtype=scores.dtype, device=scores.device)
+    # in float64, then in the scores' dtype (torch.quantile refuses half precision)
+    curve_x_t = torch.as_tensor(curve_x, device=scores.device)
+    curves_t = torch.as_tensor(curves, device=scores.device)
     chosen = curves_t[kept]
     aggregate = chosen.quantile(0.5, dim=0) if aggregation == "median" else chosen.mean(dim=0)
+    dtype = scores.dtype
     return PICResult(
-        auc=torch.trapezoid(aggregate, curve_x_t),
-        curve_x=curve_x_t,
-        curve=aggregate,
-        per_example_auc=torch.trapezoid(curves_t, curve_x_t, dim=1) * kept,
-        curves=curves_t,
+        auc=torch.trapezoid(aggregate, curve_x_t).to(dtype),
+        curve_x=curve_x_t.to(dtype),
+        curve=aggregate.to(dtype),
+        per_example_auc=(torch.trapezoid(curves_t, curve_x_t, dim=1) * kept).to(dtype),
+        curves=curves_t.to(dtype),
         kept=kept,
         information=info.to(scores.dtype),
         predictions=scores,
