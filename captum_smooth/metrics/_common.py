@@ -54,7 +54,8 @@ def row_keys(rows: Tensor) -> Tensor:
     has at most 15 trailing zero bits; about ``2⁻⁶⁴`` for most differences), ``2⁻⁹⁸`` for
     both. Shape and dtype are not in the key: the caller adds them.
 
-    Memory: the words as int64 and one product, eight times the rows' bytes for float32 rows.
+    Memory: the words as int64 and one product, eight times the rows' bytes, on top of the
+    rows (one chunk of ``batch_size`` rows at a time).
     """
     flat = rows.detach().reshape(rows.shape[0], -1).contiguous()
     words = flat.view(torch.int16 if flat.element_size() % 2 == 0 else torch.uint8).long()
