@@ -99,8 +99,10 @@ def pic_metric(kind: str = "sic", **kwargs: Any) -> Callable[..., Scored]:
             )
         except NoImageKeptError:
             # a batch in which no image passes PAIR's filters contributes no curve
-            nan = torch.full((images.shape[0],), float("nan"), dtype=images.dtype)
-            return Scored(nan, torch.full((images.shape[0], n_points + 1), float("nan")))
+            nan = torch.full((images.shape[0],), float("nan"), dtype=images.dtype,
+                             device=images.device)  # fmt: skip
+            return Scored(nan, torch.full((images.shape[0], n_points + 1), float("nan"),
+                                          dtype=images.dtype, device=images.device))  # fmt: skip
         nan = torch.full_like(result.per_example_auc, float("nan"))
         score = torch.where(result.kept, result.per_example_auc, nan)
         curves = torch.where(result.kept[:, None], result.curves, float("nan"))

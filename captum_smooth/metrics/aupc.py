@@ -83,8 +83,9 @@ def aupc(
         generator: the source of the noise, for reproducible scores.
         show_progress: show a tqdm progress bar over the rows.
         cache: a dict shared by calls on the same images (``evaluate_methods`` passes one per
-            batch): a model input seen before (the unperturbed image, the same perturbation
-            chosen for another map) is not run again.
+            batch): the unperturbed images' outputs are computed once. The perturbed images
+            are not cached: they are rarely the same for two maps, and looking them up would
+            read the device once per step.
 
     Returns:
         :class:`AUPCResult` ``(score, curve, windows)``.
@@ -132,6 +133,8 @@ def aupc(
             "the model's output for `target` is 0 on some input: AUPC divides by |f(x)|"
         )
 
+    # the steps' model checks are read once, after the last step
+    checks = common.FiniteChecks()
     current = images
     means = []
     for step in range(n_steps):
@@ -164,7 +167,7 @@ def aupc(
                 batch_size,
                 input_transform,
                 progress,
-                cache,
+                checks=checks,
             ),
             classes.repeat_interleave(n_candidates),
         ).view(n_examples, n_candidates)
@@ -175,6 +178,7 @@ def aupc(
         current = _paste(current, corner, noise[examples, kept])
     if progress is not None:
         progress.close()
+    checks.raise_if_bad()
 
     curve = torch.stack([original, *means], dim=1) / original.abs()[:, None]
     return AUPCResult(common.simpson(curve), curve, windows)

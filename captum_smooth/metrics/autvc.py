@@ -5,9 +5,9 @@ See docs/reference.md#autvc.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -39,16 +39,17 @@ def autvc(
     Reference: Goh et al., "Understanding Integrated Gradients with SmoothTaylor for Deep
     Neural Network Attribution", ICPR 2020, §5.2.
 
-    The signed 2-D map (channels summed) is expanded into a Gaussian pyramid
-    (``skimage.transform.pyramid_gaussian``, ``downscale`` 1.5), keeping every level whose
+    The signed 2-D map (channels summed) is expanded into a Gaussian pyramid (that of
+    ``skimage.transform.pyramid_gaussian``, ``downscale`` 1.5, computed in torch on the maps'
+    device), keeping every level whose
     sides are at least ``min_size`` (224 → 224, 150, 100, 67, 45, 30). Each level ``h`` is
     taken in absolute value and normalised, ``ĥ = clip((|h| - min) / (p99 - min), 0, 1)``
     (zero where ``p99 = min``), and scored by its average total variation
 
     .. math:: TV(ĥ) = \frac{\sum |ĥ_{i,j+1} - ĥ_{i,j}| + \sum |ĥ_{i+1,j} - ĥ_{i,j}|}{H W}
 
-    AUTVC is the area under the per-level curve by Simpson's rule with ``dx = 1``
-    (``scipy.integrate.simpson``). For an even number of levels (six at 224×224) scipy ≥ 1.11
+    AUTVC is the area under the per-level curve by Simpson's rule with ``dx = 1`` (that of
+    ``scipy.integrate.simpson``). For an even number of levels (six at 224×224) scipy ≥ 1.11
     applies Simpson's 1/3 rule to the first ``N - 2`` intervals and Cartwright's correction —
     the parabola through the last three points — to the last one; older scipy (``even='avg'``)
     averaged two trapezoid-ended variants and gives slightly different numbers.
@@ -90,20 +91,67 @@ def autvc(
         raise ValueError(f"`percentile` must lie in (0, 100], got {percentile}")
     quantile = percentile / 100
 
-    from skimage.transform import pyramid_gaussian
-
-    # The batch is the channel axis: every map is smoothed and resized on its own.
-    stack = heatmap.detach().cpu().double().permute(1, 2, 0).numpy()
-    levels = []
-    for level in pyramid_gaussian(stack, downscale=scale, channel_axis=-1):
-        if min(level.shape[:2]) < min_size:
-            break
-        levels.append(np.ascontiguousarray(level.transpose(2, 0, 1)))
-
-    curve = torch.stack([_average_tv(torch.from_numpy(level), quantile) for level in levels], 1)
-    curve = curve.to(dtype=heatmap.dtype, device=heatmap.device)
+    levels = _pyramid(heatmap.detach().double(), scale, min_size)
+    curve = torch.stack([_average_tv(level, quantile) for level in levels], 1)
+    curve = curve.to(heatmap.dtype)
     sizes = tuple((level.shape[1], level.shape[2]) for level in levels)
     return AUTVCResult(common.simpson(curve), curve, sizes)
+
+
+def _pyramid(maps: Tensor, downscale: float, min_size: int) -> list[Tensor]:
+    """The levels ``(B, h, w)`` of skimage's ``pyramid_gaussian`` with sides ≥ ``min_size``.
+
+    Each level smooths the previous one with a Gaussian of ``σ = 2 downscale / 6`` (truncated
+    at 4σ, mirrored about the edge pixels: scipy's ``"reflect"``) and resizes it linearly to
+    ``ceil(side / downscale)`` pixels, pixel centres aligned (``ndimage.zoom(grid_mode=True)``,
+    reflected about the edge pixels' centres: scipy's ``"mirror"``), until a side would fall
+    below ``min_size`` or the size stops changing.
+    """
+    sigma = 2 * downscale / 6
+    radius = int(4 * sigma + 0.5)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64, device=maps.device)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    levels = [maps]
+    while True:
+        height, width = levels[-1].shape[-2:]
+        size = (math.ceil(height / downscale), math.ceil(width / downscale))
+        if size == (height, width) or min(size) < min_size:
+            return levels
+        level = levels[-1]
+        for axis, side in ((1, size[0]), (2, size[1])):
+            level = _resize_axis(_smooth_axis(level, kernel, axis), side, axis)
+        levels.append(level)
+
+
+def _smooth_axis(maps: Tensor, kernel: Tensor, axis: int) -> Tensor:
+    """``maps`` convolved with ``kernel`` along ``axis``, mirrored about the edge pixels."""
+    n = maps.shape[axis]
+    radius = (kernel.shape[0] - 1) // 2
+    index = torch.arange(-radius, n + radius, device=maps.device) % (2 * n)
+    index = torch.where(index >= n, 2 * n - 1 - index, index)
+    padded = maps.index_select(axis, index)
+    windows = padded.unfold(axis, kernel.shape[0], 1)
+    return windows @ kernel
+
+
+def _resize_axis(maps: Tensor, size: int, axis: int) -> Tensor:
+    """``maps`` linearly resampled to ``size`` along ``axis``, pixel centres aligned."""
+    n = maps.shape[axis]
+    centres = torch.arange(size, dtype=torch.float64, device=maps.device)
+    source = (centres + 0.5) * (n / size) - 0.5
+    low = source.floor()
+    weight = (source - low).view([-1 if d == axis else 1 for d in range(maps.dim())])
+    low = low.long()
+    period = max(2 * n - 2, 1)
+
+    def mirrored(index: Tensor) -> Tensor:
+        index = index % period
+        return torch.where(index >= n, period - index, index)
+
+    below = maps.index_select(axis, mirrored(low))
+    above = maps.index_select(axis, mirrored(low + 1))
+    return below + weight * (above - below)
 
 
 def _average_tv(level: Tensor, quantile: float) -> Tensor:

@@ -102,8 +102,10 @@ def sic(
     ``p(B) < p(X)``). Higher is better; in [0, 1].
 
     Images are quantised to 8 bits (``round(255 x)``) as in PAIR; the model sees the
-    quantised images. Building the revealed images and their WebP sizes runs on the CPU, one
-    image at a time; the model runs batched on the inputs' device.
+    quantised images. The masks of the revealed pixels, the model and MS-SSIM run batched on
+    the inputs' device; the interpolation (scipy's Delaunay triangulation) and the WebP sizes
+    (Pillow) run on the CPU, one image at a time, so the quantised images and the masks go to
+    the host once per call and the revealed images come back once.
 
     Args:
         forward_func: the model: images → logits ``(B, K)``, ``K ≥ 2`` (a model with one
@@ -271,7 +273,7 @@ def _pic(
     n_examples, n_channels, height, width = images.shape
     n_rows = len(levels) + 2
     progress = common.progress_bar(show_progress, 2 * n_examples * n_rows, kind.upper())
-    stacked = _revealed_images(images, heatmap, keep, levels, progress, cache)
+    stacked = _revealed_images(images, _reveal_masks(heatmap, keep, levels), progress, cache)
     rows = torch.from_numpy(stacked).to(images.device).permute(0, 1, 4, 2, 3)
     rows = rows.reshape(n_examples * n_rows, n_channels, height, width)
 
@@ -300,6 +302,7 @@ def _pic(
     else:
         sizes = _msssim_to_original(
             rows.view(n_examples, n_rows, n_channels, height, width),
+            stacked,
             images.dtype,
             batch_size,
             cache,
@@ -328,30 +331,42 @@ def _check_pic_images(images: Tensor, information: str) -> None:
         raise ValueError("`inputs` must have values in [0, 1]")
 
 
+def _reveal_masks(heatmap: Tensor, keep: Tensor, levels: Sequence[float]) -> Tensor:
+    """``(B, T + 1, H, W)`` bool, on the device: the pixels of the blurred and revealed images.
+
+    The ``keep`` pixels, then for each threshold ``t`` also the pixels whose map value reaches
+    the map's ``1 - t`` quantile (linear, as ``np.quantile`` in PAIR), per image.
+    """
+    flat = heatmap.detach().double().flatten(1)
+    fractions = torch.tensor([1 - t for t in levels], dtype=torch.float64, device=flat.device)
+    # one image at a time: torch.quantile refuses inputs of more than 2²⁴ elements
+    cuts = torch.stack([torch.quantile(row, fractions) for row in flat])
+    revealed = heatmap.detach().double()[:, None] >= cuts[:, :, None, None]
+    return torch.cat([keep[:, None], revealed | keep[:, None]], dim=1)
+
+
 def _revealed_images(
     images: Tensor,
-    heatmap: Tensor,
-    keep: np.ndarray,
-    levels: Sequence[float],
+    masks: Tensor,
     progress: Any,
     cache: common.Cache | None,
 ) -> np.ndarray:
     """``(B, T + 2, H, W, C)`` uint8: the blurred, revealed and original images of each image.
 
-    The blurred image (interpolated from the ``keep`` pixels), the image revealed at each
-    threshold of ``heatmap``, the original. An image interpolated from the same pixels before
-    (in ``cache``) is not interpolated again.
+    Each image interpolated from the pixels of each of its ``masks`` (the blurred image's
+    first), then the original. An image interpolated from the same pixels before (in
+    ``cache``) is not interpolated again. scipy interpolates on the host: the quantised images
+    and the masks are read from the device once.
     """
     pixels = torch.round(images * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    saliency = heatmap.detach().cpu().double().numpy()
+    masks_h = masks.cpu().numpy()
     built = []
     # The triangulation makes many tiny LAPACK calls: with a multi-threaded BLAS on a busy
     # machine they thrash (seconds to minutes per image instead of ~0.2 s), one thread does not.
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        for pixel, salient, mask in zip(pixels, saliency, keep, strict=True):
-            masks = [mask] + [(salient >= np.quantile(salient, 1 - t)) | mask for t in levels]
+        for pixel, image_masks in zip(pixels, masks_h, strict=True):
             image = common.fingerprint(pixel)
             revealed = [
                 common.cached(
@@ -359,11 +374,11 @@ def _revealed_images(
                     ("interpolated", image, common.fingerprint(m)),
                     lambda m=m, pixel=pixel: _interpolated(pixel, m),
                 )
-                for m in masks
+                for m in image_masks
             ]
             built.append(np.stack([*revealed, pixel]))
             if progress is not None:
-                progress.update(len(levels) + 2)
+                progress.update(len(image_masks) + 1)
     return np.stack(built)
 
 
@@ -401,29 +416,35 @@ def _curves(
         & (sizes[:, 0] < sizes[:, -1])
         & (predictions[:, 0] < predictions[:, -1])
     )
-    if not kept.any():
-        raise NoImageKeptError(
-            "no image passed the filters (model confident on the original, blurred image "
-            "less informative and scored lower): lower `min_pred_value` or check the inputs"
-        )
     info = _normalised(sizes[:, 1:-1], sizes[:, :1], sizes[:, -1:], kept)
     score = _normalised(predictions[:, 1:-1], predictions[:, :1], predictions[:, -1:], kept)
     if keep_monotonous:
         score = score.cummax(dim=1).values
+    # the curves are interpolated by NumPy: one read of what they need
+    on_host = torch.cat([kept[:, None].double(), info, score], dim=1).cpu().numpy()
+    kept_h, info_h, score_h = np.split(on_host, [1, 1 + info.shape[1]], axis=1)
+    kept_h = kept_h[:, 0] > 0
+    if not kept_h.any():
+        raise NoImageKeptError(
+            "no image passed the filters (model confident on the original, blurred image "
+            "less informative and scored lower): lower `min_pred_value` or check the inputs"
+        )
     curve_x = np.append(np.linspace(0.0, 1.0, n_points, endpoint=False), 1.0)
     curves = np.zeros((scores.shape[0], n_points + 1))
-    for i in np.flatnonzero(kept.cpu().numpy()):
-        curves[i] = _interpolate(info[i].cpu().numpy(), score[i].cpu().numpy(), curve_x)
-    curve_x_t = torch.as_tensor(curve_x, dtype=scores.dtype, device=scores.device)
-    curves_t = torch.as_tensor(curves, dtype=scores.dtype, device=scores.device)
+    for i in np.flatnonzero(kept_h):
+        curves[i] = _interpolate(info_h[i], score_h[i], curve_x)
+    # in float64, then in the scores' dtype (torch.quantile refuses half precision)
+    curve_x_t = torch.as_tensor(curve_x, device=scores.device)
+    curves_t = torch.as_tensor(curves, device=scores.device)
     chosen = curves_t[kept]
     aggregate = chosen.quantile(0.5, dim=0) if aggregation == "median" else chosen.mean(dim=0)
+    dtype = scores.dtype
     return PICResult(
-        auc=torch.trapezoid(aggregate, curve_x_t),
-        curve_x=curve_x_t,
-        curve=aggregate,
-        per_example_auc=torch.trapezoid(curves_t, curve_x_t, dim=1) * kept,
-        curves=curves_t,
+        auc=torch.trapezoid(aggregate, curve_x_t).to(dtype),
+        curve_x=curve_x_t.to(dtype),
+        curve=aggregate.to(dtype),
+        per_example_auc=(torch.trapezoid(curves_t, curve_x_t, dim=1) * kept).to(dtype),
+        curves=curves_t.to(dtype),
         kept=kept,
         information=info.to(scores.dtype),
         predictions=scores,
@@ -446,10 +467,11 @@ def _random_masks(
     fraction: float,
     images: Tensor,
     generator: torch.Generator | None,
-) -> np.ndarray:
-    """``(B, H, W)`` bool: the pixels kept for the blurred image.
+) -> Tensor:
+    """``(B, H, W)`` bool, on the images' device: the pixels kept for the blurred image.
 
-    The given masks (on the images' device), or ``fraction`` of the pixels drawn per image.
+    The given masks, or ``fraction`` of the pixels drawn per image (a permutation each, from
+    ``generator`` on its device).
     """
     n_examples, _, height, width = images.shape
     if masks is not None:
@@ -461,14 +483,18 @@ def _random_masks(
                 f"`random_mask` must have shape {(n_examples, height, width)}, got "
                 f"{tuple(masks.shape)}"
             )
-        return masks.cpu().numpy()
-    drawn = np.zeros((n_examples, height * width), dtype=bool)
+        return masks
     n_kept = int(height * width * fraction)
-    for row in drawn:
-        device = "cpu" if generator is None else generator.device
-        order = torch.randperm(height * width, generator=generator, device=device)
-        row[order[:n_kept].cpu().numpy()] = True
-    return drawn.reshape(n_examples, height, width)
+    device = "cpu" if generator is None else generator.device
+    chosen = torch.stack(
+        [
+            torch.randperm(height * width, generator=generator, device=device)[:n_kept]
+            for _ in range(n_examples)
+        ]
+    ).to(images.device)
+    drawn = torch.zeros(n_examples, height * width, dtype=torch.bool, device=images.device)
+    drawn.scatter_(1, chosen, True)
+    return drawn.view(n_examples, height, width)
 
 
 def _interpolated(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -505,43 +531,47 @@ def _webp_size(image: np.ndarray) -> int:
 
 
 def _msssim_to_original(
-    rows: Tensor, dtype: torch.dtype, batch_size: int | None, cache: common.Cache | None
+    rows: Tensor,
+    stacked: np.ndarray,
+    dtype: torch.dtype,
+    batch_size: int | None,
+    cache: common.Cache | None,
 ) -> Tensor:
     """``(B, T + 2)`` MS-SSIM of every row to its image's original (the last row).
 
-    A pair measured before (in ``cache``) is not measured again.
+    ``rows`` are on the device, ``stacked`` the same images on the host, which key the cache:
+    a pair measured before is not measured again.
     """
     from pytorch_msssim import ms_ssim
 
     n_examples, n_rows = rows.shape[:2]
-    originals = [common.fingerprint(r[-1]) for r in rows]
     keys = [
-        ("msssim", common.fingerprint(row), originals[i], dtype)
-        for i in range(n_examples)
-        for row in rows[i]
+        ("msssim", common.fingerprint(row), common.fingerprint(per_image[-1]), dtype)
+        for per_image in stacked
+        for row in per_image
     ]
-    pairs = [(i, j) for i in range(n_examples) for j in range(n_rows)]
     missing = list(dict.fromkeys(k for k in keys if cache is None or k not in cache))
+    found: dict[Any, Tensor] = {}
     if missing:
-        where = [pairs[keys.index(k)] for k in missing]
-        flat = torch.stack([rows[i, j] for i, j in where]).to(dtype) / 255
-        originals_t = torch.stack([rows[i, -1] for i, _ in where]).to(dtype) / 255
-        step = batching.chunk_rows(batch_size, flat[:1])
+        first = torch.tensor([keys.index(k) for k in missing], device=rows.device)
+        flat = rows.reshape(n_examples * n_rows, *rows.shape[2:])
+        images = flat[first].to(dtype) / 255
+        originals = flat[(first // n_rows) * n_rows + n_rows - 1].to(dtype) / 255
+        step = batching.chunk_rows(batch_size, images[:1])
         similarity = torch.cat(
             [
                 ms_ssim(
-                    flat[k : k + step], originals_t[k : k + step], data_range=1, size_average=False
+                    images[k : k + step], originals[k : k + step], data_range=1, size_average=False
                 )
-                for k in range(0, flat.shape[0], step)
+                for k in range(0, images.shape[0], step)
             ]
         )
         found = dict(zip(missing, similarity, strict=True))
         if cache is not None:
             cache.update(found)
-    else:
-        found = {}
-    values = [found[k] if k in found else cache[k] for k in keys]
-    return torch.stack(values).view(n_examples, n_rows)
+    return torch.stack([found[k] if k in found else cache[k] for k in keys]).view(
+        n_examples, n_rows
+    )
 
 
 def _normalised(values: Tensor, low: Tensor, high: Tensor, kept: Tensor) -> Tensor:

@@ -351,18 +351,25 @@ def _token_curve(
 
     step = pairs.shape[0] if batch_size is None else batch_size
     logits = []
+    checks = common.FiniteChecks()  # read once, after the last chunk
     with torch.no_grad():
         for start in range(0, pairs.shape[0], step):
             example, count = pairs[start : start + step].unbind(dim=1)
             chunk_args = batching.select_forward_args(args, example)
             output = forward_func(rows(example, count), *(chunk_args or ()))
-            if not check.is_finite_batch(output, example.shape[0]) or output.dim() != 2:
+            if not (
+                isinstance(output, Tensor)
+                and output.dim() == 2
+                and output.shape[0] == example.shape[0]
+            ):
                 raise ValueError(
                     "`forward_func` must return finite (rows, classes) logits, one row per "
                     "row of token ids"
                 )
             common.check_classes(output, f"token_{kind}")
+            checks.add(None, output)
             logits.append(output)
+    checks.raise_if_bad()
     outputs = torch.cat(logits)[inverse].view(ids.shape[0], n_steps + 1, -1)
     complete = outputs[:, 0] if kind == "deletion" else outputs[:, -1]
     classes = common.target_per_example(target, complete)

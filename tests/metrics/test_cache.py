@@ -37,7 +37,7 @@ def seeded(seed):
     ],
     ids=["insertion", "deletion", "aupc", "sic", "aic"],
 )
-def test_a_cached_call_gives_the_uncached_result_and_a_repeat_runs_no_model_rows(metric, kwargs):
+def test_a_cached_call_gives_the_uncached_result_and_a_repeat_runs_no_cached_rows(metric, kwargs):
     model = Counting(DetailModel())
     images, maps = _images(), _maps()
     if metric in (sic, aic):
@@ -55,7 +55,11 @@ def test_a_cached_call_gives_the_uncached_result_and_a_repeat_runs_no_model_rows
     if metric is aupc:
         kwargs["generator"] = seeded(0)
     metric(model, images, maps, 0, cache=cache, **kwargs)
-    assert model.rows == 0
+    # AUPC caches the unperturbed images only: its perturbed rows run again
+    if metric is aupc:
+        assert model.rows == images.shape[0] * kwargs["n_steps"] * kwargs["n_candidates"]
+    else:
+        assert model.rows == 0
 
 
 def test_sic_and_aic_on_the_same_map_share_images_outputs_and_sizes(monkeypatch):
@@ -94,7 +98,7 @@ def test_msssim_levels_are_cached_and_unchanged():
     torch.testing.assert_close(cached.information, again.information)
 
 
-def test_aupc_reuses_the_perturbations_of_windows_two_maps_agree_on():
+def test_aupc_shares_the_unperturbed_images_and_runs_every_perturbation():
     model = Counting(DetailModel())
     images = _images(n=2)
     first = torch.zeros(2, 3, 32, 32, dtype=torch.float64)
@@ -105,11 +109,15 @@ def test_aupc_reuses_the_perturbations_of_windows_two_maps_agree_on():
     second[..., 20:24, 20:24] = 2.0
     settings = {"window_size": 4, "n_steps": 2, "n_candidates": 5}
     cache = {}
+    plain = aupc(model, images, second, 0, generator=seeded(3), **settings)
     aupc(model, images, first, 0, generator=seeded(3), cache=cache, **settings)
     model.rows = 0
-    aupc(model, images, second, 0, generator=seeded(3), cache=cache, **settings)
-    # the original and the first window's candidates come from the cache: only step 2 runs
-    assert model.rows == 2 * 5
+    cached = aupc(model, images, second, 0, generator=seeded(3), cache=cache, **settings)
+    # the originals come from the cache; the perturbations, even of the shared first window,
+    # are run (looking them up would read the device once per step)
+    assert model.rows == 2 * 2 * 5
+    for a, b in zip(plain, cached, strict=True):
+        torch.testing.assert_close(a, b)
 
 
 def test_a_cache_must_be_a_mapping():
