@@ -52,6 +52,7 @@ include_patterns = [
     "CHANGELOG.md",
     "docs/*.md",
     "docs/api/*.rst",
+    "docs/api/attr/*.rst",
     "benchmarks/results/*.md",
     "tutorials/README.md",
     "tutorials/*.ipynb",
@@ -69,7 +70,13 @@ html_math_renderer = "mathml"
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_default_options = {"members": True, "undoc-members": True, "show-inheritance": True}
+autodoc_default_options = {
+    "members": True,
+    "undoc-members": True,
+    "show-inheritance": True,
+    # the methods' table of Captum arguments they refuse: read by the package's error messages
+    "exclude-members": "argument_hints",
+}
 autosummary_generate = False
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
@@ -179,6 +186,18 @@ def document_constants(
         lines[:] = attribute_docstring(obj) or []
 
 
+def keep_attribute_docstrings_whole(
+    app: Sphinx, what: str, name: str, obj: object, options: Any, lines: list[str]
+) -> None:
+    """Stop napoleon reading an attribute's first line ``A: B`` as type ``A``, description ``B``.
+
+    Our attribute docstrings are prose ("the curve: 0, 0.05, …, 1."), never ``type: text``;
+    a first line that is an empty RST comment leaves napoleon no inline type to split off.
+    """
+    if what in ("attribute", "data", "property") and lines:
+        lines[:0] = ["..", ""]
+
+
 def check_public_names(app: Sphinx, env: BuildEnvironment) -> None:
     """Warn (an error under -W) for a public name the API reference does not document."""
     documented = env.get_domain("py").objects
@@ -220,7 +239,9 @@ def redirect_index(app: Sphinx, exception: Exception | None) -> None:
 def setup(app: Sphinx) -> dict[str, Any]:
     """Connect the landing page's navigation and the public-name check."""
     app.connect("source-read", add_navigation)
-    app.connect("autodoc-process-docstring", document_constants)
+    app.connect("autodoc-process-docstring", document_constants, priority=300)
+    # before napoleon's handler (priority 500)
+    app.connect("autodoc-process-docstring", keep_attribute_docstrings_whole, priority=400)
     app.connect("env-check-consistency", check_public_names)
     app.connect("build-finished", redirect_index)
     return {"parallel_read_safe": True}
