@@ -198,7 +198,7 @@ class IDGI(RuleOnPath):
 
     A feature equal to its baseline never moves along a straight path, yet IDGI gives it a
     share of every segment's rise in proportion to its squared gradient (on BERT,
-    ``[CLS]`` and ``[SEP]`` kept in the baseline get a quarter of the total |score|, where IG
+    ``[CLS]`` and ``[SEP]`` kept in the baseline get a quarter of the total ``|score|``, where IG
     gives them zero). ``only_moving=True`` shares each segment's rise among the features that
     move along that segment only, ``g_j² ⊙ 1[x_{j+1} ≠ x_j]``: still exactly complete, and
     features equal to their baseline get exactly zero (not in the paper: off by default).
