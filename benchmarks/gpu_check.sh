@@ -122,9 +122,10 @@ EOF
 }
 
 step env 45 environment
-# Every step imports this tree's captum_smooth, whatever is installed (the benchmarks run with
-# their own folder, not the root, first on sys.path).
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# Every step imports this tree's captum_smooth, whatever is installed; the benchmark scripts
+# import their shared helpers (_timing) from their folder, which PYTHONSAFEPATH (set by CI)
+# keeps off sys.path.
+export PYTHONPATH="$ROOT:$ROOT/benchmarks${PYTHONPATH:+:$PYTHONPATH}"
 
 for i in "${!TESTS[@]}"; do
   read -r -a paths <<<"${TESTS[$i]}"

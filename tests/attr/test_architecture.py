@@ -52,7 +52,9 @@ def test_the_new_rule_sums_the_gradients_along_guided_igs_path():
         return model(t)
 
     summed = space["SummedGradients"](GuidedIntegratedGradients(recording)).attribute(x, n_steps=5)
-    expected = sum(torch.func.vmap(torch.func.grad(lambda r: model(r[None])[0]))(p) for p in seen)
+    points = torch.cat(seen).view(-1, *x.shape)  # the rows in path order, per step
+    gradient = torch.func.vmap(torch.func.grad(lambda r: model(r[None])[0]))
+    expected = sum(gradient(p) for p in points)
     torch.testing.assert_close(summed, expected)
 
 
