@@ -1,8 +1,8 @@
 """Rows: how many go through the model at once, and the arguments of a subset of examples.
 
-How many rows go through the model at once when the caller does not say (a first chunk
-bounded by its input elements, then as many rows as the memory budget holds at what a row was
-measured to cost), and the target and additional forward arguments of a subset of the
+How many rows go through the model at once when the caller does not say (the methods: as many
+as the memory budget holds at what a measured row cost, in the engine's ``Chunks``; the metrics:
+a bound on input elements), and the target and additional forward arguments of a subset of the
 examples.
 """
 
@@ -17,8 +17,8 @@ from torch import Tensor
 from captum_smooth._utils.captum_compat import TargetType
 
 AUTO_CHUNK_ELEMENTS = 2_500_000
-"""Without an explicit batch size, the first chunk holds at most this many input elements (16
-rows of a 3×224×224 image); later chunks are sized by :func:`memory_budget`."""
+"""Without an explicit ``batch_size``, a metric's chunk holds at most this many input elements
+(16 rows of a 3×224×224 image); the methods size their chunks by :func:`memory_budget`."""
 
 CPU_MEMORY_BUDGET = 2**30
 """The default memory budget of a chunk on a CPU, in bytes: what a chunk's rows cost, their
@@ -65,14 +65,11 @@ def memory_budget(device: torch.device) -> int:
 
 
 def chunk_rows(batch_size: int | None, row: Tensor | tuple[Tensor, ...]) -> int:
-    """How many rows to send through the model at once.
+    """How many rows a metric sends through the model at once.
 
     ``batch_size`` when given, else as many rows as hold :data:`AUTO_CHUNK_ELEMENTS` input
-    elements (at least one), judged from ``row`` (one or more tensors, batch first).
-
-    So memory stays bounded by default whatever the number of steps, samples or examples;
-    Captum's ``internal_batch_size=None`` sends every row at once, which here needs an
-    explicit large number.
+    elements (at least one), judged from ``row`` (one or more tensors, batch first), so memory
+    stays bounded whatever the number of steps or examples.
     """
     if batch_size is not None:
         return batch_size
