@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         SelectOutput,
         SmoothGradSquared,
         SmoothTaylor,
+        relative_error,
         set_memory_budget,
     )
 
@@ -33,6 +34,7 @@ __all__ = [
     "SelectOutput",
     "SmoothGradSquared",
     "SmoothTaylor",
+    "relative_error",
     "set_memory_budget",
 ]
 __version__ = "0.1.0"

@@ -104,6 +104,7 @@ class LayerAttribution(GradientAttribution):
         return_convergence_delta: bool,
         show_progress: bool,
         rule: type[Rule] | None = None,
+        return_error: bool = False,
         attribute_to_layer_input: bool = False,
         **settings: Any,
     ) -> Any:
@@ -132,12 +133,20 @@ class LayerAttribution(GradientAttribution):
             return_convergence_delta,
             show_progress,
             rule=rule,
+            return_error=return_error,
             **settings,
         )
-        attributions, delta = result if return_convergence_delta else (result, None)
-        attributions = attributions if isinstance(attributions, tuple) else (attributions,)
-        formatted = _per_layer(attributions, counts, isinstance(self.layer, list))
-        return formatted if delta is None else (formatted, delta)
+        parts = list(result) if return_convergence_delta or return_error else [result]
+        error = parts.pop() if return_error else None
+        several = isinstance(self.layer, list)
+
+        def per_layer(maps: Any) -> Any:
+            return _per_layer(maps if isinstance(maps, tuple) else (maps,), counts, several)
+
+        parts[0] = per_layer(parts[0])
+        if error is not None:
+            parts.append(per_layer(error))
+        return parts[0] if len(parts) == 1 else tuple(parts)
 
     @property
     def argument_hints(self) -> Mapping[str, str]:

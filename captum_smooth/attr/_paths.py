@@ -46,6 +46,7 @@ from captum_smooth.attr._engine import (
     value_and_grad,
     widened,
 )
+from captum_smooth.attr._errors import estimator
 from captum_smooth.attr._quadrature import check_quadrature, quadrature
 from captum_smooth.attr._rules import RiemannSum, Rule
 
@@ -53,13 +54,19 @@ from captum_smooth.attr._rules import RiemannSum, Rule
 class Stream(NamedTuple):
     """The blocks of one view of a path.
 
-    With how many there are (for progress bars), and whether each block depends on the
-    evaluation of the previous one (an :data:`AdaptivePath`).
+    With how many there are (for progress bars), whether each block depends on the
+    evaluation of the previous one (an :data:`AdaptivePath`), and what an error estimate
+    needs to know (:mod:`~captum_smooth.attr._errors`).
     """
 
     blocks: Iterable[Block] | AdaptivePath
     n_blocks: int
     adaptive: bool = False
+    samples: tuple[int, int] | None = None
+    """For a Monte-Carlo average: how many samples, and how many nodes each (``None``: a
+    quadrature or a polyline, whose error is estimated by nesting)."""
+    budget: str = "n_steps"
+    """The argument of ``attribute`` that sets how many blocks there are."""
 
 
 class Path:
@@ -203,12 +210,14 @@ class PathAttribution(GradientAttribution):
         return_convergence_delta: bool,
         show_progress: bool,
         rule: type[Rule] | None = None,
+        return_error: bool = False,
         **settings: Any,
     ) -> Any:
         """The template of every ``attribute``: check, build the path, evaluate it, fold it.
 
         Formats and checks the common arguments, builds the path, evaluates the view the rule
-        integrates and folds it; returns the attributions in the user's form (and the delta).
+        integrates and folds it; returns the attributions in the user's form, then the delta
+        and the error estimate (:mod:`~captum_smooth.attr._errors`) where asked for.
         """
         inputs_tuple, is_tuple = check.format_inputs(inputs)
         n_examples = inputs_tuple[0].shape[0]
@@ -219,6 +228,7 @@ class PathAttribution(GradientAttribution):
         )
         check.check_flag("return_convergence_delta", return_convergence_delta)
         check.check_flag("show_progress", show_progress)
+        check.check_flag("return_error", return_error)
         rule = rule or self.rule
         if return_convergence_delta and not rule.complete:
             raise ValueError(f"`return_convergence_delta`: {rule.__name__} gives no delta")
@@ -227,6 +237,7 @@ class PathAttribution(GradientAttribution):
         stream = rule.stream(self.path(wide, **settings), return_convergence_delta)
         warn_if_training(self.forward_func)
         folder = rule(wide)
+        watcher = estimator(rule, stream, wide) if return_error else None
         progress = _progress_bar(show_progress, stream.n_blocks * n_examples, type(self).__name__)
         model = Model(
             self.forward_func,
@@ -246,18 +257,26 @@ class PathAttribution(GradientAttribution):
             with torch.autocast(wide[0].device.type, enabled=False), check.deferred_checks():
                 for evaluated in run(model, stream.blocks, internal_batch_size):
                     folder.fold(evaluated)
+                    if watcher is not None:
+                        watcher.fold(evaluated)
         finally:
             if progress is not None:
                 progress.close()
         attributions = folder.attributions()
-        # attributions in the inputs' dtype (as Captum's), the delta in the bookkeeping's
-        formatted = format_output(
-            is_tuple, tuple(a.to(x.dtype) for a, x in zip(attributions, inputs_tuple, strict=True))
-        )
-        if not return_convergence_delta:
-            return formatted
-        total = sum(sum_rows(a) for a in attributions)
-        return formatted, total - folder.expected_total()
+
+        def users_form(maps: tuple[Tensor, ...]) -> Any:
+            # in the inputs' dtype (as Captum's); the delta stays in the bookkeeping's
+            return format_output(
+                is_tuple, tuple(a.to(x.dtype) for a, x in zip(maps, inputs_tuple, strict=True))
+            )
+
+        result = [users_form(attributions)]
+        if return_convergence_delta:
+            total = sum(sum_rows(a) for a in attributions)
+            result.append(total - folder.expected_total())
+        if watcher is not None:
+            result.append(users_form(watcher.error(attributions)))
+        return result[0] if len(result) == 1 else tuple(result)
 
     def has_convergence_delta(self) -> bool:
         """Whether ``attribute`` can return a convergence delta (its rule is complete)."""
@@ -312,15 +331,20 @@ class RuleOnPath(GradientAttribution):
     def signature(self) -> inspect.Signature:
         """The arguments ``attribute`` takes: the wrapped method's, in its order.
 
-        With ``show_progress`` added last where the wrapped method (one of Captum's) has none.
+        With ``show_progress`` and ``return_error`` added last where the wrapped method (one
+        of Captum's) has none.
         """
         signature = public_signature(type(self.attribution_method).attribute)
-        if "show_progress" in signature.parameters:
-            return signature
-        progress = inspect.Parameter(
-            "show_progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=False
-        )
-        return signature.replace(parameters=[*signature.parameters.values(), progress])
+        kinds = {
+            "show_progress": inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            "return_error": inspect.Parameter.KEYWORD_ONLY,
+        }
+        added = [
+            inspect.Parameter(name, kind, default=False)
+            for name, kind in kinds.items()
+            if name not in signature.parameters
+        ]
+        return signature.replace(parameters=[*signature.parameters.values(), *added])
 
     @log_usage()
     def attribute(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
@@ -354,6 +378,7 @@ class RuleOnPath(GradientAttribution):
             call.pop("return_convergence_delta", False),
             call.pop("show_progress", False),
             rule=self.rule,
+            return_error=call.pop("return_error", False),
             **call,
         )
 

@@ -36,6 +36,8 @@ class Rule(ABC):
     """
 
     complete: ClassVar[bool] = False
+    view: ClassVar[str] = "quadrature"
+    """The view of a path :meth:`stream` reads: ``"quadrature"`` or ``"polyline"``."""
 
     def __init__(self, inputs: tuple[Tensor, ...]) -> None:
         """Start from zero attributions shaped like ``inputs``, in float32 at least."""

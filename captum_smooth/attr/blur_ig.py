@@ -129,6 +129,8 @@ class BlurIntegratedGradients(PathAttribution):
         internal_batch_size: int | None = None,
         return_convergence_delta: bool = False,
         show_progress: bool = False,
+        *,
+        return_error: bool = False,
     ) -> TensorOrTupleOfTensorsGeneric | tuple[TensorOrTupleOfTensorsGeneric, Tensor]:
         """Attribute the target output to the inputs along the blur path.
 
@@ -146,6 +148,8 @@ class BlurIntegratedGradients(PathAttribution):
                 levels are batched together.
             return_convergence_delta: also return ``Σ attr - (f(x) - f(blur(x, max_sigma)))``.
             show_progress: show a progress bar over the rows evaluated.
+            return_error: also return an estimate of each attribution's error, shaped like
+                the attributions (after the delta, if any; :func:`relative_error`).
 
         Returns:
             Attributions shaped like ``inputs``; and the convergence delta if asked for.
@@ -157,6 +161,7 @@ class BlurIntegratedGradients(PathAttribution):
             internal_batch_size,
             return_convergence_delta,
             show_progress,
+            return_error=return_error,
             max_sigma=max_sigma,
             n_steps=n_steps,
             grad_step=grad_step,

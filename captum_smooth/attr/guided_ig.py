@@ -77,6 +77,8 @@ class GuidedIntegratedGradients(PathAttribution):
         internal_batch_size: int | None = None,
         return_convergence_delta: bool = False,
         show_progress: bool = False,
+        *,
+        return_error: bool = False,
     ) -> TensorOrTupleOfTensorsGeneric | tuple[TensorOrTupleOfTensorsGeneric, Tensor]:
         """Attribute the target output to the inputs along the guided path.
 
@@ -94,6 +96,8 @@ class GuidedIntegratedGradients(PathAttribution):
                 of the path are sequential, so a call holds at most one row per example.
             return_convergence_delta: also return ``Σ attr - (f(x) - f(x'))`` per example.
             show_progress: show a progress bar over the rows evaluated.
+            return_error: also return an estimate of each attribution's error, shaped like
+                the attributions (after the delta, if any; :func:`relative_error`).
 
         Returns:
             Attributions shaped like ``inputs``; and the convergence delta if asked for.
@@ -105,6 +109,7 @@ class GuidedIntegratedGradients(PathAttribution):
             internal_batch_size,
             return_convergence_delta,
             show_progress,
+            return_error=return_error,
             baselines=baselines,
             n_steps=n_steps,
             fraction=fraction,

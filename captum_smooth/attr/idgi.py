@@ -37,6 +37,7 @@ class IDGIRule(Rule):
     """
 
     complete = True
+    view = "polyline"
 
     def __init__(self, inputs: tuple[Tensor, ...]) -> None:
         """Start from zero attributions shaped like ``inputs``, before the first vertex."""

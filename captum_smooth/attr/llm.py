@@ -113,15 +113,15 @@ class LLMGradientAttribution(CaptumLLMGradientAttribution):
                 output tensors.
             ValueError: for a target that is not a non-empty 1-D tensor of token ids in the
                 model's vocabulary, or a setting the route sets itself (``additional_forward_args``,
-                ``return_convergence_delta``).
+                ``return_convergence_delta``, ``return_error``).
         """
         if not isinstance(inp, TextTokenInput):
             raise TypeError(f"`inp` must be a TextTokenInput, got {type(inp).__name__}")
-        for name in ("additional_forward_args", "return_convergence_delta"):
+        for name in ("additional_forward_args", "return_convergence_delta", "return_error"):
             if kwargs.get(name):
                 raise ValueError(
                     f"`{name}`: set by the route (the target's tokens; "
-                    "LLMAttributionResult has no place for a convergence delta)"
+                    "LLMAttributionResult has no place for a convergence delta or an error)"
                 )
         target_tokens = self._get_target_tokens(inp, target, gen_args=gen_args)
         if target_tokens.dim() != 1 or not target_tokens.numel():

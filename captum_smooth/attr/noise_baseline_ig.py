@@ -85,6 +85,8 @@ class NoiseBaselineIntegratedGradients(PathAttribution):
         return_convergence_delta: bool = False,
         generator: torch.Generator | None = None,
         show_progress: bool = False,
+        *,
+        return_error: bool = False,
     ) -> TensorOrTupleOfTensorsGeneric | tuple[TensorOrTupleOfTensorsGeneric, Tensor]:
         r"""Attribute the target output to the inputs.
 
@@ -112,6 +114,8 @@ class NoiseBaselineIntegratedGradients(PathAttribution):
             generator: the source of the uniform draws, for reproducible attributions. Draws
                 are made baseline by baseline, input by input, with ``torch.rand``.
             show_progress: show a progress bar over the rows evaluated.
+            return_error: also return an estimate of each attribution's error, shaped like
+                the attributions (after the delta, if any; :func:`relative_error`).
 
         Returns:
             Attributions shaped like ``inputs``; and the convergence delta if asked for.
@@ -123,6 +127,7 @@ class NoiseBaselineIntegratedGradients(PathAttribution):
             internal_batch_size,
             return_convergence_delta,
             show_progress,
+            return_error=return_error,
             n_baselines=n_baselines,
             baseline_low=baseline_low,
             baseline_high=baseline_high,
@@ -206,7 +211,12 @@ class NoiseBaselines(Path):
     def quadrature(self, with_delta: bool) -> Stream:
         """Each baseline's line in turn, its baseline drawn when its first block is needed."""
         n_blocks = self.n_baselines * (self.n_steps + with_delta) + with_delta
-        return Stream(self._blocks(with_delta), n_blocks)
+        return Stream(
+            self._blocks(with_delta),
+            n_blocks,
+            samples=(self.n_baselines, self.n_steps),
+            budget="n_baselines",
+        )
 
     def _blocks(self, with_delta: bool) -> Iterator[Block]:
         if with_delta:
@@ -261,7 +271,5 @@ class _UniformBaselines:
             not isinstance(t, Tensor) or t.shape != x.shape for t, x in zip(z, u, strict=False)
         ):
             raise ValueError("`baseline_transform` must return tensors shaped like `inputs`")
-        check.require_finite(
-            z, "`baseline_transform` must return finite baselines (no NaN or inf)"
-        )
+        check.require_finite(z, "`baseline_transform` must return finite baselines (no NaN or inf)")
         return tuple(t.to(x.dtype) for t, x in zip(z, self.inputs, strict=True))

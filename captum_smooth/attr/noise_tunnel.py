@@ -74,8 +74,15 @@ class NoiseTunnel(CaptumNoiseTunnel):
 
         Raises:
             TypeError: if ``generator`` is not a ``torch.Generator``.
-            ValueError: if ``generator`` is on another accelerator than the inputs.
+            ValueError: if ``generator`` is on another accelerator than the inputs, or for
+                ``return_error`` (no estimate for the tunnel's average).
         """
+        if kwargs.get("return_error"):
+            raise ValueError(
+                "`return_error`: NoiseTunnel averages the maps of noisy copies and has no "
+                "error estimate of its own; ask the wrapped method for its error without "
+                "NoiseTunnel"
+            )
         generator = kwargs.get("generator")
         on_tensors = isinstance(inputs, Tensor) or (
             isinstance(inputs, tuple) and inputs and all(isinstance(x, Tensor) for x in inputs)

@@ -70,6 +70,8 @@ class SmoothTaylor(PathAttribution):
         internal_batch_size: int | None = None,
         generator: torch.Generator | None = None,
         show_progress: bool = False,
+        *,
+        return_error: bool = False,
     ) -> TensorOrTupleOfTensorsGeneric:
         r"""Attribute the target output to the inputs.
 
@@ -93,6 +95,8 @@ class SmoothTaylor(PathAttribution):
             generator: the source of the Gaussian noise, for reproducible attributions; on the
                 inputs' device.
             show_progress: show a progress bar over the rows evaluated.
+            return_error: also return an estimate of each attribution's error, shaped like
+                the attributions (after the delta, if any; :func:`relative_error`).
 
         Returns:
             Attributions with the shape (and tensor/tuple form) of ``inputs``.
@@ -104,6 +108,7 @@ class SmoothTaylor(PathAttribution):
             internal_batch_size,
             False,
             show_progress,
+            return_error=return_error,
             n_samples=n_samples,
             noise_scale=noise_scale,
             noise_scale_mode=noise_scale_mode,
@@ -157,7 +162,9 @@ class GaussianRoots(Path):
         """The R roots, drawn block by block; ``with_delta`` is an error (no ends)."""
         if with_delta:
             raise ValueError("SmoothTaylor's roots have no start and end: no convergence delta")
-        return Stream(self._roots(), self.n_samples)
+        return Stream(
+            self._roots(), self.n_samples, samples=(self.n_samples, 1), budget="n_samples"
+        )
 
     def _roots(self) -> Iterator[Block]:
         for _ in range(self.n_samples):

@@ -56,6 +56,14 @@ def test_the_new_rule_sums_the_gradients_along_guided_igs_path():
     gradient = torch.func.vmap(torch.func.grad(lambda r: model(r[None])[0]))
     expected = sum(gradient(p) for p in points)
     torch.testing.assert_close(summed, expected)
+    # and the new rule has an error estimate without writing one: the sum over every other
+    # vertex (x_0, x_2, x_4 and the last, x_5)
+    seen.clear()
+    wrapper = space["SummedGradients"](GuidedIntegratedGradients(recording))
+    again, error = wrapper.attribute(x, n_steps=5, return_error=True)
+    torch.testing.assert_close(again, summed)
+    coarse = sum(gradient(p) for p in points[[0, 2, 4, 5]])
+    torch.testing.assert_close(error, (summed - coarse).abs())
 
 
 def test_the_new_gradient_source_is_used_by_an_existing_method():

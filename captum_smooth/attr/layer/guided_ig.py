@@ -41,6 +41,8 @@ class LayerGuidedIntegratedGradients(LayerAttribution):
         return_convergence_delta: bool = False,
         attribute_to_layer_input: bool = False,
         show_progress: bool = False,
+        *,
+        return_error: bool = False,
     ) -> Any:
         """Attribute the target output to the layer's activations along the guided path.
 
@@ -56,13 +58,15 @@ class LayerGuidedIntegratedGradients(LayerAttribution):
             return_convergence_delta: also return ``Σ A - (f(x) - f(x'))``.
             attribute_to_layer_input: attribute to the layer's input instead of its output.
             show_progress: show a progress bar over the rows evaluated.
+            return_error: also return an estimate of each attribution's error, shaped like
+                the attributions (after the delta, if any; :func:`relative_error`).
 
         Returns:
             Attributions shaped like the layer's activations; and the delta if asked for.
         """
         return self._attribute(
             inputs, target, additional_forward_args, internal_batch_size,
-            return_convergence_delta, show_progress,
+            return_convergence_delta, show_progress, return_error=return_error,
             attribute_to_layer_input=attribute_to_layer_input, baselines=baselines,
             n_steps=n_steps, fraction=fraction, max_dist=max_dist,
         )  # fmt: skip

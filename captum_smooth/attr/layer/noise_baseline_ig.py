@@ -49,6 +49,8 @@ class LayerNoiseBaselineIntegratedGradients(LayerAttribution):
         generator: torch.Generator | None = None,
         attribute_to_layer_input: bool = False,
         show_progress: bool = False,
+        *,
+        return_error: bool = False,
     ) -> Any:
         """Attribute the target output to the layer's activations.
 
@@ -67,13 +69,15 @@ class LayerNoiseBaselineIntegratedGradients(LayerAttribution):
             generator: the source of the uniform draws.
             attribute_to_layer_input: attribute to the layer's input instead of its output.
             show_progress: show a progress bar over the rows evaluated.
+            return_error: also return an estimate of each attribution's error, shaped like
+                the attributions (after the delta, if any; :func:`relative_error`).
 
         Returns:
             Attributions shaped like the layer's activations; and the delta if asked for.
         """
         return self._attribute(
             inputs, target, additional_forward_args, internal_batch_size,
-            return_convergence_delta, show_progress,
+            return_convergence_delta, show_progress, return_error=return_error,
             attribute_to_layer_input=attribute_to_layer_input, n_baselines=n_baselines,
             baseline_low=baseline_low, baseline_high=baseline_high,
             baseline_transform=baseline_transform, n_steps=n_steps, method=method,

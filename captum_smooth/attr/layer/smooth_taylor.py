@@ -48,6 +48,8 @@ class LayerSmoothTaylor(LayerAttribution):
         generator: torch.Generator | None = None,
         attribute_to_layer_input: bool = False,
         show_progress: bool = False,
+        *,
+        return_error: bool = False,
     ) -> Any:
         """Attribute the target output to the layer's activations.
 
@@ -65,6 +67,8 @@ class LayerSmoothTaylor(LayerAttribution):
             generator: the source of the Gaussian noise.
             attribute_to_layer_input: attribute to the layer's input instead of its output.
             show_progress: show a progress bar over the rows evaluated.
+            return_error: also return an estimate of each attribution's error, shaped like
+                the attributions (after the delta, if any; :func:`relative_error`).
 
         Returns:
             Attributions shaped like the layer's activations (a tuple for a layer with
@@ -72,6 +76,7 @@ class LayerSmoothTaylor(LayerAttribution):
         """
         return self._attribute(
             inputs, target, additional_forward_args, internal_batch_size, False, show_progress,
-            attribute_to_layer_input=attribute_to_layer_input, n_samples=n_samples,
-            noise_scale=noise_scale, noise_scale_mode=noise_scale_mode, generator=generator,
+            return_error=return_error, attribute_to_layer_input=attribute_to_layer_input,
+            n_samples=n_samples, noise_scale=noise_scale, noise_scale_mode=noise_scale_mode,
+            generator=generator,
         )  # fmt: skip
