@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from captum_smooth.attr import (
         IDGI,
         AdaptiveSmoothTaylor,
+        Auto,
         BlurIntegratedGradients,
         GuidedIntegratedGradients,
         NoiseBaselineIntegratedGradients,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IDGI",
     "AdaptiveSmoothTaylor",
+    "Auto",
     "BlurIntegratedGradients",
     "GuidedIntegratedGradients",
     "NoiseBaselineIntegratedGradients",

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+import captum
 import torch
 from torch import Tensor
 
@@ -534,3 +537,17 @@ def format_baselines(baselines: Any, inputs: tuple[Tensor, ...]) -> tuple[Tensor
                 f"{tuple(x.shape)}"
             ) from None
     return tuple(result)
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` of ``warnings.warn`` that points at the user's line.
+
+    The first frame outside ``captum_smooth`` and Captum (whose ``log_usage`` wraps
+    ``attribute``), counted from the caller of this function, whatever route led there.
+    """
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    captum_dir = os.path.dirname(os.path.abspath(captum.__file__))
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith((package, captum_dir)):
+        frame, level = frame.f_back, level + 1
+    return level

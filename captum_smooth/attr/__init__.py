@@ -2,6 +2,7 @@
 
 from captum_smooth._utils.batching import set_memory_budget
 from captum_smooth._utils.models import SelectOutput
+from captum_smooth.attr._budgets import Auto
 from captum_smooth.attr._errors import relative_error
 from captum_smooth.attr._rules import RiemannSum, Rule, fold_recorded
 from captum_smooth.attr.adaptive import AdaptiveResult, AdaptiveSmoothTaylor
@@ -17,6 +18,7 @@ __all__ = [
     "IDGI",
     "AdaptiveResult",
     "AdaptiveSmoothTaylor",
+    "Auto",
     "BlurIntegratedGradients",
     "GuidedIntegratedGradients",
     "IDGIRule",

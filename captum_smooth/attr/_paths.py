@@ -35,6 +35,7 @@ from captum_smooth._utils.captum_compat import (
     sum_rows,
 )
 from captum_smooth._utils.models import warn_if_training
+from captum_smooth.attr import _budgets as budgets
 from captum_smooth.attr._engine import (
     AdaptivePath,
     Block,
@@ -232,18 +233,80 @@ class PathAttribution(GradientAttribution):
         rule = rule or self.rule
         if return_convergence_delta and not rule.complete:
             raise ValueError(f"`return_convergence_delta`: {rule.__name__} gives no delta")
+        warn_if_training(self.forward_func)
+        auto = budgets.auto_setting(settings)
+
+        def fold(
+            rows: Sequence[int] | None, budget: int | None, with_error: bool
+        ) -> tuple[tuple[Tensor, ...], Tensor | None, tuple[Tensor, ...] | None]:
+            call = budgets.Call(inputs_tuple, target, additional_forward_args, settings)
+            if rows is not None:
+                call = call.rows(rows, n_examples)
+            if auto is not None:
+                call.settings[auto[0]] = budget
+            return self._fold(
+                call,
+                internal_batch_size,
+                return_convergence_delta,
+                show_progress,
+                rule,
+                with_error,
+                None if auto is None else auto[0],
+            )
+
+        if auto is None:
+            attributions, delta, error = fold(None, None, return_error)
+        else:
+            attributions, delta, error = budgets.attribute_auto(
+                fold, n_examples, *auto, type(self).__name__
+            )
+
+        def users_form(maps: tuple[Tensor, ...]) -> Any:
+            # in the inputs' dtype (as Captum's); the delta stays in the bookkeeping's
+            return format_output(
+                is_tuple, tuple(a.to(x.dtype) for a, x in zip(maps, inputs_tuple, strict=True))
+            )
+
+        result = [users_form(attributions)]
+        if return_convergence_delta:
+            result.append(delta)
+        if return_error and error is not None:
+            result.append(users_form(error))
+        return result[0] if len(result) == 1 else tuple(result)
+
+    def _fold(
+        self,
+        call: budgets.Call,
+        internal_batch_size: int | None,
+        return_convergence_delta: bool,
+        show_progress: bool,
+        rule: type[Rule],
+        return_error: bool,
+        auto: str | None,
+    ) -> tuple[tuple[Tensor, ...], Tensor | None, tuple[Tensor, ...] | None]:
+        """Build the path, evaluate the view the rule integrates, fold it.
+
+        Returns the attributions (float32 at least), the delta and the error estimate (each
+        ``None`` where not asked for).
+        """
+        inputs_tuple = call.inputs
+        n_examples = inputs_tuple[0].shape[0]
         # the path and the rule compute in float32 at least; the model sees its own dtypes
         wide = widened(inputs_tuple)
-        stream = rule.stream(self.path(wide, **settings), return_convergence_delta)
-        warn_if_training(self.forward_func)
+        stream = rule.stream(self.path(wide, **call.settings), return_convergence_delta)
+        if auto is not None and stream.budget != auto:
+            raise ValueError(
+                f"`{auto}='auto'`: the error of {type(self).__name__} is estimated over "
+                f"`{stream.budget}`; set {stream.budget}='auto' instead"
+            )
         folder = rule(wide)
         watcher = estimator(rule, stream, wide) if return_error else None
         progress = _progress_bar(show_progress, stream.n_blocks * n_examples, type(self).__name__)
         model = Model(
             self.forward_func,
             self.value_and_grad_func,
-            target,
-            additional_forward_args,
+            call.target,
+            call.additional_forward_args,
             n_examples,
             tuple(x.dtype for x in inputs_tuple),
             progress,
@@ -263,20 +326,12 @@ class PathAttribution(GradientAttribution):
             if progress is not None:
                 progress.close()
         attributions = folder.attributions()
-
-        def users_form(maps: tuple[Tensor, ...]) -> Any:
-            # in the inputs' dtype (as Captum's); the delta stays in the bookkeeping's
-            return format_output(
-                is_tuple, tuple(a.to(x.dtype) for a, x in zip(maps, inputs_tuple, strict=True))
-            )
-
-        result = [users_form(attributions)]
+        delta = None
         if return_convergence_delta:
             total = sum(sum_rows(a) for a in attributions)
-            result.append(total - folder.expected_total())
-        if watcher is not None:
-            result.append(users_form(watcher.error(attributions)))
-        return result[0] if len(result) == 1 else tuple(result)
+            delta = total - folder.expected_total()
+        error = None if watcher is None else watcher.error(attributions)
+        return attributions, delta, error
 
     def has_convergence_delta(self) -> bool:
         """Whether ``attribute`` can return a convergence delta (its rule is complete)."""

@@ -140,7 +140,8 @@ class BlurIntegratedGradients(PathAttribution):
             target: the output to explain, in any of Captum's forms.
             additional_forward_args: passed to ``forward_func`` after the inputs.
             max_sigma: the blur of the path's start, in pixels, ≥ 0 (PAIR: 50).
-            n_steps: m, the number of blur levels (PAIR: 100).
+            n_steps: m, the number of blur levels (PAIR: 100); ``"auto"`` or an
+                :class:`Auto` chooses it per example from the error estimate.
             grad_step: δ of the finite difference in σ, > 0 (PAIR: 0.01).
             sqrt_schedule: space the σ's as ``sqrt(i · max_sigma / m)`` (PAIR's ``sqrt``).
             internal_batch_size: at most this many rows through the model at once (``None``:

@@ -87,7 +87,8 @@ class GuidedIntegratedGradients(PathAttribution):
             baselines: the path's start, in Captum's forms (default zeros).
             target: the output to explain, in any of Captum's forms.
             additional_forward_args: passed to ``forward_func`` after the inputs.
-            n_steps: gradient evaluations along the path (PAIR's default 200).
+            n_steps: gradient evaluations along the path (PAIR's default 200); ``"auto"``
+                or an :class:`Auto` chooses it per example from the error estimate.
             fraction: the share of features moved in each inner iteration, in (0, 1].
             max_dist: how far (in α) a feature may run ahead of the straight line, ≥ 0;
                 0 stays on the straight line, 1 is unbounded.

@@ -204,6 +204,9 @@ class IDGI(RuleOnPath):
     move along that segment only, ``g_j² ⊙ 1[x_{j+1} ≠ x_j]``: still exactly complete, and
     features equal to their baseline get exactly zero (not in the paper: off by default).
 
+    ``n_steps="auto"`` (or an :class:`Auto`) chooses the steps per example from the error
+    estimate (``return_error=True``); IDGI's delta is zero at every step count, so it cannot.
+
     ``f`` is whatever the forward function returns for ``target``; the paper uses softmax
     probabilities: wrap the model with a softmax to follow it.
 

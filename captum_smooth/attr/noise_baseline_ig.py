@@ -94,7 +94,8 @@ class NoiseBaselineIntegratedGradients(PathAttribution):
             inputs: a tensor or a tuple of tensors, batch first, floating point.
             target: the output to explain, in any of Captum's forms.
             additional_forward_args: passed to ``forward_func`` after the inputs.
-            n_baselines: N, the number of noise baselines per example (authors: 1, 5, 10, 20).
+            n_baselines: N, the number of noise baselines per example (authors: 1, 5, 10,
+                20); ``"auto"`` or an :class:`Auto` chooses it per example.
             baseline_low: the lower bound of the uniform draw, a float or a tensor
                 broadcastable to each input, or a tuple with one entry per input tensor.
                 Default 0: with ``baseline_high``, [0, 1) is raw pixel space, as the authors.

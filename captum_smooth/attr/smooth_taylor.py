@@ -83,7 +83,9 @@ class SmoothTaylor(PathAttribution):
                 expanded with the rows like Captum does.
             n_samples: R, the number of Gaussian roots per example. Default 200, with
                 ``noise_scale=0.5`` the paper's best fixed setting on ImageNet-normalised
-                inputs (its grid: σ ∈ {0.3, 0.5, 0.7}, R ∈ {100, 150, 200}).
+                inputs (its grid: σ ∈ {0.3, 0.5, 0.7}, R ∈ {100, 150, 200}). ``"auto"`` or
+                an :class:`Auto` draws more roots per example until its standard error is
+                below a tolerance (docs/reference.md, "Budgets chosen per example").
             noise_scale: σ, per input tensor (a tuple with one entry per input): a float, or
                 a tensor with one σ per example (as the adaptive search uses).
             noise_scale_mode: ``"absolute"`` — σ is in the model's input units (default);

@@ -54,7 +54,7 @@ class LayerBlurIntegratedGradients(LayerAttribution):
             target: the output to explain, in any of Captum's forms.
             additional_forward_args: passed to ``forward_func`` after the inputs.
             max_sigma: the blur of the path's start, in activation pixels.
-            n_steps: the number of blur levels.
+            n_steps: the number of blur levels, or ``"auto"`` / :class:`Auto`.
             grad_step: δ of the finite difference in σ.
             sqrt_schedule: space the σ's as square roots.
             internal_batch_size: at most this many rows through the model at once.

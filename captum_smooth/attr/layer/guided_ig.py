@@ -51,7 +51,7 @@ class LayerGuidedIntegratedGradients(LayerAttribution):
             baselines: the path's start as model inputs, mapped through the layer.
             target: the output to explain, in any of Captum's forms.
             additional_forward_args: passed to ``forward_func`` after the inputs.
-            n_steps: gradient evaluations along the path.
+            n_steps: gradient evaluations along the path, or ``"auto"`` / :class:`Auto`.
             fraction: the share of features moved in each inner iteration, in (0, 1].
             max_dist: how far (in α) a feature may run ahead of the straight line.
             internal_batch_size: at most this many rows through the model at once.

@@ -58,7 +58,7 @@ class LayerNoiseBaselineIntegratedGradients(LayerAttribution):
             inputs: the model's inputs (any dtype: token ids too), batch first.
             target: the output to explain, in any of Captum's forms.
             additional_forward_args: passed to ``forward_func`` after the inputs.
-            n_baselines: N, noise baselines per example.
+            n_baselines: N, noise baselines per example, or ``"auto"`` / :class:`Auto`.
             baseline_low: the lower bound of the draw, in the activations' units.
             baseline_high: the upper bound of the draw, in the activations' units.
             baseline_transform: maps the draw to baselines in the activations' space.

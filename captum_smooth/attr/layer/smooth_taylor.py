@@ -57,7 +57,7 @@ class LayerSmoothTaylor(LayerAttribution):
             inputs: the model's inputs (any dtype: token ids too), batch first.
             target: the output to explain, in any of Captum's forms.
             additional_forward_args: passed to ``forward_func`` after the inputs.
-            n_samples: R, Gaussian roots per example.
+            n_samples: R, Gaussian roots per example, or ``"auto"`` / :class:`Auto`.
             noise_scale: σ in the activations' units (a float, per-example tensor, or a tuple
                 with one entry per activation tensor).
             noise_scale_mode: ``"absolute"`` or ``"relative"`` (to each example's range).

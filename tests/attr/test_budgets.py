@@ -1,0 +1,212 @@
+"""Budgets chosen per example: ``n_steps="auto"``, ``n_samples=Auto(...)``, ``n_baselines=...``."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from captum.attr import IntegratedGradients
+from torch import nn
+
+from captum_smooth import (
+    IDGI,
+    Auto,
+    BlurIntegratedGradients,
+    GuidedIntegratedGradients,
+    NoiseBaselineIntegratedGradients,
+    SmoothGradSquared,
+    SmoothTaylor,
+    relative_error,
+)
+from captum_smooth.attr.layer import LayerGuidedIntegratedGradients
+
+
+def mlp(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+
+
+def seeded(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+class Rows:
+    """Counts the rows each call of the model evaluates."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.rows = 0
+        model.register_forward_pre_hook(self._count)
+
+    def _count(self, module, args) -> None:
+        self.rows += args[0].shape[0]
+
+
+def examples(n: int = 6) -> torch.Tensor:
+    # scaled so the examples need different budgets
+    x = torch.randn(n, 6, dtype=torch.float64, generator=seeded(4))
+    return x * torch.linspace(0.2, 3.0, n, dtype=torch.float64).view(-1, 1)
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda m, x, n: IDGI(IntegratedGradients(m)).attribute(
+            x, target=0, n_steps=n, return_error=True),
+        lambda m, x, n: GuidedIntegratedGradients(m).attribute(
+            x, target=0, n_steps=n, return_error=True),
+        lambda m, x, n: IDGI(GuidedIntegratedGradients(m)).attribute(
+            x, target=0, n_steps=n, return_error=True),
+    ],
+)  # fmt: skip
+def test_auto_steps_reach_the_tolerance_and_stop_each_example_on_its_own(run):
+    model = mlp()
+    x = examples()
+    auto = Auto(tolerance=0.01, cap=4096)
+    attr, error = run(model, x, auto)
+    assert torch.all(relative_error(attr, error) <= 0.01)
+    # each example's result is what it gets alone: its rounds depend on its own estimate only
+    for i in (0, len(x) - 1):
+        alone, alone_error = run(model, x[i : i + 1], auto)
+        torch.testing.assert_close(alone, attr[i : i + 1])
+        torch.testing.assert_close(alone_error, error[i : i + 1])
+    # and it is the map of the budget it stopped at: the same as a fixed call at that budget
+    for n in (16, 32, 64, 128, 256, 512, 1024, 2048):
+        fixed, fixed_error = run(model, x[:1], n)
+        if torch.allclose(fixed, attr[:1]):
+            assert torch.allclose(fixed_error, error[:1])
+            break
+    else:
+        pytest.fail("the first example's map is no fixed budget's map")
+
+
+def test_examples_that_converge_early_spend_fewer_rows():
+    model = mlp()
+    x = examples()
+    counter = Rows(model)
+    idgi = IDGI(IntegratedGradients(model))
+    idgi.attribute(x, target=0, n_steps=Auto(tolerance=0.01, cap=4096))
+    together = counter.rows
+    alone = []
+    for i in range(len(x)):
+        counter.rows = 0
+        idgi.attribute(x[i : i + 1], target=0, n_steps=Auto(tolerance=0.01, cap=4096))
+        alone.append(counter.rows)
+    # the batch spends what its examples spend alone (the one-row first chunk aside)
+    assert together <= sum(alone) + len(alone) and len(set(alone)) > 1
+
+
+@pytest.mark.parametrize(
+    ("auto_call", "fixed_call"),
+    [
+        (lambda m, x: SmoothTaylor(m).attribute(
+            x, target=1, n_samples=Auto(1e-6, cap=32, start=8), return_error=True,
+            generator=seeded(3)),
+         lambda m, x: SmoothTaylor(m).attribute(
+            x, target=1, n_samples=32, return_error=True, generator=seeded(3))),
+        (lambda m, x: SmoothGradSquared(SmoothTaylor(m)).attribute(
+            x, target=1, n_samples=Auto(1e-6, cap=32, start=8), return_error=True,
+            generator=seeded(3)),
+         lambda m, x: SmoothGradSquared(SmoothTaylor(m)).attribute(
+            x, target=1, n_samples=32, return_error=True, generator=seeded(3))),
+        (lambda m, x: NoiseBaselineIntegratedGradients(m).attribute(
+            x, target=1, n_baselines=Auto(1e-6, cap=32, start=8), n_steps=4,
+            return_convergence_delta=True, return_error=True, generator=seeded(3)),
+         lambda m, x: NoiseBaselineIntegratedGradients(m).attribute(
+            x, target=1, n_baselines=32, n_steps=4, return_convergence_delta=True,
+            return_error=True, generator=seeded(3))),
+    ],
+)  # fmt: skip
+def test_sampling_rounds_merge_into_the_average_of_every_sample(auto_call, fixed_call):
+    # rounds of 8, 8 and 16 new samples, all examples still running, draw what one call of 32
+    # draws: the merged means, deltas and standard errors must be that call's
+    model = mlp()
+    x = examples(4)
+    with pytest.warns(UserWarning, match="did not reach the relative error 1e-06"):
+        merged = auto_call(model, x)
+    for got, expected in zip(merged, fixed_call(model, x), strict=True):
+        torch.testing.assert_close(got, expected)
+
+
+def test_unconverged_examples_are_named_in_a_warning():
+    model = mlp()
+    x = examples()
+    with pytest.warns(UserWarning, match=r"SmoothTaylor: 6 of 6 examples \(rows \[0, 1, 2"):
+        attr = SmoothTaylor(model).attribute(
+            x, target=0, n_samples=Auto(0.001, cap=64), generator=seeded()
+        )
+    assert attr.shape == x.shape
+
+
+def test_auto_is_the_default_auto():
+    model = mlp()
+    x = examples(2)
+    blur = BlurIntegratedGradients(nn.Sequential(nn.Flatten(), model))
+    images = x.view(2, 1, 2, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.testing.assert_close(
+            blur.attribute(images, target=0, n_steps="auto", max_sigma=2.0),
+            blur.attribute(images, target=0, n_steps=Auto(), max_sigma=2.0),
+        )
+
+
+def test_per_example_targets_and_forward_arguments_follow_their_examples():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(7, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+
+    def model(x, scale):
+        return net(torch.cat([x, scale], dim=1))
+
+    x = examples()
+    scale = torch.linspace(0.5, 2, len(x), dtype=torch.float64).view(-1, 1)
+    targets = torch.tensor([0, 1, 2, 0, 1, 2])
+    idgi = IDGI(IntegratedGradients(model))
+    auto = Auto(tolerance=0.005, cap=2048)
+    for target in (targets, targets.tolist()):
+        attr = idgi.attribute(x, target=target, additional_forward_args=(scale,), n_steps=auto)
+        for i in (1, 4):
+            alone = idgi.attribute(
+                x[i : i + 1], target=int(targets[i]), additional_forward_args=(scale[i : i + 1],),
+                n_steps=auto,
+            )  # fmt: skip
+            torch.testing.assert_close(alone, attr[i : i + 1])
+
+
+def test_layer_variants_choose_their_steps_too():
+    model = mlp()
+    x = examples()
+    method = LayerGuidedIntegratedGradients(model, model[0])
+    attr, error = method.attribute(
+        x, target=0, n_steps=Auto(tolerance=0.02, cap=2048), return_error=True
+    )
+    assert attr.shape == (6, 16) and torch.all(relative_error(attr, error) <= 0.02)
+    alone = method.attribute(x[-1:], target=0, n_steps=Auto(tolerance=0.02, cap=2048))
+    torch.testing.assert_close(alone, attr[-1:])
+
+
+@pytest.mark.parametrize(
+    ("settings", "error", "match"),
+    [
+        ({"tolerance": 0.0}, ValueError, r"`tolerance` must be in \(0, 1\]"),
+        ({"tolerance": "1%"}, TypeError, "`tolerance` must be a float"),
+        ({"start": 1}, ValueError, "`start` must be at least 2"),
+        ({"cap": 8, "start": 16}, ValueError, r"`cap` must be at least `start` \(16\)"),
+        ({"cap": 100.0}, TypeError, "`cap` must be an int"),
+    ],
+)
+def test_bad_auto_settings_are_named(settings, error, match):
+    with pytest.raises(error, match=match):
+        Auto(**settings)
+
+
+def test_auto_on_the_wrong_budget_or_on_two_is_an_error():
+    model = mlp()
+    x = examples(2)
+    nbig = NoiseBaselineIntegratedGradients(model)
+    with pytest.raises(ValueError, match="`n_steps='auto'`.*set n_baselines='auto'"):
+        nbig.attribute(x, target=0, n_steps="auto")
+    with pytest.raises(ValueError, match="only one budget can be 'auto'"):
+        nbig.attribute(x, target=0, n_steps="auto", n_baselines="auto")
+    with pytest.raises(TypeError, match="`n_steps` must be an int"):
+        GuidedIntegratedGradients(model).attribute(x, target=0, n_steps="many")
