@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -17,7 +18,7 @@ from captum_smooth._utils.batching import select_forward_args, select_target
 from captum_smooth._utils.captum_compat import TargetType, format_additional_forward_args
 from captum_smooth._utils.models import one_training_warning
 from captum_smooth.attr._engine import bookkeeping_dtype
-from captum_smooth.attr._paths import checked_call
+from captum_smooth.attr._paths import _progress_bar, checked_call
 from captum_smooth.attr.smooth_taylor import SmoothTaylor
 
 Objective = Callable[[Tensor, Tensor, TargetType], Tensor]
@@ -115,6 +116,7 @@ class AdaptiveSmoothTaylor:
         objective_inputs: Tensor | None = None,
         internal_batch_size: int | None = None,
         generator: torch.Generator | None = None,
+        show_progress: bool = False,
     ) -> AdaptiveResult:
         """Search σ per example and return the attributions it gives.
 
@@ -134,6 +136,8 @@ class AdaptiveSmoothTaylor:
                 raw pixels when ``inputs`` are normalised); default ``inputs``.
             internal_batch_size: at most this many rows go through the model at once.
             generator: the source of the Gaussian noise, for a reproducible search.
+            show_progress: show a progress bar over the search's iterations (it stops early
+                when every example has stopped).
 
         Returns:
             :class:`AdaptiveResult` ``(attributions, noise_scale, objective, n_evaluations)``.
@@ -165,6 +169,7 @@ class AdaptiveSmoothTaylor:
         check.check_target(target, n_examples, x)
         forward_args = format_additional_forward_args(additional_forward_args)
         check.check_forward_args(forward_args, (x,))
+        check.check_flag("show_progress", show_progress)
 
         def run(
             searching: Tensor, rows: list[int], sigmas: Tensor
@@ -198,11 +203,14 @@ class AdaptiveSmoothTaylor:
             failures = torch.zeros(n_examples, dtype=torch.long, device=x.device)
             evaluations = torch.ones(n_examples, dtype=torch.long, device=x.device)
             per_example = (-1,) + (1,) * (x.dim() - 1)
+            progress = _progress_bar(
+                show_progress, max_iterations, type(self).__name__, unit="iterations"
+            )
             # The state stays on the device, updated over all examples (a step changes only
             # those searching). The first run's checks were read at once, so that a model
             # giving NaN is named before the objective sees its attributions; those of the
             # later runs (outputs, gradients, scores) are read once, after the last.
-            with check.deferred_checks():
+            with progress or contextlib.nullcontext(), check.deferred_checks():
                 for _ in range(max_iterations):
                     rows = _where(searching)
                     if not rows:
@@ -232,6 +240,8 @@ class AdaptiveSmoothTaylor:
                     failures = torch.where(improved, 0, failures + failed.long())
                     rate = torch.where(failed, rate * decay, rate)
                     searching = searching & (failures < patience)
+                    if progress is not None:
+                        progress.update(1)
             return AdaptiveResult(best_attributions, sigma, best_scores, evaluations)
 
     def _initial_sigma(self, value: float | Tensor | None, x: Tensor) -> Tensor:

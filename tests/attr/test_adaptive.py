@@ -63,6 +63,13 @@ def test_without_improvement_each_example_stops_after_patience_failures_at_its_s
     torch.testing.assert_close(result.attributions, expected)
 
 
+def test_show_progress_draws_a_bar_over_the_search_iterations(capsys):
+    search = AdaptiveSmoothTaylor(square_norm, lambda x, a, t: torch.zeros(x.shape[0]))
+    search.attribute(_inputs(), n_samples=2, patience=2, max_iterations=5, show_progress=True)
+    err = capsys.readouterr().err
+    assert "AdaptiveSmoothTaylor" in err and "2/5" in err and "iterations" in err  # stopped
+
+
 def test_the_autvc_objective_reports_the_autvc_of_the_returned_attributions(cnn):
     search = AdaptiveSmoothTaylor(cnn, objective("autvc", min_size=4))
     images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)).double()
