@@ -797,6 +797,7 @@ METHOD_CASES = [
             "objective_inputs": (NAN_ENTRY, INF_ENTRY, INTEGER, ELSEWHERE, shape(0)),
             "internal_batch_size": COUNT,
             "generator": GENERATOR,
+            "show_progress": FLAG,
         },
     ),
 ]

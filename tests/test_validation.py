@@ -2,10 +2,12 @@
 
 import math
 
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from captum_smooth._utils import validation as check
 from captum_smooth._utils.validation import all_finite
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
@@ -67,3 +69,13 @@ def test_a_cpu_generator_draws_reproducibly_for_inputs_on_the_test_device():
 
     torch.testing.assert_close(attribute(0), attribute(0), rtol=0, atol=0)
     assert not torch.equal(attribute(0), attribute(1))
+
+
+def test_checks_in_a_deferred_block_inside_another_are_read_when_the_outer_one_ends():
+    ends = []
+    with pytest.raises(ValueError, match="noise_scale"):
+        with check.deferred_checks():
+            with check.deferred_checks():
+                check.as_tensor_like("noise_scale", torch.tensor([math.nan]), torch.ones(1))
+            ends.append("inner")
+    assert ends == ["inner"]

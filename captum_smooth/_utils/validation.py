@@ -59,8 +59,13 @@ def deferred_checks() -> Iterator[None]:
     so a read per chunk or per step serialises the host with the device. On leaving the block
     normally, every answer is read at once and the first failed check raises its
     ``ValueError``; an exception raised inside the block wins. ``attribute`` runs its whole
-    evaluation inside one block. Outside a block, :func:`require` reads at once.
+    evaluation inside one block. Outside a block, :func:`require` reads at once. A block inside
+    another adds its checks to the enclosing block's, read when that one ends (the adaptive
+    search runs SmoothTaylor many times and reads their checks once).
     """
+    if checks_deferred():
+        yield
+        return
     flags: dict[str, Tensor] = {}
     token = _DEFERRED.set(flags)
     try:
@@ -150,8 +155,7 @@ def check_tensor(
         raise ValueError(
             f"`{name}` must hold at least one example (batch first), got shape {tuple(value.shape)}"
         )
-    if not all_finite(value):
-        raise ValueError(f"`{name}` must be finite: it holds NaN or inf")
+    require_finite([value], f"`{name}` must be finite: it holds NaN or inf")
     return value.detach()
 
 
@@ -307,8 +311,10 @@ def check_target(
                 f"`target` tensor must have {expected} (one index per example, or one for "
                 f"all), got shape {tuple(target.shape)}"
             )
-        # on the inputs' device, its values can be read
-        if inputs is not None and (target < 0).any():
+        # on the inputs' device, its values can be read (inside deferred_checks, later)
+        if inputs is not None and checks_deferred():
+            require(target >= 0, "`target` must not be negative")
+        elif inputs is not None and (target < 0).any():
             raise ValueError(f"`target` must not be negative, got {target.tolist()}")
     elif isinstance(target, list):
         if len(target) != n_examples:
@@ -447,8 +453,7 @@ def as_tensor_like(name: str, value: Any, like: Tensor) -> Tensor:
         check_device(name, value.device, like.device)
         value = value.detach()
     tensor = torch.as_tensor(value, dtype=like.dtype, device=like.device)
-    if not torch.isfinite(tensor).all():
-        raise ValueError(f"`{name}` must be finite")
+    require(torch.isfinite(tensor), f"`{name}` must be finite")
     try:
         broadcast = torch.broadcast_shapes(tensor.shape, like.shape)
     except RuntimeError:

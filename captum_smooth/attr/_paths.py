@@ -511,10 +511,10 @@ def _pads(setting: bool | None, forward_func: Callable[..., Any]) -> bool:
     return hasattr(forward_func, "_orig_mod") or hasattr(forward_func, "_torchdynamo_orig_callable")
 
 
-def _progress_bar(show: bool, total: int, desc: str) -> Any:
+def _progress_bar(show: bool, total: int, desc: str, unit: str = "rows") -> Any:
     """One tqdm bar over the rows the engine evaluates (``None`` when not shown)."""
     if not show:
         return None
     from tqdm.auto import tqdm  # a dependency of Captum's; loaded only when a bar is shown
 
-    return tqdm(total=total, desc=desc, unit="rows")
+    return tqdm(total=total, desc=desc, unit=unit)

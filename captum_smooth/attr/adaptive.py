@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -17,7 +18,7 @@ from captum_smooth._utils.batching import select_forward_args, select_target
 from captum_smooth._utils.captum_compat import TargetType, format_additional_forward_args
 from captum_smooth._utils.models import one_training_warning
 from captum_smooth.attr._engine import bookkeeping_dtype
-from captum_smooth.attr._paths import checked_call
+from captum_smooth.attr._paths import _progress_bar, checked_call
 from captum_smooth.attr.smooth_taylor import SmoothTaylor
 
 Objective = Callable[[Tensor, Tensor, TargetType], Tensor]
@@ -57,6 +58,12 @@ class AdaptiveSmoothTaylor:
     Each SmoothTaylor run goes through :class:`~captum_smooth.SmoothTaylor` (the same
     template, engine and rule), with one σ per example; :attr:`smooth_taylor` is that method,
     e.g. to replace its ``value_and_grad_func``.
+
+    Host reads: a run evaluates only the examples still searching (its rows and random draws
+    depend on which they are), so that ``(B,)`` mask is read on the host before each run, two
+    reads per iteration and none per sample or chunk. The rest of the search's state stays
+    on the device; the checks of the later runs (finite outputs, gradients and scores) are
+    read once, after the last run (docs/reference.md#host-reads).
 
     Example:
         >>> from captum_smooth.metrics import objective
@@ -109,6 +116,7 @@ class AdaptiveSmoothTaylor:
         objective_inputs: Tensor | None = None,
         internal_batch_size: int | None = None,
         generator: torch.Generator | None = None,
+        show_progress: bool = False,
     ) -> AdaptiveResult:
         """Search σ per example and return the attributions it gives.
 
@@ -128,6 +136,8 @@ class AdaptiveSmoothTaylor:
                 raw pixels when ``inputs`` are normalised); default ``inputs``.
             internal_batch_size: at most this many rows go through the model at once.
             generator: the source of the Gaussian noise, for a reproducible search.
+            show_progress: show a progress bar over the search's iterations (it stops early
+                when every example has stopped).
 
         Returns:
             :class:`AdaptiveResult` ``(attributions, noise_scale, objective, n_evaluations)``.
@@ -159,56 +169,79 @@ class AdaptiveSmoothTaylor:
         check.check_target(target, n_examples, x)
         forward_args = format_additional_forward_args(additional_forward_args)
         check.check_forward_args(forward_args, (x,))
+        check.check_flag("show_progress", show_progress)
 
-        def run(rows: Tensor, sigmas: Tensor) -> tuple[Tensor, Tensor]:
-            """SmoothTaylor at a per-example σ for ``rows``, and the objective's scores."""
-            sub_target = select_target(target, rows, n_examples)
+        def run(
+            searching: Tensor, rows: list[int], sigmas: Tensor
+        ) -> tuple[Tensor, Tensor, Tensor]:
+            """SmoothTaylor at ``sigmas`` (one per example) for the examples ``rows``.
+
+            ``rows`` are where the ``(B,)`` mask ``searching`` holds, read on the host. Returns
+            them as an index tensor, with their attributions and the objective's scores.
+            """
+            # where the mask holds, in order, found on the device: a tensor made from ``rows``
+            # would be a copy to the device, which waits for the queued work as a read does
+            index = torch.argsort((~searching).byte(), stable=True)[: len(rows)]
+            ranges = _ranges(rows)
+            sub_target = select_target(target, ranges, n_examples)
             attributions = self.smooth_taylor.attribute(
-                x[rows],
+                x[index],
                 target=sub_target,
-                additional_forward_args=select_forward_args(forward_args, rows),
+                additional_forward_args=select_forward_args(forward_args, ranges),
                 n_samples=n_samples,
-                noise_scale=sigmas,
+                noise_scale=sigmas[index],
                 internal_batch_size=internal_batch_size,
                 generator=generator,
             )
-            scores = self._score(scored[rows.to(scored.device)], attributions, sub_target)
-            return attributions, scores
+            return index, attributions, self._score(scored[index], attributions, sub_target)
 
         # many SmoothTaylor calls, one warning for a model left in training mode
         with one_training_warning(self.forward_func):
-            everyone = torch.arange(n_examples, device=x.device)
-            best_attributions, best_scores = run(everyone, sigma)
+            searching = torch.ones(n_examples, dtype=torch.bool, device=x.device)
+            _, best_attributions, best_scores = run(searching, list(range(n_examples)), sigma)
             rate = torch.full_like(sigma, step)
             failures = torch.zeros(n_examples, dtype=torch.long, device=x.device)
             evaluations = torch.ones(n_examples, dtype=torch.long, device=x.device)
-            active = torch.ones(n_examples, dtype=torch.bool, device=x.device)
-            for _ in range(max_iterations):
-                rows = everyone[active]
-                if rows.numel() == 0:
-                    break
-                candidates = sigma[rows] + rate[rows]
-                attributions, scores = run(rows, candidates)
-                evaluations[rows] += 1
-                improved = scores < best_scores[rows]
-                retry = rows[~improved]
-                if retry.numel() > 0:
-                    retry_sigma = (sigma[retry] - rate[retry]).abs()
-                    retry_attributions, retry_scores = run(retry, retry_sigma)
-                    evaluations[retry] += 1
-                    candidates[~improved] = retry_sigma
-                    attributions[~improved] = retry_attributions
-                    scores[~improved] = retry_scores
-                    improved = scores < best_scores[rows]
-                taken = rows[improved]
-                sigma[taken] = candidates[improved]
-                best_scores[taken] = scores[improved]
-                best_attributions[taken] = attributions[improved]
-                failures[taken] = 0
-                failed = rows[~improved]
-                rate[failed] *= decay
-                failures[failed] += 1
-                active &= failures < patience
+            per_example = (-1,) + (1,) * (x.dim() - 1)
+            progress = _progress_bar(
+                show_progress, max_iterations, type(self).__name__, unit="iterations"
+            )
+            # The state stays on the device, updated over all examples (a step changes only
+            # those searching). The first run's checks were read at once, so that a model
+            # giving NaN is named before the objective sees its attributions; those of the
+            # later runs (outputs, gradients, scores) are read once, after the last.
+            with progress or contextlib.nullcontext(), check.deferred_checks():
+                for _ in range(max_iterations):
+                    rows = _where(searching)
+                    if not rows:
+                        break
+                    up = sigma + rate
+                    index, attributions, scores = run(searching, rows, up)
+                    attributions = best_attributions.index_copy(0, index, attributions)
+                    scores = best_scores.index_copy(0, index, scores)
+                    improved = searching & (scores < best_scores)
+                    retry = searching & ~improved
+                    candidates = up
+                    retry_rows = _where(retry)
+                    if retry_rows:
+                        down = (sigma - rate).abs()
+                        index, retried, retried_scores = run(retry, retry_rows, down)
+                        attributions = attributions.index_copy(0, index, retried)
+                        scores = scores.index_copy(0, index, retried_scores)
+                        candidates = torch.where(retry, down, up)
+                        improved = searching & (scores < best_scores)
+                    evaluations += searching.long() + retry.long()
+                    sigma = torch.where(improved, candidates, sigma)
+                    best_scores = torch.where(improved, scores, best_scores)
+                    best_attributions = torch.where(
+                        improved.view(per_example), attributions, best_attributions
+                    )
+                    failed = searching & ~improved
+                    failures = torch.where(improved, 0, failures + failed.long())
+                    rate = torch.where(failed, rate * decay, rate)
+                    searching = searching & (failures < patience)
+                    if progress is not None:
+                        progress.update(1)
             return AdaptiveResult(best_attributions, sigma, best_scores, evaluations)
 
     def _initial_sigma(self, value: float | Tensor | None, x: Tensor) -> Tensor:
@@ -231,13 +264,28 @@ class AdaptiveSmoothTaylor:
 
     def _score(self, inputs: Tensor, attributions: Tensor, target: TargetType) -> Tensor:
         scores = self.objective(inputs, attributions, target)
-        if (
-            not isinstance(scores, Tensor)
-            or scores.shape != (inputs.shape[0],)
-            or not torch.isfinite(scores).all()
-        ):
-            raise ValueError(
-                f"`objective` must return one finite score per example, a tensor of shape "
-                f"({inputs.shape[0]},)"
-            )
+        message = (
+            f"`objective` must return one finite score per example, a tensor of shape "
+            f"({inputs.shape[0]},)"
+        )
+        if not isinstance(scores, Tensor) or scores.shape != (inputs.shape[0],):
+            raise ValueError(message)
+        # inside the search's deferred_checks, read once after its last run
+        check.require(torch.isfinite(scores), message)
         return scores.to(device=attributions.device, dtype=bookkeeping_dtype(attributions.dtype))
+
+
+def _where(mask: Tensor) -> list[int]:
+    """The examples where ``mask`` holds, read on the host: the search's one read per run."""
+    return [i for i, held in enumerate(mask.tolist()) if held]
+
+
+def _ranges(rows: list[int]) -> list[range]:
+    """Increasing ``rows`` as runs of consecutive examples, as the engine keeps its rows."""
+    runs: list[range] = []
+    for row in rows:
+        if runs and runs[-1].stop == row:
+            runs[-1] = range(runs[-1].start, row + 1)
+        else:
+            runs.append(range(row, row + 1))
+    return runs

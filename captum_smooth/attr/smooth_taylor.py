@@ -184,8 +184,7 @@ def _sigma(x: Tensor, scale: Any, mode: str) -> Tensor:
     In ``"relative"`` mode it is multiplied by each example's range ``max(x) - min(x)``.
     """
     sigma = check.as_tensor_like("noise_scale", scale, x.new_empty(x.shape[:1]))
-    if (sigma < 0).any():
-        raise ValueError("`noise_scale` must be non-negative")
+    check.require(sigma >= 0, "`noise_scale` must be non-negative")
     sigma = sigma.reshape((-1,) + (1,) * (x.dim() - 1))
     if mode == "relative":
         flat = x.reshape(x.shape[0], -1)

@@ -63,6 +63,13 @@ def test_without_improvement_each_example_stops_after_patience_failures_at_its_s
     torch.testing.assert_close(result.attributions, expected)
 
 
+def test_show_progress_draws_a_bar_over_the_search_iterations(capsys):
+    search = AdaptiveSmoothTaylor(square_norm, lambda x, a, t: torch.zeros(x.shape[0]))
+    search.attribute(_inputs(), n_samples=2, patience=2, max_iterations=5, show_progress=True)
+    err = capsys.readouterr().err
+    assert "AdaptiveSmoothTaylor" in err and "2/5" in err and "iterations" in err  # stopped
+
+
 def test_the_autvc_objective_reports_the_autvc_of_the_returned_attributions(cnn):
     search = AdaptiveSmoothTaylor(cnn, objective("autvc", min_size=4))
     images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)).double()
@@ -111,3 +118,77 @@ def test_named_objectives_reject_what_their_metric_cannot_use(cnn):
         objective("autvc", cnn)
     with pytest.raises(TypeError, match="n_windows"):
         objective("aupc", cnn, n_windows=3)
+
+
+def _search_by_boolean_masks(model, score, x, target, n_samples, seed, batch=None, patience=3):
+    """The search as first written: SmoothTaylor on the examples still searching, selected
+    by boolean masks, its decisions read on the host at every step."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def run(rows, sigmas):
+        sub_target = target if not isinstance(target, torch.Tensor) else target[rows]
+        attributions = SmoothTaylor(model).attribute(
+            x[rows], target=sub_target, n_samples=n_samples, noise_scale=sigmas,
+            internal_batch_size=batch, generator=generator,
+        )  # fmt: skip
+        return attributions, score(x[rows], attributions, sub_target)
+
+    everyone = torch.arange(x.shape[0])
+    sigma = x.abs().flatten(1).mean(dim=1)
+    best_attributions, best_scores = run(everyone, sigma)
+    rate = torch.full_like(sigma, 0.1)
+    failures = torch.zeros(x.shape[0], dtype=torch.long)
+    evaluations = torch.ones(x.shape[0], dtype=torch.long)
+    active = torch.ones(x.shape[0], dtype=torch.bool)
+    for _ in range(20):
+        rows = everyone[active]
+        if rows.numel() == 0:
+            break
+        candidates = sigma[rows] + rate[rows]
+        attributions, scores = run(rows, candidates)
+        evaluations[rows] += 1
+        improved = scores < best_scores[rows]
+        retry = rows[~improved]
+        if retry.numel() > 0:
+            retry_sigma = (sigma[retry] - rate[retry]).abs()
+            retry_attributions, retry_scores = run(retry, retry_sigma)
+            evaluations[retry] += 1
+            candidates[~improved] = retry_sigma
+            attributions[~improved] = retry_attributions
+            scores[~improved] = retry_scores
+            improved = scores < best_scores[rows]
+        taken, failed = rows[improved], rows[~improved]
+        sigma[taken] = candidates[improved]
+        best_scores[taken] = scores[improved]
+        best_attributions[taken] = attributions[improved]
+        failures[taken] = 0
+        rate[failed] *= 0.9
+        failures[failed] += 1
+        active &= failures < patience
+    return best_attributions, sigma, best_scores, evaluations
+
+
+def _spread(inputs, attributions, target):
+    return (attributions.flatten(1).std(dim=1) - 0.3 * inputs.flatten(1).mean(dim=1)).abs()
+
+
+def test_the_search_keeps_its_state_on_the_device_and_takes_the_same_steps(cnn):
+    """The same σ, attributions, scores and evaluations as the loop over boolean masks."""
+    signs = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(1)) < 0.5
+    scales = torch.tensor([0.2, 0.3, 0.05, 0.5], dtype=torch.float64).view(4, 1, 1, 1)
+    squares = torch.where(signs, -scales, scales)
+    images = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(0)).double()
+    cases = [
+        (square_norm, realised_sigma_objective, squares, None, 16, 0, None),
+        (cnn, _spread, images, torch.tensor([4, 2, 0]), 3, 3, 2),
+        (cnn, _spread, images, 2, 2, 5, None),
+    ]
+    for model, score, x, target, n_samples, seed, batch in cases:
+        expected = _search_by_boolean_masks(model, score, x, target, n_samples, seed, batch)
+        result = AdaptiveSmoothTaylor(model, score).attribute(
+            x, target=target, n_samples=n_samples, internal_batch_size=batch,
+            generator=torch.Generator().manual_seed(seed),
+        )  # fmt: skip
+        assert len(set(result.n_evaluations.tolist())) > 1  # examples stop at different steps
+        for got, wanted in zip(result, expected, strict=True):
+            assert torch.equal(got, wanted)

@@ -3,8 +3,8 @@
 On a GPU each read of a device value (``.item()``, ``.tolist()``, ``bool(tensor)``, ``.cpu()``,
 ``.numpy()``) waits for all queued work. A CPU shows where they happen: a
 ``TorchFunctionMode`` counts them. Guided IG reads per step on a CPU only (forced onto its
-accelerator path below); the adaptive search reads per search iteration
-(docs/reference.md#host-reads).
+accelerator path below); the adaptive search reads which examples still search before each of
+its SmoothTaylor runs, two reads per search iteration (docs/reference.md#host-reads).
 """
 
 import pytest
@@ -15,6 +15,7 @@ from torch.overrides import TorchFunctionMode
 
 from captum_smooth import (
     IDGI,
+    AdaptiveSmoothTaylor,
     BlurIntegratedGradients,
     GuidedIntegratedGradients,
     NoiseBaselineIntegratedGradients,
@@ -163,3 +164,77 @@ def test_guided_ig_on_the_device_takes_the_same_path_as_on_the_host(
         monkeypatch.setattr(guided_ig, "_on_device", lambda device, value=on_device: value)
         results.append(GuidedIntegratedGradients(model).attribute(x, baselines, **kwargs))
     assert torch.equal(*results)
+
+
+SIZED = {torch.nonzero, torch.Tensor.nonzero, torch.masked_select, torch.Tensor.masked_select}
+INDEXING = {torch.Tensor.__getitem__, torch.Tensor.__setitem__}
+
+
+class CountSyncs(CountReads):
+    """Host reads, and the operations whose output shape is read from the device on a GPU.
+
+    A boolean index (``x[mask]``, ``x[mask] = y``), ``nonzero`` and ``masked_select`` wait for
+    the device to count their elements.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in SIZED or (func in INDEXING and _bool_index(args[1])):
+            self.reads += 1
+        return super().__torch_function__(func, types, args, kwargs)
+
+
+def _bool_index(index):
+    entries = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(e, torch.Tensor) and e.dtype == torch.bool for e in entries)
+
+
+class Scripted:
+    """An objective whose every score beats the last (``improving``) or never does.
+
+    The search's steps then do not depend on the noise: every example searches for
+    ``max_iterations`` iterations with one SmoothTaylor run each, or stops after ``patience``
+    iterations with two runs each.
+    """
+
+    def __init__(self, improving):
+        self.improving, self.calls = improving, 0
+
+    def __call__(self, inputs, attributions, target):
+        self.calls += 1
+        return torch.full((inputs.shape[0],), -float(self.calls if self.improving else 0))
+
+
+def adaptive_reads(improving, max_iterations, n_samples, chunk, target):
+    x = torch.rand(3, 3, 6, 6, generator=seeded())
+    search = AdaptiveSmoothTaylor(Net().eval(), Scripted(improving))
+    with CountSyncs() as counter:
+        result = search.attribute(
+            x,
+            target=target(3),
+            n_samples=n_samples,
+            patience=2,
+            max_iterations=max_iterations,
+            internal_batch_size=chunk,
+            generator=seeded(),
+        )
+    runs = 1 + (max_iterations if improving else 2 * 2)
+    assert result.n_evaluations.tolist() == [runs] * 3
+    return counter.reads
+
+
+SEARCHES = [(3, 2, 64), (3, 5, 2), (6, 2, 64), (6, 5, 1)]  # (max_iterations, n_samples, chunk)
+
+
+@pytest.mark.parametrize("target", list(TARGETS), ids=list(TARGETS))
+def test_adaptive_search_reads_which_examples_search_once_per_run_and_nothing_per_sample(target):
+    """Which examples still search reaches Python before each SmoothTaylor run of the search.
+
+    Its rows and their random draws depend on it: two reads per iteration (the second also
+    when no example retries), the rest a constant, whatever ``n_samples`` and the chunks.
+    """
+    stopping = {s: adaptive_reads(False, *s, TARGETS[target]) for s in SEARCHES}
+    assert len(set(stopping.values())) == 1, stopping  # every example stops after 2 iterations
+    assert max(stopping.values()) <= 10 + 2 * 2 + 1, stopping  # and a last read finds none
+    searching = {s: adaptive_reads(True, *s, TARGETS[target]) - 2 * s[0] for s in SEARCHES}
+    assert len(set(searching.values())) == 1, searching
+    assert max(searching.values()) <= 10, searching
