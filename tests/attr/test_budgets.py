@@ -204,7 +204,7 @@ def test_auto_on_the_wrong_budget_or_on_two_is_an_error():
     model = mlp()
     x = examples(2)
     nbig = NoiseBaselineIntegratedGradients(model)
-    with pytest.raises(ValueError, match="`n_steps='auto'`.*set n_baselines='auto'"):
+    with pytest.raises(ValueError, match=r"`n_steps='auto'`.*set n_baselines='auto'"):
         nbig.attribute(x, target=0, n_steps="auto")
     with pytest.raises(ValueError, match="only one budget can be 'auto'"):
         nbig.attribute(x, target=0, n_steps="auto", n_baselines="auto")
