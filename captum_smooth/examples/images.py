@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import io
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
@@ -126,10 +128,54 @@ def read_image(path: str | Path) -> np.ndarray:
         with image_module.open(path) as image:
             mode = image.mode
             deep = mode.startswith("I") or mode == "F"
-            pixels = np.asarray(image) if deep else np.asarray(image.convert("RGB"))
+            if _misread_ycbcr_tiff(image):
+                pixels = _read_ycbcr_tiff(image, image_module)
+            else:
+                pixels = np.asarray(image) if deep else np.asarray(image.convert("RGB"))
     except (OSError, ValueError, image_module.DecompressionBombError) as error:
         raise ValueError(f"cannot read image {path}: {error}") from error
     return _deep_to_rgb(pixels, mode, path) if deep else pixels
+
+
+def _misread_ycbcr_tiff(image: Any) -> bool:
+    """Whether Pillow (before 13) is about to misread an uncompressed YCbCr TIFF.
+
+    It opens such a file as ``RGB`` and decodes its strips as 4-byte ``RGBX`` pixels, the
+    layout libtiff gives for compressed YCbCr, where the file holds 3 bytes per pixel: the
+    load fails ("image file is truncated"). Pillow 13 opens the file as ``YCbCr``.
+    """
+    if image.format != "TIFF" or image.mode != "RGB":
+        return False
+    tags = image.tag_v2
+    return (
+        tags.get(_PHOTOMETRIC) == _YCBCR
+        and tags.get(_SAMPLES_PER_PIXEL) == 3
+        and tuple(tags.get(_YCBCR_SUBSAMPLING, (2, 2))) == (1, 1)
+        and all(tile[0] == "raw" and tile[3][0] == "RGBX" for tile in image.tile)
+    )
+
+
+def _read_ycbcr_tiff(image: Any, image_module: ModuleType) -> np.ndarray:
+    """The RGB pixels of an uncompressed YCbCr TIFF that :func:`_misread_ycbcr_tiff` spotted.
+
+    Its strips are decoded as the 3-byte pixels they are (Pillow's ``RGB`` raw mode copies
+    the bytes), then the bytes are read as ``YCbCr`` and converted as Pillow 13 does.
+    """
+    image.tile = [
+        tile._replace(args=("RGB", *tile[3][1:]))
+        if hasattr(tile, "_replace")
+        else (*tile[:3], ("RGB", *tile[3][1:]))
+        for tile in image.tile
+    ]
+    image.load()
+    ycbcr = image_module.frombytes("YCbCr", image.size, image.tobytes())
+    return np.asarray(ycbcr.convert("RGB"))
+
+
+_PHOTOMETRIC, _SAMPLES_PER_PIXEL, _YCBCR_SUBSAMPLING = 262, 277, 530
+"""The TIFF tags :func:`_misread_ycbcr_tiff` reads (TIFF 6.0)."""
+_YCBCR = 6
+"""The photometric interpretation of YCbCr pixels."""
 
 
 def _deep_to_rgb(pixels: np.ndarray, mode: str, path: Path) -> np.ndarray:
