@@ -68,8 +68,9 @@ class LLMGradientAttribution(CaptumLLMGradientAttribution):
         >>> from captum_smooth.attr.llm import LLMGradientAttribution
         >>> from captum_smooth.examples import load_minilm
         >>> _, tokenizer = load_minilm()
-        >>> config = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=32,
-        ...                                  vocab_size=len(tokenizer))
+        >>> config = transformers.GPT2Config(
+        ...     n_layer=2, n_head=2, n_embd=32, vocab_size=len(tokenizer),
+        ...     bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id)
         >>> model = transformers.GPT2LMHeadModel(config).eval()
         >>> lst = LayerSmoothTaylor(model, model.transformer.wte)
         >>> llm_attr = LLMGradientAttribution(lst, tokenizer)
