@@ -402,6 +402,24 @@ def test_every_mode_pillow_writes_keeps_its_content(tmp_path: Path, mode, fmt, r
         assert difference.max() <= tolerance, (mode, fmt, read_mode, difference.max())
 
 
+def test_an_uncompressed_ycbcr_tiff_keeps_its_colours_where_pillow_reads_it_as_rgbx(
+    tmp_path: Path, monkeypatch
+):
+    """Pillow before 13 opens it as RGB and decodes 4-byte RGBX pixels from its 3-byte ones.
+
+    Pillow 13 reads it: its older table entry is put back so that every Pillow runs the case.
+    """
+    from PIL import TiffImagePlugin
+
+    key = (TiffImagePlugin.II, 6, (1,), 1, (8, 8, 8), ())  # little-endian, as Pillow writes
+    monkeypatch.setitem(TiffImagePlugin.OPEN_INFO, key, ("RGB", "RGBX"))
+    image, expected, tolerance = MODES["YCbCr"]()
+    path = tmp_path / "image.tiff"
+    image.save(path, "TIFF")
+    pixels = examples.read_image(path)
+    assert np.abs(pixels.astype(int) - expected.astype(int)).max() <= tolerance
+
+
 @given(
     low=st.floats(-1e6, 1e6, allow_nan=False),
     spread=st.floats(0, 1e6),

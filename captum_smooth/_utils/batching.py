@@ -44,6 +44,15 @@ def set_memory_budget(n_bytes: int | None) -> int | None:
 
     Raises:
         TypeError, ValueError: unless ``n_bytes`` is ``None`` or a positive int.
+
+    Example:
+        >>> from captum_smooth import SmoothTaylor, set_memory_budget
+        >>> previous = set_memory_budget(64 * 2**20)  # chunks of rows cost at most 64 MiB
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+        >>> attr = SmoothTaylor(model).attribute(torch.rand(2, 3, 2, 2), target=1,
+        ...                                      generator=torch.Generator().manual_seed(0))
+        >>> set_memory_budget(previous)  # restored; returns the setting it replaces
+        67108864
     """
     global _budget
     if n_bytes is not None and (isinstance(n_bytes, bool) or not isinstance(n_bytes, int)):

@@ -24,6 +24,21 @@ class Method:
             seeds one per batch, so results do not depend on how batches are spread over
             processes).
         description: its settings in a few words, for titles and tables.
+
+    Example:
+        >>> from captum.attr import IntegratedGradients
+        >>> from captum_smooth import IDGI, SmoothTaylor
+        >>> from captum_smooth.evaluation import Method
+        >>> smooth_taylor = Method("SmoothTaylor", SmoothTaylor, {"n_samples": 16}, random=True,
+        ...                        description="16 roots, σ = 0.5")
+        >>> idgi = Method("IDGI", lambda m: IDGI(IntegratedGradients(m)), {"n_steps": 16})
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+        >>> images = torch.rand(2, 3, 2, 2)
+        >>> smooth_taylor.attribute(model, images, 1,
+        ...                         generator=torch.Generator().manual_seed(0)).shape
+        torch.Size([2, 3, 2, 2])
+        >>> idgi.attribute(model, images, 1).shape
+        torch.Size([2, 3, 2, 2])
     """
 
     name: str

@@ -97,8 +97,29 @@ class SelectOutput(nn.Module):
     reaches the model, and a layer of ``model`` is a layer of it.
 
     Example:
-        >>> lig = LayerIntegratedGradients(SelectOutput(bert, "logits"), bert.bert.embeddings)
-        >>> attr = SmoothTaylor(SelectOutput(model, 0)).attribute(x, target=3)
+        >>> from captum.attr import LayerIntegratedGradients
+        >>> from captum_smooth import SelectOutput, SmoothTaylor
+        >>> class TwoOutputs(nn.Module):  # returns a dict, as Hugging Face models do
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.embeddings = nn.Embedding(10, 4)
+        ...         self.head = nn.Linear(4, 3)
+        ...
+        ...     def forward(self, ids):
+        ...         hidden = self.embeddings(ids).mean(dim=1)
+        ...         return {"logits": self.head(hidden), "hidden": hidden}
+        >>> model = TwoOutputs()
+        >>> ids = torch.tensor([[1, 2, 3], [4, 5, 6]])
+        >>> lig = LayerIntegratedGradients(SelectOutput(model, "logits"), model.embeddings)
+        >>> lig.attribute(ids, target=2).shape
+        torch.Size([2, 3, 4])
+        >>> features = torch.rand(2, 4)
+        >>> two = nn.Linear(4, 3)
+        >>> pair = lambda x: (two(x), x.norm(dim=1))  # returns a tuple
+        >>> attr = SmoothTaylor(SelectOutput(pair, 0)).attribute(
+        ...     features, target=2, n_samples=8, generator=torch.Generator().manual_seed(0))
+        >>> attr.shape
+        torch.Size([2, 4])
     """
 
     def __init__(self, forward_func: Callable[..., Any], key: str | int) -> None:

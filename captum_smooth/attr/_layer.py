@@ -39,6 +39,19 @@ class LayerAttribution(GradientAttribution):
     ``layer`` one module or a list of modules; ``attribute`` takes
     ``attribute_to_layer_input`` and returns attributions shaped like the layer's activations
     (a tuple for a layer with several outputs, a list for a list of layers).
+
+    Example:
+        >>> from captum_smooth.attr.layer import LayerAttribution, LayerSmoothTaylor
+        >>> embeddings, head = nn.Embedding(10, 4), nn.Linear(5 * 4, 2)
+        >>> model = nn.Sequential(embeddings, nn.Flatten(), head)
+        >>> input_ids = torch.tensor([[1, 2, 3, 4, 5]])
+        >>> lst = LayerSmoothTaylor(model, [embeddings, head])
+        >>> isinstance(lst, LayerAttribution), lst.method.__name__
+        (True, 'SmoothTaylor')
+        >>> attr = lst.attribute(input_ids, target=1, n_samples=8,
+        ...                      generator=torch.Generator().manual_seed(0))
+        >>> [a.shape for a in attr]  # one per layer, shaped like its activations
+        [torch.Size([1, 5, 4]), torch.Size([1, 2])]
     """
 
     method: ClassVar[type[PathAttribution]]

@@ -33,6 +33,25 @@ class Rule(ABC):
     The totals are kept in float32 at least, and the evaluated blocks arrive in it: the
     engine widens a half model's outputs and gradients before any rule sees them
     (:func:`~captum_smooth.attr._engine.bookkeeping_dtype`).
+
+    Example:
+        A rule that sums the gradients at a path's vertices (docs/architecture.md puts it on
+        the path of any method of the package):
+
+        >>> from captum_smooth.attr import Rule, fold_recorded
+        >>> class GradientSum(Rule):
+        ...     @staticmethod
+        ...     def stream(path, with_delta):
+        ...         return path.polyline()
+        ...
+        ...     def fold(self, evaluated):
+        ...         for total, gradient in zip(self.totals, evaluated.grads):
+        ...             total.add_(gradient)
+        >>> points = [torch.zeros(1, 2), torch.ones(1, 2)]
+        >>> values = [torch.zeros(1), torch.ones(1)]
+        >>> grads = [torch.tensor([[1.0, -1.0]]), torch.tensor([[2.0, 0.0]])]
+        >>> fold_recorded(GradientSum, points, values, grads).tolist()
+        [[3.0, -1.0]]
     """
 
     complete: ClassVar[bool] = False
@@ -71,6 +90,16 @@ class RiemannSum(Rule):
     ``w = 1/R`` and ``d = x - z`` SmoothTaylor's Monte-Carlo average; with ``d`` the chord
     ``x_{j+1} - x_j`` a left sum along any polygonal path (Guided IG). The value weights ``c``
     (``+1`` at the path's end, ``-1`` at its start) give the convergence delta.
+
+    Example:
+        >>> from captum_smooth.attr import RiemannSum, SmoothTaylor, fold_recorded
+        >>> SmoothTaylor.rule is RiemannSum  # and every method of the package but two
+        True
+        >>> points = [torch.tensor([[0.0, 0.0]]), torch.tensor([[1.0, 2.0]])]  # x_0, x_1
+        >>> values = [torch.tensor([0.0]), torch.tensor([3.0])]  # f = x₁ + x₂ at each
+        >>> grads = [torch.tensor([[1.0, 1.0]]), torch.tensor([[1.0, 1.0]])]
+        >>> fold_recorded(RiemannSum, points, values, grads).tolist()  # (x_1 - x_0) ⊙ ∇f(x_0)
+        [[1.0, 2.0]]
     """
 
     complete = True
@@ -167,6 +196,18 @@ def fold_recorded(
 
     Raises:
         ValueError: if the three sequences differ in length or are empty.
+
+    Example:
+        A straight path to ``x = (1, 2)`` under ``f(x) = ‖x‖²``, recorded in 10 steps:
+
+        >>> from captum_smooth.attr import IDGIRule, RiemannSum, fold_recorded
+        >>> points = [torch.tensor([[1.0, 2.0]]) * j / 10 for j in range(11)]
+        >>> values = [(p**2).sum(dim=1) for p in points]
+        >>> grads = [2 * p for p in points]
+        >>> idgi = fold_recorded(IDGIRule, points, values, grads)
+        >>> left_sum = fold_recorded(RiemannSum, points, values, grads)
+        >>> round(idgi.sum().item(), 5), round(left_sum.sum().item(), 5)  # f(x) - f(0) = 5
+        (5.0, 4.5)
     """
     if not (len(points) == len(values) == len(grads)) or len(points) == 0:
         raise ValueError(

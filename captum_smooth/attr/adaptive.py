@@ -27,7 +27,19 @@ AUPC and AUTVC: :func:`captum_smooth.metrics.objective`."""
 
 
 class AdaptiveResult(NamedTuple):
-    """What the search found, per example."""
+    """What the search found, per example.
+
+    Example:
+        >>> from captum_smooth import AdaptiveSmoothTaylor
+        >>> from captum_smooth.metrics import objective
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+        >>> search = AdaptiveSmoothTaylor(model, objective("autvc", min_size=4))
+        >>> result = search.attribute(torch.rand(2, 3, 8, 8), target=0, n_samples=16,
+        ...                           max_iterations=3, generator=torch.Generator().manual_seed(0))
+        >>> sigma, score, runs = result.noise_scale, result.objective, result.n_evaluations
+        >>> result.attributions.shape, sigma.shape, bool((runs <= 1 + 2 * 3).all())
+        (torch.Size([2, 3, 8, 8]), torch.Size([2]), True)
+    """
 
     attributions: Tensor
     """SmoothTaylor attributions at the chosen σ, shaped like the inputs."""
@@ -66,14 +78,20 @@ class AdaptiveSmoothTaylor:
     read once, after the last run (docs/reference.md#host-reads).
 
     Example:
+        >>> from captum_smooth import AdaptiveSmoothTaylor
+        >>> from captum_smooth.examples import normalize
         >>> from captum_smooth.metrics import objective
-        >>> aupc = objective("aupc", model, input_transform=normalize,
-        ...                  generator=torch.Generator().manual_seed(1))
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+        >>> raw = torch.rand(2, 3, 8, 8)  # pixels in [0, 1]
+        >>> labels = torch.tensor([0, 2])
+        >>> aupc = objective("aupc", model, input_transform=normalize, window_size=2,
+        ...                  n_steps=4, n_candidates=8, generator=torch.Generator().manual_seed(1))
         >>> search = AdaptiveSmoothTaylor(model, aupc)
-        >>> result = search.attribute(normalize(raw), target=labels, n_samples=100,
-        ...     objective_inputs=raw, internal_batch_size=64,
+        >>> result = search.attribute(normalize(raw), target=labels, n_samples=32,
+        ...     max_iterations=5, objective_inputs=raw, internal_batch_size=64,
         ...     generator=torch.Generator().manual_seed(0))
-        >>> result.attributions, result.noise_scale
+        >>> result.attributions.shape, result.noise_scale.shape
+        (torch.Size([2, 3, 8, 8]), torch.Size([2]))
     """
 
     def __init__(self, forward_func: Callable[..., Any], objective: Objective) -> None:

@@ -38,6 +38,14 @@ def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
     uses it: zero padding, kernel radius ``int(4 σ + 0.5)``, ``σ = 0`` is the identity. The
     separable filter is applied as two banded matrix products ``K_H · x · K_Wᵀ``, whose cost
     does not grow with σ (PAIR's default σ reaches 50 pixels).
+
+    Example:
+        >>> from captum_smooth.attr import gaussian_blur
+        >>> x = torch.zeros(1, 1, 9, 9)
+        >>> x[0, 0, 4, 4] = 1.0  # one bright pixel, far enough from the zero padding
+        >>> blurred = gaussian_blur(x, sigma=1.0)
+        >>> round(blurred.sum().item(), 4), round(blurred[0, 0, 4, 4].item(), 4)
+        (1.0, 0.1592)
     """
     if sigma == 0:
         return x
@@ -101,8 +109,13 @@ class BlurIntegratedGradients(PathAttribution):
     ``blur(x, max_sigma)``, so completeness reads ``Σ attr ≈ f(x) - f(blur(x, max_sigma))``.
 
     Example:
+        >>> from captum_smooth import BlurIntegratedGradients
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+        >>> images = torch.rand(2, 3, 8, 8)
         >>> big = BlurIntegratedGradients(model)
-        >>> attr = big.attribute(images, target=3, max_sigma=50, n_steps=100)
+        >>> attr = big.attribute(images, target=1, max_sigma=8, n_steps=32)
+        >>> attr.shape
+        torch.Size([2, 3, 8, 8])
     """
 
     argument_hints: ClassVar[Mapping[str, str]] = {

@@ -50,8 +50,13 @@ class GuidedIntegratedGradients(PathAttribution):
     (docs/reference.md#guided-ig).
 
     Example:
+        >>> from captum_smooth import GuidedIntegratedGradients
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> images = torch.rand(2, 3, 2, 2)
         >>> gig = GuidedIntegratedGradients(model)
-        >>> attr = gig.attribute(images, baselines=0.0, target=3, n_steps=25, max_dist=1.0)
+        >>> attr = gig.attribute(images, baselines=0.0, target=1, n_steps=25, max_dist=1.0)
+        >>> attr.shape
+        torch.Size([2, 3, 2, 2])
     """
 
     argument_hints: ClassVar[Mapping[str, str]] = {

@@ -59,12 +59,28 @@ class LLMGradientAttribution(CaptumLLMGradientAttribution):
       layer))``, rebuilt on this route's forward function.
 
     Example:
+        A GPT-2 with random weights over MiniLM's installed tokenizer stands in for a trained
+        causal language model and its tokenizer:
+
+        >>> import transformers
+        >>> from captum.attr import TextTokenInput
+        >>> from captum_smooth.attr.layer import LayerSmoothTaylor
+        >>> from captum_smooth.attr.llm import LLMGradientAttribution
+        >>> from captum_smooth.examples import load_minilm
+        >>> _, tokenizer = load_minilm()
+        >>> config = transformers.GPT2Config(
+        ...     n_layer=2, n_head=2, n_embd=32, vocab_size=len(tokenizer),
+        ...     bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id)
+        >>> model = transformers.GPT2LMHeadModel(config).eval()
         >>> lst = LayerSmoothTaylor(model, model.transformer.wte)
         >>> llm_attr = LLMGradientAttribution(lst, tokenizer)
-        >>> result = llm_attr.attribute(TextTokenInput("The capital of France is", tokenizer),
-        ...                             target=" Paris", n_samples=32, noise_scale=0.05,
+        >>> result = llm_attr.attribute(TextTokenInput("the cat sat on", tokenizer),
+        ...                             target="the mat", n_samples=32, noise_scale=0.05,
         ...                             generator=torch.Generator().manual_seed(0))
-        >>> fig, ax = result.plot_token_attr()
+        >>> result.input_tokens, result.output_tokens
+        (['[CLS]', 'the', 'cat', 'sat', 'on', '[SEP]'], ['the', 'mat'])
+        >>> result.token_attr.shape  # (target tokens, prompt tokens); plot_token_attr() draws it
+        torch.Size([2, 6])
     """
 
     SUPPORTED_METHODS = (*_CAPTUM_METHODS, LayerAttribution, RuleOnPath)

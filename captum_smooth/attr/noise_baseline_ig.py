@@ -49,10 +49,16 @@ class NoiseBaselineIntegratedGradients(PathAttribution):
             averaged path gradients by ``x - z_k`` (global attribution).
 
     Example:
+        >>> from captum_smooth import NoiseBaselineIntegratedGradients
+        >>> from captum_smooth.examples import normalize
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+        >>> images = normalize(torch.rand(2, 3, 2, 2))  # model inputs, ImageNet-normalised
         >>> ig = NoiseBaselineIntegratedGradients(model)
-        >>> attr, delta = ig.attribute(images, target=3, n_baselines=10,
-        ...     baseline_transform=lambda u: (u - mean) / std, internal_batch_size=64,
+        >>> attr, delta = ig.attribute(images, target=1, n_baselines=10,
+        ...     baseline_transform=normalize, internal_batch_size=64,
         ...     return_convergence_delta=True, generator=torch.Generator().manual_seed(0))
+        >>> attr.shape, delta.shape
+        (torch.Size([2, 3, 2, 2]), torch.Size([2]))
     """
 
     argument_hints: ClassVar[Mapping[str, str]] = {

@@ -39,9 +39,17 @@ class NoiseTunnel(CaptumNoiseTunnel):
     advanced. Without ``generator`` it is Captum's class (global RNG).
 
     Example:
-        >>> g = torch.Generator().manual_seed(0)
-        >>> smooth = NoiseTunnel(SmoothTaylor(model)).attribute(
-        ...     images, nt_samples=4, target=3, n_samples=50, generator=g)
+        >>> from captum_smooth import NoiseTunnel, SmoothTaylor
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.Tanh(), nn.Linear(8, 3))
+        >>> images = torch.rand(2, 3, 2, 2)
+        >>> tunnel = NoiseTunnel(SmoothTaylor(model))
+        >>> first, again = (
+        ...     tunnel.attribute(images, nt_samples=4, target=1, n_samples=50,
+        ...                      generator=torch.Generator().manual_seed(0))
+        ...     for _ in range(2)
+        ... )
+        >>> first.shape, torch.equal(first, again)  # the same seed, the same noise
+        (torch.Size([2, 3, 2, 2]), True)
     """
 
     @log_usage()

@@ -38,9 +38,14 @@ class SmoothTaylor(PathAttribution):
     SmoothGrad applied to the base method ``∇f(x + ε) ⊙ (-ε)``. It is not complete in general.
 
     Example:
+        >>> from captum_smooth import SmoothTaylor
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+        >>> images = torch.rand(2, 3, 2, 2)
         >>> st = SmoothTaylor(model)
-        >>> attr = st.attribute(images, target=3, n_samples=150, noise_scale=0.5,
+        >>> attr = st.attribute(images, target=1, n_samples=150, noise_scale=0.5,
         ...                     internal_batch_size=64, generator=torch.Generator().manual_seed(0))
+        >>> attr.shape
+        torch.Size([2, 3, 2, 2])
     """
 
     argument_hints: ClassVar[Mapping[str, str]] = {

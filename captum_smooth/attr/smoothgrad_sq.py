@@ -30,6 +30,18 @@ class SquaredGradients(Rule):
     quadrature weighs steps of a line integral (Guided IG's chords, Blur IG's negative steps
     in σ) is refused before its next block is evaluated, since its "squares" would be
     neither a mean nor non-negative.
+
+    Example:
+        >>> from captum_smooth.attr import SmoothGradSquared, SmoothTaylor, SquaredGradients
+        >>> SmoothGradSquared.rule is SquaredGradients  # on SmoothTaylor's roots, say
+        True
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+        >>> attr = SmoothGradSquared(SmoothTaylor(model)).attribute(
+        ...     torch.rand(2, 3, 2, 2), target=1, n_samples=16,
+        ...     generator=torch.Generator().manual_seed(0))
+        >>> squared_weights = (model[1].weight[1] ** 2).view(3, 2, 2)  # a linear model's ∇f²
+        >>> torch.allclose(attr, squared_weights.expand_as(attr))
+        True
     """
 
     @staticmethod
@@ -88,9 +100,14 @@ class SmoothGradSquared(RuleOnPath):
     ``internal_batch_size`` and drawn from a ``generator``.
 
     Example:
+        >>> from captum_smooth import SmoothGradSquared, SmoothTaylor
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.Tanh(), nn.Linear(8, 3))
+        >>> images = torch.rand(2, 3, 2, 2)
         >>> sg2 = SmoothGradSquared(SmoothTaylor(model))
-        >>> attr = sg2.attribute(images, target=3, n_samples=50, noise_scale=0.2,
+        >>> attr = sg2.attribute(images, target=1, n_samples=50, noise_scale=0.2,
         ...                      generator=torch.Generator().manual_seed(0))
+        >>> attr.shape, bool((attr >= 0).all())
+        (torch.Size([2, 3, 2, 2]), True)
     """
 
     rule = SquaredGradients

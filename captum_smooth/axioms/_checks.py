@@ -75,6 +75,18 @@ class AxiomViolation(AssertionError):
 
     An ``AssertionError`` so that pytest reports it as a test failure (with hypothesis's
     minimal counterexample), not as an error in the test itself.
+
+    Example:
+        Plain gradients break sensitivity where the model is flat at the input:
+
+        >>> from captum.attr import Saliency
+        >>> from captum_smooth.axioms import AxiomViolation, check_sensitivity
+        >>> model = lambda x: -torch.relu(1 - x).sum(dim=1)  # flat beyond x = 1
+        >>> try:
+        ...     check_sensitivity(Saliency, model, torch.tensor([[2.0]]), torch.zeros(1, 1))
+        ... except AxiomViolation as violation:
+        ...     print(type(violation).__name__, isinstance(violation, AssertionError))
+        AxiomViolation True
     """
 
 
@@ -86,6 +98,21 @@ class AxiomUnresolvedWarning(UserWarning):
 
     Not a violation. The message names the examples, the numbers and what would resolve them
     (usually more ``n_steps`` or ``n_samples``).
+
+    Example:
+        Two Gauss-Legendre nodes (α ≈ 0.21 and 0.79) both miss the only place the model
+        changes, so Integrated Gradients gives 0 there, within its convergence delta:
+
+        >>> import warnings
+        >>> from captum.attr import IntegratedGradients
+        >>> from captum_smooth.axioms import AxiomUnresolvedWarning, check_sensitivity
+        >>> model = lambda x: torch.relu(x - 0.9).sum(dim=1)  # constant up to x = 0.9
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     result = check_sensitivity(IntegratedGradients, model, torch.ones(1, 1),
+        ...                                torch.zeros(1, 1), attribute_kwargs={"n_steps": 2})
+        >>> result.status, caught[0].category is AxiomUnresolvedWarning
+        (('unresolved',), True)
     """
 
 
@@ -93,6 +120,17 @@ class CheckResult(NamedTuple):
     """What a check measured, per example.
 
     A violation raises :class:`AxiomViolation` instead of returning.
+
+    Example:
+        >>> from captum.attr import IntegratedGradients
+        >>> from captum_smooth.axioms import check_completeness
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+        >>> result = check_completeness(IntegratedGradients, model, torch.rand(2, 4), target=0,
+        ...                             attribute_kwargs={"n_steps": 64})
+        >>> result.axiom, result.status, result.unresolved
+        ('completeness', ('holds', 'holds'), [])
+        >>> bool((result.measured.abs() <= result.tolerance).all())  # the gap, its allowance
+        True
     """
 
     axiom: str
@@ -120,6 +158,14 @@ class LinearCombination(nn.Module):
         model_2: The second; it must take the same inputs and return outputs of the same shape.
         a: The coefficient of ``model_1``.
         b: The coefficient of ``model_2``.
+
+    Example:
+        >>> from captum_smooth.axioms import LinearCombination
+        >>> f1, f2 = nn.Linear(3, 1), nn.Linear(3, 1)
+        >>> combined = LinearCombination(f1, f2, a=2.0, b=-1.0)
+        >>> x = torch.rand(4, 3)
+        >>> torch.allclose(combined(x), 2 * f1(x) - f2(x))
+        True
     """
 
     def __init__(self, model_1: nn.Module, model_2: nn.Module, a: float, b: float) -> None:
@@ -199,10 +245,19 @@ def check_completeness(
         TypeError: For integer ``inputs`` to a method that is not a layer method.
 
     Example:
-        >>> check_completeness(IntegratedGradients, model, x, attribute_kwargs={"n_steps": 64})
-        >>> check_completeness(
-        ...     lambda m: LayerIntegratedGradients(m, m.embedding), text_model, token_ids, 0
-        ... )
+        >>> from captum.attr import IntegratedGradients, LayerIntegratedGradients
+        >>> from captum_smooth.axioms import check_completeness
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+        >>> x = torch.rand(3, 4)
+        >>> check_completeness(IntegratedGradients, model, x, target=0,
+        ...                    attribute_kwargs={"n_steps": 64}).status
+        ('holds', 'holds', 'holds')
+        >>> text_model = nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(3 * 4, 1))
+        >>> token_ids = torch.tensor([[1, 2, 3], [4, 5, 6]])
+        >>> check_completeness(  # in the embeddings' space, from the ids of token 0
+        ...     lambda m: LayerIntegratedGradients(m, m[0]), text_model, token_ids, 0, target=0
+        ... ).status
+        ('holds', 'holds')
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
@@ -299,6 +354,16 @@ def check_sensitivity(
         ValueError: If an example differs from its baseline in more than one feature, or
             ``method`` builds a layer method whose attributions are not aligned with the
             inputs' features.
+
+    Example:
+        >>> from captum.attr import IntegratedGradients
+        >>> from captum_smooth.axioms import check_sensitivity
+        >>> model = lambda x: -torch.relu(1 - x).sum(dim=1)  # flat beyond x = 1
+        >>> inputs = torch.tensor([[2.0, 0.5]])
+        >>> baselines = torch.tensor([[0.0, 0.5]])  # differs in feature 0 only
+        >>> check_sensitivity(IntegratedGradients, model, inputs, baselines,
+        ...                   attribute_kwargs={"n_steps": 64}).status
+        ('holds',)
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
@@ -403,6 +468,16 @@ def check_dummy(
         AxiomViolation: With the largest attribution given to a dummy feature.
         ValueError: If ``method`` builds a layer method whose attributions are not aligned
             with the inputs' features.
+
+    Example:
+        >>> from captum.attr import IntegratedGradients
+        >>> from captum_smooth.axioms import check_dummy
+        >>> model = nn.Linear(4, 1)
+        >>> with torch.no_grad():
+        ...     _ = model.weight[0, 3].zero_()  # the model ignores feature 3
+        >>> check_dummy(IntegratedGradients, model, torch.rand(2, 4), dummy_features=[3],
+        ...             target=0).status
+        ('holds', 'holds')
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
@@ -476,6 +551,16 @@ def check_implementation_invariance(
         ValueError: If the two models' outputs differ on ``inputs`` or ``baselines``, or
             ``method`` builds a layer method whose attributions are not aligned with the
             inputs' features.
+
+    Example:
+        >>> from captum.attr import IntegratedGradients
+        >>> from captum_smooth.axioms import check_implementation_invariance
+        >>> from captum_smooth.axioms.networks import permute_hidden_units
+        >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+        >>> same = permute_hidden_units(model, layer=0, permutation=[2, 0, 3, 1])
+        >>> check_implementation_invariance(IntegratedGradients, model, same, torch.rand(2, 3),
+        ...                                 target=0).status
+        ('holds', 'holds')
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
@@ -555,6 +640,15 @@ def check_linearity(
     Raises:
         AxiomViolation: With both sides at the feature that differs most.
         ValueError: If ``method`` builds a layer method.
+
+    Example:
+        >>> from captum.attr import IntegratedGradients
+        >>> from captum_smooth.axioms import check_linearity
+        >>> f1 = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+        >>> f2 = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+        >>> check_linearity(IntegratedGradients, f1, f2, torch.rand(2, 3), a=2.0, b=-1.0,
+        ...                 target=0).status
+        ('holds', 'holds')
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
@@ -629,6 +723,14 @@ def check_symmetry(
         ValueError: If the two features' values differ in ``inputs`` or in ``baselines``, or
             ``method`` builds a layer method whose attributions are not aligned with the
             inputs' features.
+
+    Example:
+        >>> from captum.attr import IntegratedGradients
+        >>> from captum_smooth.axioms import check_symmetry
+        >>> model = lambda x: torch.tanh(x[:, 0] + x[:, 1]) * x[:, 2]  # symmetric in 0 and 1
+        >>> inputs = torch.tensor([[0.5, 0.5, 2.0], [-1.0, -1.0, 1.0]])
+        >>> check_symmetry(IntegratedGradients, model, inputs, symmetric_features=(0, 1)).status
+        ('holds', 'holds')
     """
     run = _Runner(
         method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed

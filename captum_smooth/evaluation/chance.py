@@ -23,8 +23,14 @@ class RandomMap:
             random=True)`` builds it like any attribution method.
 
     Example:
+        >>> from captum.attr import IntegratedGradients
+        >>> from captum_smooth.evaluation import Method, RandomMap
         >>> methods = [Method("IG", IntegratedGradients),
         ...            Method("random map", RandomMap, random=True)]
+        >>> maps = RandomMap().attribute(torch.zeros(2, 3, 4, 4),
+        ...                              generator=torch.Generator().manual_seed(0))
+        >>> maps.shape, bool(((0 <= maps) & (maps < 1)).all())
+        (torch.Size([2, 3, 4, 4]), True)
     """
 
     def __init__(self, forward_func: Callable[..., Any] | None = None) -> None:

@@ -17,7 +17,17 @@ if TYPE_CHECKING:
 
 @dataclass
 class MetricResult:
-    """One metric on one batch: per-image scores and, if the metric gives them, curves."""
+    """One metric on one batch: per-image scores and, if the metric gives them, curves.
+
+    Example:
+        >>> from captum_smooth.evaluation import MetricResult
+        >>> from captum_smooth.metrics import autvc
+        >>> result = MetricResult.of(autvc(torch.randn(2, 3, 32, 32), min_size=8))
+        >>> result.scores.shape, result.curves.shape  # a result's score and curve
+        (torch.Size([2]), torch.Size([2, 4]))
+        >>> MetricResult.of(torch.tensor([0.5, 0.7])).curves is None  # scores only
+        True
+    """
 
     scores: Tensor
     curves: Tensor | None = None
@@ -50,6 +60,27 @@ class EvaluationResult:
     ``curve_labels`` maps a metric's name to the ``(x, y)`` axis labels of its curves, as the
     metric declares them (the adapters' ``curve_labels`` attribute); :meth:`plot_curves` uses
     them.
+
+    Example:
+        >>> from captum.attr import IntegratedGradients
+        >>> from captum_smooth import SmoothTaylor
+        >>> from captum_smooth.evaluation import Method, RandomMap, evaluate_methods
+        >>> from captum_smooth.metrics import insertion
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3)).eval()
+        >>> dataset = [(torch.rand(3, 8, 8), label) for label in (0, 1, 2, 0)]  # (image, label)
+        >>> methods = [Method("SmoothTaylor", SmoothTaylor, {"n_samples": 16}, random=True),
+        ...            Method("IG", IntegratedGradients),
+        ...            Method("random map", RandomMap, random=True)]
+        >>> result = evaluate_methods(model, dataset, methods, {"insertion": insertion},
+        ...                           batch_size=2)
+        >>> result.methods, result.metrics
+        (['SmoothTaylor', 'IG', 'random map'], ['insertion'])
+        >>> result.curves["IG", "insertion"].shape  # 4 images, 21 points
+        torch.Size([4, 21])
+        >>> [row["method"] for row in result.summary()]
+        ['SmoothTaylor', 'IG', 'random map']
+        >>> sorted(result.paired_test("IG", "random map", "insertion"))
+        ['mean_difference', 'n_a_higher', 'n_b_higher', 'p_value']
     """
 
     methods: list[str]

@@ -70,6 +70,23 @@ def evaluate_methods(
 
     Returns:
         An :class:`EvaluationResult` with per-image scores per method and metric.
+
+    Example:
+        >>> from captum.attr import IntegratedGradients
+        >>> from captum_smooth import SmoothTaylor
+        >>> from captum_smooth.evaluation import Method, RandomMap, evaluate_methods
+        >>> from captum_smooth.metrics import insertion
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3)).eval()
+        >>> dataset = [(torch.rand(3, 8, 8), label) for label in (0, 1, 2, 0)]  # (image, label)
+        >>> methods = [Method("SmoothTaylor", SmoothTaylor, {"n_samples": 16}, random=True),
+        ...            Method("IG", IntegratedGradients),
+        ...            Method("random map", RandomMap, random=True)]
+        >>> result = evaluate_methods(model, dataset, methods, {"insertion": insertion},
+        ...                           batch_size=2)
+        >>> result.scores["IG", "insertion"].shape, result.targets.tolist()  # the labels
+        (torch.Size([4]), [0, 1, 2, 0])
+        >>> print(result.to_markdown().splitlines()[0])  # mean ± standard error per method
+        | method | insertion |
     """
     check.check_callable("model", model)
     check.check_count("batch_size", batch_size)

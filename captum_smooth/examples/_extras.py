@@ -7,7 +7,18 @@ from types import ModuleType
 
 
 class MissingExtraError(ImportError):
-    """An optional dependency of the examples is not installed."""
+    """An optional dependency of the examples is not installed.
+
+    Example:
+        >>> from captum_smooth.examples import MissingExtraError, require
+        >>> try:
+        ...     require("not_installed", "text")
+        ... except MissingExtraError as error:
+        ...     print(error)
+        not_installed is not installed; install the text extra: pip install 'captum-smooth[text]'
+        >>> issubclass(MissingExtraError, ImportError)
+        True
+    """
 
 
 def require(module: str, extra: str = "examples") -> ModuleType:
@@ -22,6 +33,11 @@ def require(module: str, extra: str = "examples") -> ModuleType:
 
     Raises:
         MissingExtraError: ``module`` is not installed.
+
+    Example:
+        >>> from captum_smooth.examples import require
+        >>> require("skimage.data").__name__  # installed with the examples extra
+        'skimage.data'
     """
     try:
         return importlib.import_module(module)

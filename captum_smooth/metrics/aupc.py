@@ -16,7 +16,18 @@ from captum_smooth.metrics import _common as common
 
 
 class AUPCResult(NamedTuple):
-    """Per-example AUPC and the curves behind it."""
+    """Per-example AUPC and the curves behind it.
+
+    Example:
+        >>> from captum_smooth.metrics import aupc
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+        >>> images = torch.rand(2, 3, 8, 8)  # raw pixels in [0, 1]
+        >>> attributions = torch.randn(2, 3, 8, 8)
+        >>> result = aupc(model, images, attributions, target=1, window_size=2, n_steps=4,
+        ...               n_candidates=8, generator=torch.Generator().manual_seed(0))
+        >>> result.score.shape, result.curve.shape, result.windows.shape  # 4 windows' corners
+        (torch.Size([2]), torch.Size([2, 5]), torch.Size([2, 4, 2]))
+    """
 
     score: Tensor
     """``(B,)`` AUPC, Simpson's rule over the curve; lower is better."""
@@ -91,10 +102,16 @@ def aupc(
         :class:`AUPCResult` ``(score, curve, windows)``.
 
     Example:
-        >>> result = aupc(model, images, attributions, target=labels,
-        ...               input_transform=normalize, batch_size=256,
-        ...               generator=torch.Generator().manual_seed(0))
-        >>> result.score.mean()
+        >>> from captum_smooth.examples import normalize
+        >>> from captum_smooth.metrics import aupc
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+        >>> images = torch.rand(2, 3, 8, 8)  # raw pixels in [0, 1]
+        >>> attributions = torch.randn(2, 3, 8, 8)
+        >>> result = aupc(model, images, attributions, target=torch.tensor([0, 2]),
+        ...               window_size=2, n_steps=4, n_candidates=8, input_transform=normalize,
+        ...               batch_size=256, generator=torch.Generator().manual_seed(0))
+        >>> result.score.shape, result.curve[:, 0].abs().tolist()  # from f(x) / |f(x)| = ±1
+        (torch.Size([2]), [1.0, 1.0])
     """
     images = common.check_images("inputs", inputs)
     common.check_target(target, images)

@@ -16,7 +16,16 @@ from captum_smooth.metrics import _common as common
 
 
 class AUTVCResult(NamedTuple):
-    """Per-example AUTVC and the curves behind it."""
+    """Per-example AUTVC and the curves behind it.
+
+    Example:
+        >>> from captum_smooth.metrics import autvc
+        >>> result = autvc(torch.randn(2, 3, 32, 32), min_size=8)
+        >>> result.score.shape, result.curve.shape  # one TV per pyramid level
+        (torch.Size([2]), torch.Size([2, 4]))
+        >>> result.sizes
+        ((32, 32), (22, 22), (15, 15), (10, 10))
+    """
 
     score: Tensor
     """``(B,)`` AUTVC, Simpson's rule over the levels; lower is better (smoother maps)."""
@@ -68,7 +77,11 @@ def autvc(
         :class:`AUTVCResult` ``(score, curve, sizes)``.
 
     Example:
-        >>> autvc(attributions).score
+        >>> from captum_smooth.metrics import autvc
+        >>> noisy = torch.randn(2, 3, 64, 64)
+        >>> smooth = noisy.mean(dim=(2, 3), keepdim=True).expand(2, 3, 64, 64)  # constant maps
+        >>> autvc(noisy).score.shape, autvc(smooth).score.tolist()
+        (torch.Size([2]), [0.0, 0.0])
     """
     if not isinstance(attributions, Tensor):
         raise TypeError(f"`attributions` must be a tensor, got {type(attributions).__name__}")

@@ -16,7 +16,19 @@ from captum_smooth.metrics import _common as common
 
 
 class InsertionResult(NamedTuple):
-    """Per-example insertion (or deletion) scores and the curves behind them."""
+    """Per-example insertion (or deletion) scores and the curves behind them.
+
+    Example:
+        >>> from captum_smooth.metrics import insertion
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+        >>> images = torch.rand(2, 3, 8, 8)  # raw pixels in [0, 1]
+        >>> attributions = torch.randn(2, 3, 8, 8)
+        >>> result = insertion(model, images, attributions, target=1, n_steps=4)
+        >>> result.fractions.tolist()  # the fraction of the pixels inserted at each point
+        [0.0, 0.25, 0.5, 0.75, 1.0]
+        >>> result.score.shape, result.curve.shape, result.ratio_curve.shape
+        (torch.Size([2]), torch.Size([2, 5]), torch.Size([2, 5]))
+    """
 
     score: Tensor
     """``(B,)`` area under the probability curve over the fraction of pixels, in [0, 1]."""
@@ -81,7 +93,15 @@ def insertion(
         :class:`InsertionResult` ``(score, ratio_score, curve, ratio_curve, fractions)``.
 
     Example:
-        >>> insertion(model, images, attributions, labels, input_transform=normalize).score
+        >>> from captum_smooth.examples import normalize
+        >>> from captum_smooth.metrics import insertion
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+        >>> images = torch.rand(2, 3, 8, 8)  # raw pixels in [0, 1]
+        >>> attributions = torch.randn(2, 3, 8, 8)
+        >>> labels = torch.tensor([0, 2])
+        >>> score = insertion(model, images, attributions, labels, input_transform=normalize).score
+        >>> score.shape, bool(((0 <= score) & (score <= 1)).all())
+        (torch.Size([2]), True)
     """
     return _curve(
         "insertion",
@@ -122,6 +142,17 @@ def deletion(
     recorded and integrated over the deleted fraction (trapezoid rule). Lower is better;
     ``score`` lies in [0, 1]. Arguments and result as in :func:`insertion` (``fractions`` are
     the fractions deleted).
+
+    Example:
+        >>> from captum_smooth.examples import normalize
+        >>> from captum_smooth.metrics import deletion
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+        >>> images = torch.rand(2, 3, 8, 8)  # raw pixels in [0, 1]
+        >>> attributions = torch.randn(2, 3, 8, 8)
+        >>> labels = torch.tensor([0, 2])
+        >>> score = deletion(model, images, attributions, labels, input_transform=normalize).score
+        >>> score.shape, bool(((0 <= score) & (score <= 1)).all())
+        (torch.Size([2]), True)
     """
     return _curve(
         "deletion",

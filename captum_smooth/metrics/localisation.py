@@ -15,7 +15,18 @@ from captum_smooth.metrics import _common as common
 
 
 class LocalisationResult(NamedTuple):
-    """Per-example localisation scores and the threshold curves behind them."""
+    """Per-example localisation scores and the threshold curves behind them.
+
+    Example:
+        >>> from captum_smooth.metrics import localisation
+        >>> masks = torch.zeros(2, 8, 8, dtype=torch.bool)
+        >>> masks[:, 2:5, 3:6] = True  # the object's pixels
+        >>> result = localisation(masks.float(), masks)  # a map equal to the mask
+        >>> result.roc_auc.tolist(), result.best_f1.tolist(), result.best_mae.tolist()
+        ([1.0, 1.0], [1.0, 1.0], [0.0, 0.0])
+        >>> result.f1.shape, result.mae.shape, result.thresholds.shape  # per threshold
+        (torch.Size([2, 101]), torch.Size([2, 101]), torch.Size([101]))
+    """
 
     roc_auc: Tensor
     """``(B,)`` ROC-AUC of the map as a score for the mask, in [0, 1]; higher is better."""
@@ -69,7 +80,13 @@ def localisation(
         :class:`LocalisationResult`.
 
     Example:
-        >>> localisation(attributions, boxes).roc_auc.mean()
+        >>> from captum_smooth.metrics import localisation
+        >>> masks = torch.zeros(2, 8, 8, dtype=torch.bool)
+        >>> masks[:, 2:5, 3:6] = True  # the object's pixels
+        >>> attributions = torch.randn(2, 3, 8, 8)
+        >>> attributions[:, :, 2:5, 3:6] += 10  # high on the object, all channels
+        >>> localisation(attributions, masks).roc_auc.tolist()
+        [1.0, 1.0]
     """
     if not isinstance(attributions, Tensor):
         raise TypeError(f"`attributions` must be a tensor, got {type(attributions).__name__}")

@@ -44,9 +44,18 @@ def objective(
         TypeError: for a keyword the metric does not take.
 
     Example:
-        >>> aupc = objective("aupc", model, input_transform=normalize,
-        ...                  generator=torch.Generator().manual_seed(0))
-        >>> AdaptiveSmoothTaylor(model, aupc).attribute(images, target=labels)
+        >>> from captum_smooth import AdaptiveSmoothTaylor
+        >>> from captum_smooth.examples import normalize
+        >>> from captum_smooth.metrics import objective
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+        >>> images, labels = torch.rand(2, 3, 8, 8), torch.tensor([0, 2])
+        >>> aupc = objective("aupc", model, input_transform=normalize, window_size=2,
+        ...                  n_steps=4, n_candidates=8, generator=torch.Generator().manual_seed(0))
+        >>> aupc(images, torch.randn(2, 3, 8, 8), labels).shape  # lower is better
+        torch.Size([2])
+        >>> result = AdaptiveSmoothTaylor(model, objective("autvc", min_size=4)).attribute(
+        ...     images, target=labels, n_samples=16, max_iterations=3,
+        ...     generator=torch.Generator().manual_seed(0))
     """
     check.check_choice("name", name, ("aupc", "autvc"))
     metric = aupc if name == "aupc" else autvc

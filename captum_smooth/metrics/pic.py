@@ -32,11 +32,40 @@ class NoImageKeptError(ValueError):
 
     The filters keep an image where the model is confident on the original and the blurred
     image is less informative and scored lower.
+
+    Example:
+        >>> from captum_smooth.metrics import NoImageKeptError, sic
+        >>> unsure = lambda x: torch.zeros(x.shape[0], 2)  # p = 0.5 for every image
+        >>> images = torch.rand(2, 3, 32, 32)
+        >>> try:
+        ...     sic(unsure, images, images, target=1)
+        ... except NoImageKeptError as error:
+        ...     print(isinstance(error, ValueError))
+        True
     """
 
 
 class PICResult(NamedTuple):
-    """An aggregated performance information curve and the per-image curves behind it."""
+    """An aggregated performance information curve and the per-image curves behind it.
+
+    Example:
+        >>> from captum_smooth.metrics import sic
+        >>> def model(x):  # class 1 when the pixels vary, as in noise; class 0 when blurred
+        ...     detail = (x - x.mean(dim=(2, 3), keepdim=True)).abs().mean(dim=(1, 2, 3))
+        ...     return torch.stack([torch.zeros_like(detail), 40 * (detail - 0.2)], dim=1)
+        >>> images = torch.rand(2, 3, 32, 32)
+        >>> attributions = (images - 0.5).abs()
+        >>> result = sic(model, images, attributions, target=1,
+        ...              generator=torch.Generator().manual_seed(0))
+        >>> result.kept.tolist(), result.curve_x.shape, result.curve.shape  # 1000 points + 1
+        ([True, True], torch.Size([1001]), torch.Size([1001]))
+        >>> result.per_example_auc.shape, result.curves.shape
+        (torch.Size([2]), torch.Size([2, 1001]))
+        >>> result.information.shape  # at each of the 13 default thresholds
+        torch.Size([2, 13])
+        >>> result.predictions.shape  # the blurred image, the 13 revealed ones, the original
+        torch.Size([2, 15])
+    """
 
     auc: Tensor
     """Area under the aggregated curve (trapezoid rule), in [0, 1]; higher is better."""
@@ -140,6 +169,18 @@ def sic(
     Raises:
         NoImageKeptError: when no image passes the filters (a ``ValueError``).
         ValueError: for bad arguments.
+
+    Example:
+        >>> from captum_smooth.metrics import sic
+        >>> def model(x):  # class 1 when the pixels vary, as in noise; class 0 when blurred
+        ...     detail = (x - x.mean(dim=(2, 3), keepdim=True)).abs().mean(dim=(1, 2, 3))
+        ...     return torch.stack([torch.zeros_like(detail), 40 * (detail - 0.2)], dim=1)
+        >>> images = torch.rand(2, 3, 32, 32)
+        >>> attributions = (images - 0.5).abs()
+        >>> result = sic(model, images, attributions, target=1,
+        ...              generator=torch.Generator().manual_seed(0))
+        >>> result.kept.tolist(), bool(0 <= result.auc <= 1)
+        ([True, True], True)
     """
     return _pic(
         "sic",
@@ -191,6 +232,20 @@ def aic(
     ``[argmax f(I) = target]`` instead of the softmax probability, and the curves averaged
     (``aggregation="mean"``) over the kept images (those the model classifies correctly
     while misclassifying the blurred image). Higher is better; in [0, 1].
+
+    Example:
+        >>> from captum_smooth.metrics import aic
+        >>> def model(x):  # class 1 when the pixels vary, as in noise; class 0 when blurred
+        ...     detail = (x - x.mean(dim=(2, 3), keepdim=True)).abs().mean(dim=(1, 2, 3))
+        ...     return torch.stack([torch.zeros_like(detail), 40 * (detail - 0.2)], dim=1)
+        >>> images = torch.rand(2, 3, 32, 32)
+        >>> attributions = (images - 0.5).abs()
+        >>> result = aic(model, images, attributions, target=1,
+        ...              generator=torch.Generator().manual_seed(0))
+        >>> result.kept.tolist(), bool(0 <= result.auc <= 1)
+        ([True, True], True)
+        >>> result.predictions[:, [0, -1]].tolist()  # wrong on the blurred image, right on x
+        [[0.0, 1.0], [0.0, 1.0]]
     """
     return _pic(
         "aic",

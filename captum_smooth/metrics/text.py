@@ -51,6 +51,12 @@ def token_scores(
         TypeError: not a floating-point tensor.
         ValueError: NaN or inf, no examples, another device, or a shape that is neither
             ``(B, T)`` nor ``(B, T, D)``.
+
+    Example:
+        >>> from captum_smooth.metrics import token_scores
+        >>> attributions = torch.tensor([[[1.0, -2.0], [0.5, 0.5], [0.0, 3.0]]])  # (1, 3, 2)
+        >>> token_scores(attributions).tolist(), token_scores(attributions, "abs_sum").tolist()
+        ([[-1.0, 1.0, 3.0]], [[3.0, 1.0, 3.0]])
     """
     attributions = check.check_tensor("attributions", attributions, device, reference)
     check.check_choice("embedding_reduction", embedding_reduction, ("sum", "abs_sum"))
@@ -69,7 +75,16 @@ def token_scores(
 
 
 class TokenPointingResult(NamedTuple):
-    """Per-example pointing-game hits of the top token, with their chance level."""
+    """Per-example pointing-game hits of the top token, with their chance level.
+
+    Example:
+        >>> from captum_smooth.metrics import token_pointing_game
+        >>> scores = torch.tensor([[0.1, 0.9, 0.2, 0.0], [0.5, 0.1, 0.2, 0.3]])  # (B, T) maps
+        >>> masks = torch.tensor([[0, 1, 0, 0], [0, 0, 1, 0]], dtype=torch.bool)
+        >>> result = token_pointing_game(scores, masks)
+        >>> result.hit.tolist(), result.chance.tolist(), result.top.tolist()
+        ([1.0, 0.0], [0.25, 0.25], [1, 0])
+    """
 
     hit: Tensor
     """``(B,)`` in [0, 1]: 1 when the highest-scoring token lies in the mask, 0 when not (for
@@ -110,8 +125,13 @@ def token_pointing_game(
         :class:`TokenPointingResult` ``(hit, chance, top)``.
 
     Example:
-        >>> result = token_pointing_game(attributions, batch.word_mask, positions=batch.positions)
-        >>> result.hit.mean(), result.chance.mean()
+        >>> from captum_smooth.metrics import token_pointing_game
+        >>> scores = torch.tensor([[0.1, 0.9, 0.2, 0.0], [0.5, 0.1, 0.2, 0.3]])  # (B, T) maps
+        >>> masks = torch.tensor([[0, 1, 0, 0], [0, 0, 1, 0]], dtype=torch.bool)
+        >>> positions = torch.tensor([[1, 1, 1, 1], [0, 1, 1, 0]], dtype=torch.bool)
+        >>> result = token_pointing_game(scores, masks, positions=positions)
+        >>> result.hit.mean().item(), result.chance.mean().item()  # how often, by chance
+        (1.0, 0.375)
     """
     scores, truth, where = _scores_and_masks(attributions, masks, positions, embedding_reduction)
     if not (truth & where).any(dim=1).all():
@@ -154,7 +174,14 @@ def token_localisation(
         better), best MAE (lower is better), per example, and their threshold curves.
 
     Example:
-        >>> token_localisation(attributions, batch.word_mask, positions=batch.positions).roc_auc
+        >>> from captum_smooth.metrics import token_localisation
+        >>> scores = torch.tensor([[0.1, 0.9, 0.2, 0.0, 0.3], [0.5, 0.1, 0.2, 0.3, 0.0]])
+        >>> masks = torch.tensor([[0, 1, 0, 0, 0], [0, 0, 0, 1, 0]], dtype=torch.bool)
+        >>> result = token_localisation(scores, masks)
+        >>> result.roc_auc.tolist()  # row 2's word ranks second of its five tokens
+        [1.0, 0.75]
+        >>> [round(f1, 3) for f1 in result.best_f1.tolist()]
+        [1.0, 0.667]
     """
     scores, truth, where = _scores_and_masks(attributions, masks, positions, embedding_reduction)
     inside = (truth & where).sum(dim=1)
@@ -179,7 +206,24 @@ def token_localisation(
 
 
 class TokenCurveResult(NamedTuple):
-    """Per-example token deletion (or insertion) scores and the curves behind them."""
+    """Per-example token deletion (or insertion) scores and the curves behind them.
+
+    Example:
+        >>> from captum_smooth.metrics import token_deletion
+        >>> from captum.attr import LayerIntegratedGradients
+        >>> embeddings = nn.Embedding(10, 4)
+        >>> model = nn.Sequential(embeddings, nn.Flatten(), nn.Linear(5 * 4, 2))
+        >>> input_ids = torch.tensor([[1, 2, 3, 4, 5], [5, 4, 3, 2, 1]])
+        >>> lig = LayerIntegratedGradients(model, embeddings)
+        >>> attributions = lig.attribute(input_ids, target=1)  # (2, 5, 4)
+        >>> positions = torch.tensor([[0, 1, 1, 1, 1]] * 2, dtype=torch.bool)  # not the first
+        >>> result = token_deletion(model, input_ids, attributions, target=1, baselines=0,
+        ...                         positions=positions, n_steps=4)
+        >>> result.fractions.tolist(), result.counts.tolist()  # tokens replaced by id 0
+        ([0.0, 0.25, 0.5, 0.75, 1.0], [[0, 1, 2, 3, 4], [0, 1, 2, 3, 4]])
+        >>> result.score.shape, result.curve.shape  # probabilities of class 1 along the way
+        (torch.Size([2]), torch.Size([2, 5]))
+    """
 
     score: Tensor
     """``(B,)`` area under the probability curve over the fraction of tokens, in [0, 1]."""
@@ -243,9 +287,24 @@ def token_deletion(
         :class:`TokenCurveResult` ``(score, curve, counts, fractions)``.
 
     Example:
-        >>> token_deletion(classifier, batch.input_ids, attributions, batch.labels,
-        ...                baselines=tokenizer.pad_token_id, positions=batch.positions,
-        ...                additional_forward_args=(batch.attention_mask,)).score
+        >>> from captum_smooth.metrics import token_deletion
+        >>> from captum.attr import LayerIntegratedGradients
+        >>> embeddings = nn.Embedding(10, 4)
+        >>> model = nn.Sequential(embeddings, nn.Flatten(), nn.Linear(5 * 4, 2))
+        >>> input_ids = torch.tensor([[1, 2, 3, 4, 5], [5, 4, 3, 2, 1]])
+        >>> lig = LayerIntegratedGradients(model, embeddings)
+        >>> attributions = lig.attribute(input_ids, target=1)  # (2, 5, 4)
+        >>> positions = torch.tensor([[0, 1, 1, 1, 1]] * 2, dtype=torch.bool)  # not the first
+        >>> score = token_deletion(model, input_ids, attributions, target=1, baselines=0,
+        ...                        positions=positions).score
+        >>> score.shape, bool(((0 <= score) & (score <= 1)).all())  # lower is better
+        (torch.Size([2]), True)
+
+        A text model with an attention mask gets it as an additional forward argument, as in
+        ``token_deletion(classifier, batch.input_ids, attributions, batch.labels,
+        baselines=tokenizer.pad_token_id, positions=batch.positions,
+        additional_forward_args=(batch.attention_mask,))`` for a
+        :class:`~captum_smooth.examples.TokenBatch`.
     """
     return _token_curve(
         "deletion",
@@ -283,6 +342,20 @@ def token_insertion(
     (trapezoid rule). Higher is better; ``score`` lies in [0, 1]. ``target=None`` takes the
     model's top-1 class on ``input_ids``. Arguments and result as in :func:`token_deletion`
     (``counts`` are the tokens put back).
+
+    Example:
+        >>> from captum_smooth.metrics import token_insertion
+        >>> from captum.attr import LayerIntegratedGradients
+        >>> embeddings = nn.Embedding(10, 4)
+        >>> model = nn.Sequential(embeddings, nn.Flatten(), nn.Linear(5 * 4, 2))
+        >>> input_ids = torch.tensor([[1, 2, 3, 4, 5], [5, 4, 3, 2, 1]])
+        >>> lig = LayerIntegratedGradients(model, embeddings)
+        >>> attributions = lig.attribute(input_ids, target=1)  # (2, 5, 4)
+        >>> positions = torch.tensor([[0, 1, 1, 1, 1]] * 2, dtype=torch.bool)  # not the first
+        >>> result = token_insertion(model, input_ids, attributions, target=1, baselines=0,
+        ...                          positions=positions)
+        >>> result.score.shape, result.counts[0, [0, -1]].tolist()  # from none back to all 4
+        (torch.Size([2]), [0, 4])
     """
     return _token_curve(
         "insertion",

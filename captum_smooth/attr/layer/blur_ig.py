@@ -23,8 +23,14 @@ class LayerBlurIntegratedGradients(LayerAttribution):
     dimensions (their spatial dimensions, e.g. ``N×C×H×W`` feature maps).
 
     Example:
-        >>> lbig = LayerBlurIntegratedGradients(model, model.layer1)
-        >>> attr = lbig.attribute(images, target=3, max_sigma=8, n_steps=32)
+        >>> from captum_smooth.attr.layer import LayerBlurIntegratedGradients
+        >>> layer1 = nn.Conv2d(3, 4, kernel_size=3, padding=1)
+        >>> model = nn.Sequential(layer1, nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
+        >>> images = torch.rand(2, 3, 8, 8)
+        >>> lbig = LayerBlurIntegratedGradients(model, layer1)
+        >>> attr = lbig.attribute(images, target=1, max_sigma=8, n_steps=32)
+        >>> attr.shape  # layer1's feature maps
+        torch.Size([2, 4, 8, 8])
     """
 
     method = BlurIntegratedGradients

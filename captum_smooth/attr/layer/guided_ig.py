@@ -20,8 +20,15 @@ class LayerGuidedIntegratedGradients(LayerAttribution):
     ``LayerIntegratedGradients`` (``None``: zeros, e.g. token id 0).
 
     Example:
-        >>> lgig = LayerGuidedIntegratedGradients(model, model.embeddings)
+        >>> from captum_smooth.attr.layer import LayerGuidedIntegratedGradients
+        >>> embeddings = nn.Embedding(10, 4)
+        >>> model = nn.Sequential(embeddings, nn.Flatten(), nn.Linear(5 * 4, 2))
+        >>> input_ids = torch.tensor([[1, 2, 3, 4, 5], [5, 4, 3, 2, 1]])  # 2 texts of 5 tokens
+        >>> pad_ids = torch.zeros_like(input_ids)
+        >>> lgig = LayerGuidedIntegratedGradients(model, embeddings)
         >>> attr = lgig.attribute(input_ids, baselines=pad_ids, target=1, n_steps=32)
+        >>> attr.shape, attr.sum(-1).shape  # per embedding dimension; per token
+        (torch.Size([2, 5, 4]), torch.Size([2, 5]))
     """
 
     method = GuidedIntegratedGradients

@@ -23,9 +23,15 @@ class LayerNoiseBaselineIntegratedGradients(LayerAttribution):
     ``a = L(x)``; complete against the mean output at the baselines.
 
     Example:
-        >>> lig = LayerNoiseBaselineIntegratedGradients(model, model.embeddings)
+        >>> from captum_smooth.attr.layer import LayerNoiseBaselineIntegratedGradients
+        >>> embeddings = nn.Embedding(10, 4)
+        >>> model = nn.Sequential(embeddings, nn.Flatten(), nn.Linear(5 * 4, 2))
+        >>> input_ids = torch.tensor([[1, 2, 3, 4, 5], [5, 4, 3, 2, 1]])  # 2 texts of 5 tokens
+        >>> lig = LayerNoiseBaselineIntegratedGradients(model, embeddings)
         >>> attr = lig.attribute(input_ids, target=1, n_baselines=4, baseline_low=-0.1,
         ...                      baseline_high=0.1, generator=torch.Generator().manual_seed(0))
+        >>> attr.shape
+        torch.Size([2, 5, 4])
     """
 
     method = NoiseBaselineIntegratedGradients

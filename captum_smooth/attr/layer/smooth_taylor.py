@@ -26,10 +26,16 @@ class LayerSmoothTaylor(LayerAttribution):
     ``g(a) = Σ α a² + γ a³ + β a`` is ``-2 α σ² - 6 γ a σ²``, as SmoothTaylor's in the input space.
 
     Example:
-        >>> lst = LayerSmoothTaylor(model, model.embeddings)
+        >>> from captum_smooth.attr.layer import LayerSmoothTaylor
+        >>> embeddings = nn.Embedding(10, 4)
+        >>> model = nn.Sequential(embeddings, nn.Flatten(), nn.Linear(5 * 4, 2))
+        >>> input_ids = torch.tensor([[1, 2, 3, 4, 5], [5, 4, 3, 2, 1]])  # 2 texts of 5 tokens
+        >>> lst = LayerSmoothTaylor(model, embeddings)
         >>> attr = lst.attribute(input_ids, target=1, n_samples=64, noise_scale=0.05,
         ...                      generator=torch.Generator().manual_seed(0))
         >>> per_token = attr.sum(-1)
+        >>> per_token.shape
+        torch.Size([2, 5])
     """
 
     method = SmoothTaylor
