@@ -37,7 +37,8 @@ COLOURMAP = "bwr"
 """Diverging, white at zero: red where the attribution is positive, blue where negative."""
 CAPTION = (
     "AUTVC: area under the multi-scale total-variation curve of |map| (Goh et al., ICPR 2020), "
-    "lower = smoother. rows: images through the model to compute the map."
+    "lower = smoother. est. error: the map's estimated distance to the method's own limit, "
+    "÷ its norm (return_error). rows: images through the model to compute the map."
 )
 COLOUR_BAR_LABEL = (
     "attribution summed over RGB, ÷ each map's own {percentile:g}th percentile of |·|, "

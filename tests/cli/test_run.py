@@ -7,15 +7,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from captum.attr import IntegratedGradients
 from PIL import Image
 from torch import nn
 
-from captum_smooth import examples
+from captum_smooth import IDGI, examples, relative_error
 from captum_smooth.cli import main
 from captum_smooth.cli.figure import DPI, PANEL_WIDTH
 
 PANEL = re.compile(
-    r"^  (?P<method>[\w-]+) \((?P<settings>.*); (?P<rows>\d+) rows\): AUTVC (?P<autvc>[\d.]+) ↓$",
+    r"^  (?P<method>[\w-]+) \((?P<settings>.*); (?P<rows>\d+) rows\): AUTVC (?P<autvc>[\d.]+) ↓"
+    r"(?:, est\. error (?P<error>\d+)%)?$",
     re.MULTILINE,
 )
 
@@ -56,6 +58,16 @@ def test_the_default_run_gives_each_method_the_same_budget_and_reports_its_autvc
     assert panels["smoothtaylor"]["settings"] == "n_samples=48, σ=0.5"
     for m in panels.values():
         assert 0 < float(m["autvc"]) < 10
+    # the package's methods print their estimated error (what return_error gives the same
+    # call), Captum's IG has none
+    assert panels["ig"]["error"] is None
+    model, photo = tiny_lite0(), examples.normalize(examples.load_photo("coffee"))
+    attr, error = IDGI(IntegratedGradients(model)).attribute(
+        photo, examples.normalize(torch.zeros_like(examples.load_photo("coffee"))),
+        target=int(model(photo).argmax()), n_steps=48, internal_batch_size=16, return_error=True,
+    )  # fmt: skip
+    assert int(panels["idgi-ig"]["error"]) == round(100 * float(relative_error(attr, error)[0]))
+    assert int(panels["smoothtaylor"]["error"]) > 0
     with Image.open(out) as image:
         assert image.width == 4 * PANEL_WIDTH * DPI
 
