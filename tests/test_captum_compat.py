@@ -57,3 +57,18 @@ def test_sum_rows_sums_everything_but_the_first_dimension():
 
 def test_the_typing_names_exist():
     assert {"TargetType", "BaselineType", "TensorOrTupleOfTensorsGeneric"} <= set(dir(compat))
+
+
+def test_noise_tunnel_expands_per_example_arguments_in_one_overridable_hook():
+    # captum_smooth.NoiseTunnel overrides _expand_partial (to keep a reference data set whole)
+    # and _add_noise_to_input (to draw from a generator); both are called on the instance
+    import inspect
+
+    from captum.attr import NoiseTunnel
+
+    parameters = list(inspect.signature(NoiseTunnel._expand_partial).parameters)
+    assert parameters == [
+        "nt_samples_partition", "kwargs_partial", "inputs", "draw_baseline_from_distrib"
+    ]  # fmt: skip
+    source = inspect.getsource(NoiseTunnel)
+    assert "self._expand_partial(" in source and "self._add_noise_to_input(" in source

@@ -8,7 +8,7 @@ import inspect
 
 import pytest
 import torch
-from captum.attr import IntegratedGradients, LayerIntegratedGradients, Saliency
+from captum.attr import GradientShap, IntegratedGradients, LayerIntegratedGradients, Saliency
 from torch import nn
 
 import captum_smooth.attr as attr_module
@@ -44,6 +44,10 @@ class Net(nn.Module):
         return self.head(torch.tanh(self.conv(x)).mean(dim=(2, 3)))
 
 
+CAPTUM_TWIN = {"ExpectedGradients": GradientShap}
+"""The Captum method each compares with where it is not IntegratedGradients."""
+
+
 def wrapped_methods():
     """Every rule-on-path wrapper over every method it accepts, with Captum's counterpart."""
     model = Net()
@@ -51,7 +55,8 @@ def wrapped_methods():
     for wrapper in (IDGI, SmoothGradSquared):
         for inner in [IntegratedGradients(model), *(m(model) for m in INPUT_SPACE)]:
             try:
-                cases.append((wrapper(inner), IntegratedGradients))
+                twin = CAPTUM_TWIN.get(type(inner).__name__, IntegratedGradients)
+                cases.append((wrapper(inner), twin))
             except (TypeError, ValueError):
                 continue
         for inner in [
@@ -66,7 +71,14 @@ def wrapped_methods():
 
 
 def our_signatures():
-    cases = [(m.__name__, public_signature(m.attribute), IntegratedGradients) for m in INPUT_SPACE]
+    cases = [
+        (
+            m.__name__,
+            public_signature(m.attribute),
+            CAPTUM_TWIN.get(m.__name__, IntegratedGradients),
+        )
+        for m in INPUT_SPACE
+    ]
     cases += [(m.__name__, public_signature(m.attribute), LayerIntegratedGradients) for m in LAYER]
     cases += [
         (f"{type(w).__name__}({type(w.attribution_method).__name__})", w.signature(), captum)
@@ -224,6 +236,10 @@ def every_method():
         "NoiseBaselineIntegratedGradients": {"n_baselines": 2, "n_steps": 3},
         "BlurIntegratedGradients": {"n_steps": 3, "max_sigma": 2.0},
         "GuidedIntegratedGradients": {"n_steps": 3},
+        "ExpectedGradients": {
+            "baselines": torch.rand(5, 3, 6, 6, generator=torch.Generator().manual_seed(4)),
+            "n_samples": 3,
+        },
     }
     cases = [pytest.param(m(model), kwargs.get(m.__name__, {}), id=m.__name__) for m in INPUT_SPACE]
     for wrapper, inner in [
@@ -254,7 +270,9 @@ def test_inputs_and_baselines_that_require_grad_as_in_captums_cifar_tutorial(
         kwargs["generator"] = torch.Generator().manual_seed(0)
     plain = method.attribute(images, target=1, **kwargs)
     x = images.clone().requires_grad_(True)
-    if "baselines" in _parameters(method):
+    if "baselines" in kwargs:  # a reference data set (Expected Gradients)
+        kwargs["baselines"] = kwargs["baselines"].clone().requires_grad_(True)
+    elif "baselines" in _parameters(method):
         kwargs["baselines"] = x * 0
     if "generator" in kwargs:
         kwargs["generator"] = torch.Generator().manual_seed(0)

@@ -7,6 +7,7 @@ from captum_smooth.attr._errors import relative_error
 from captum_smooth.attr._rules import RiemannSum, Rule, fold_recorded
 from captum_smooth.attr.adaptive import AdaptiveResult, AdaptiveSmoothTaylor
 from captum_smooth.attr.blur_ig import BlurIntegratedGradients, gaussian_blur
+from captum_smooth.attr.expected_gradients import ExpectedGradients
 from captum_smooth.attr.guided_ig import GuidedIntegratedGradients
 from captum_smooth.attr.idgi import IDGI, IDGIRule
 from captum_smooth.attr.noise_baseline_ig import NoiseBaselineIntegratedGradients
@@ -20,6 +21,7 @@ __all__ = [
     "AdaptiveSmoothTaylor",
     "Auto",
     "BlurIntegratedGradients",
+    "ExpectedGradients",
     "GuidedIntegratedGradients",
     "IDGIRule",
     "NoiseBaselineIntegratedGradients",

@@ -20,7 +20,7 @@ read per round, about ``log2(cap / start)`` in a call).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,8 +113,12 @@ class Call:
         """Copy the settings (a round sets its own budget in them)."""
         self.settings = dict(self.settings)
 
-    def rows(self, rows: Sequence[int], n_examples: int) -> Call:
-        """The same call on the examples ``rows`` only (per-example arguments cut)."""
+    def rows(self, rows: Sequence[int], n_examples: int, shared: Collection[str] = ()) -> Call:
+        """The same call on the examples ``rows`` only (per-example arguments cut).
+
+        A tensor whose first dimension is the batch's is per example, except the settings
+        named in ``shared``.
+        """
         index = torch.tensor(rows, device=self.inputs[0].device)
 
         def cut(value: Any) -> Any:
@@ -132,7 +136,10 @@ class Call:
             tuple(cut(x) for x in self.inputs),
             cut(self.target),
             cut(self.additional_forward_args),
-            {name: cut(value) for name, value in self.settings.items()},
+            {
+                name: value if name in shared else cut(value)
+                for name, value in self.settings.items()
+            },
         )
 
 

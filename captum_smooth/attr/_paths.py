@@ -187,6 +187,9 @@ class PathAttribution(GradientAttribution):
     has_path: ClassVar[bool] = True
     """Whether :class:`RuleOnPath` can fold this method's path with another rule (a
     ``_attribute`` taking ``rule``); layer variants have it too."""
+    shared_settings: ClassVar[frozenset[str]] = frozenset()
+    """Settings that are not per example even when their first dimension is the batch's (a
+    reference data set): an automatic budget does not cut them to the examples it runs."""
     fixed_chunk_shapes: bool | None = None
     """Whether every model call gets the same number of rows (a short last chunk is padded
     with copies of its last row, whose results are dropped), so that a ``torch.compile``'d
@@ -241,7 +244,7 @@ class PathAttribution(GradientAttribution):
         ) -> tuple[tuple[Tensor, ...], Tensor | None, tuple[Tensor, ...] | None]:
             call = budgets.Call(inputs_tuple, target, additional_forward_args, settings)
             if rows is not None:
-                call = call.rows(rows, n_examples)
+                call = call.rows(rows, n_examples, self.shared_settings)
             if auto is not None:
                 call.settings[auto[0]] = budget
             return self._fold(

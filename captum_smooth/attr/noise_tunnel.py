@@ -114,6 +114,25 @@ class NoiseTunnel(CaptumNoiseTunnel):
         finally:
             _GENERATOR.reset(token)
 
+    def _expand_partial(  # type: ignore[override]
+        self,
+        nt_samples_partition: int,
+        kwargs_partial: dict[str, Any],
+        inputs: tuple[Tensor, ...],
+        draw_baseline_from_distrib: bool,
+    ) -> None:
+        """Captum's expansion of per-example arguments, except a method's reference data set.
+
+        Expected Gradients' ``baselines`` is a set of references to draw from, not one
+        baseline per example: it reaches the method as given.
+        """
+        shared = getattr(self.attribution_method, "shared_settings", frozenset())
+        kept = {name: kwargs_partial.pop(name) for name in shared if name in kwargs_partial}
+        CaptumNoiseTunnel._expand_partial(
+            nt_samples_partition, kwargs_partial, inputs, draw_baseline_from_distrib
+        )
+        kwargs_partial.update(kept)
+
     def _add_noise_to_input(  # type: ignore[override]
         self, input: Tensor, stdev: float, nt_samples_partition: int
     ) -> Tensor:
