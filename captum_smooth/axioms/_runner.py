@@ -240,27 +240,12 @@ class Runner:
 
 
 def _format_baselines(baselines: Any, inputs: Tensor) -> Tensor:
-    if baselines is None:
-        return torch.zeros_like(inputs)
-    if isinstance(baselines, bool) or not isinstance(baselines, int | float | Tensor):
-        raise TypeError(f"`baselines` must be a tensor or a float, got {type(baselines).__name__}")
-    if not is_integer(inputs):
-        return check.format_baselines(baselines, (inputs,))[0]
-    if isinstance(baselines, float) or (
-        isinstance(baselines, Tensor) and baselines.dtype != inputs.dtype
+    """``baselines`` shaped like ``inputs``: one tensor or number, token ids for token ids."""
+    if baselines is not None and (
+        isinstance(baselines, bool) or not isinstance(baselines, int | float | Tensor)
     ):
-        raise TypeError(
-            f"`baselines` must be token ids like `inputs` ({inputs.dtype}): an int or a tensor of "
-            f"that dtype, got {getattr(baselines, 'dtype', type(baselines).__name__)}"
-        )
-    check.check_device("baselines", torch.as_tensor(baselines).device, inputs.device)
-    try:
-        return torch.as_tensor(baselines, device=inputs.device).expand_as(inputs).clone()
-    except RuntimeError:
-        raise ValueError(
-            f"`baselines` of shape {tuple(torch.as_tensor(baselines).shape)} does not match the "
-            f"input's shape {tuple(inputs.shape)}"
-        ) from None
+        raise TypeError(f"`baselines` must be a tensor or a float, got {type(baselines).__name__}")
+    return check.format_baselines(baselines, (inputs,))[0]
 
 
 def is_integer(t: Tensor) -> bool:
