@@ -346,15 +346,6 @@ def _run_cached(
     return outputs
 
 
-def progress_bar(show_progress: bool, total: int, desc: str) -> Any:
-    """A tqdm bar counting rows through the model (``None`` when not shown)."""
-    if not check.check_flag("show_progress", show_progress):
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="rows")
-
-
 def simpson(curves: Tensor) -> Tensor:
     """Simpson's rule with ``dx = 1`` along the last axis, as ``scipy.integrate.simpson``.
 

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from captum_smooth._utils import validation as check
+from captum_smooth._utils.progress import progress_bar
 from captum_smooth.metrics import _common as common
 
 
@@ -131,7 +132,7 @@ def aupc(
         )
 
     windows = _greedy_windows(heatmap.abs(), window_size, n_steps)
-    progress = common.progress_bar(show_progress, n_examples * (1 + n_steps * n_candidates), "AUPC")
+    progress = progress_bar(show_progress, n_examples * (1 + n_steps * n_candidates), "AUPC")
 
     common.check_cache(cache)
     outputs = common.model_outputs(

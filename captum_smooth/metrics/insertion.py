@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from captum_smooth._utils import validation as check
+from captum_smooth._utils.progress import progress_bar
 from captum_smooth.metrics import _common as common
 
 
@@ -211,7 +212,7 @@ def _curve(
         return torch.where(changed, source[example], fill[example])
 
     n_rows = n_examples * (n_steps + 1)
-    progress = common.progress_bar(show_progress, n_rows, kind.capitalize())
+    progress = progress_bar(show_progress, n_rows, kind.capitalize())
     logits = common.model_outputs(
         forward_func,
         rows,

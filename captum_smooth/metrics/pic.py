@@ -18,6 +18,7 @@ from torch import Tensor
 
 from captum_smooth._utils import batching
 from captum_smooth._utils import validation as check
+from captum_smooth._utils.progress import progress_bar
 from captum_smooth.metrics import _common as common
 
 #: PAIR's thresholds: the fractions of the most salient pixels revealed.
@@ -327,7 +328,7 @@ def _pic(
 
     n_examples, n_channels, height, width = images.shape
     n_rows = len(levels) + 2
-    progress = common.progress_bar(show_progress, 2 * n_examples * n_rows, kind.upper())
+    progress = progress_bar(show_progress, 2 * n_examples * n_rows, kind.upper())
     stacked = _revealed_images(images, _reveal_masks(heatmap, keep, levels), progress, cache)
     rows = torch.from_numpy(stacked).to(images.device).permute(0, 1, 4, 2, 3)
     rows = rows.reshape(n_examples * n_rows, n_channels, height, width)
