@@ -299,7 +299,7 @@ def _pic(
     curves.
     """
     images = common.check_images("inputs", inputs)
-    common.check_target(target, images)
+    common.check_class_indices(target, images)
     heatmap = common.saliency_map(attributions, images.shape, channel_reduction, images.device)
     check.check_callable("forward_func", forward_func)
     check.check_callable("input_transform", input_transform, optional=True)
