@@ -417,8 +417,8 @@ def _revealed_images(
     pixels = torch.round(images * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     masks_h = masks.cpu().numpy()
     built = []
-    # The triangulation makes many tiny LAPACK calls: with a multi-threaded BLAS on a busy
-    # machine they thrash (seconds to minutes per image instead of ~0.2 s), one thread does not.
+    # The triangulation makes many tiny LAPACK calls: a multi-threaded BLAS hands each one
+    # between its threads, which thrash on a busy machine; one thread does not.
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
