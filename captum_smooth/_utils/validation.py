@@ -41,8 +41,8 @@ def all_finite(tensor: Tensor) -> bool:
 
     A sum is finite only if every term is (NaN and inf propagate), so one summing pass answers
     for almost every tensor; the element-wise test runs only when the sum is not finite, which
-    a sum of finite terms can also be by overflowing. ``torch.isfinite(t).all()`` costs about
-    twenty times the sum on a CPU, paid on every gradient the methods take.
+    a sum of finite terms can also be by overflowing. ``torch.isfinite(t).all()`` would write
+    and reduce a boolean tensor the size of ``t``, on every gradient the methods take.
     """
     return bool(torch.isfinite(tensor.sum())) or bool(torch.isfinite(tensor).all())
 
@@ -517,10 +517,12 @@ def format_baselines(baselines: Any, inputs: tuple[Tensor, ...]) -> tuple[Tensor
     """Captum's baseline forms as tensors shaped like ``inputs``.
 
     The forms are ``None`` (zeros), a finite number, a finite floating-point tensor on the
-    inputs' device shaped like the input or with batch size 1, or a tuple of these.
+    inputs' device shaped like the input or with batch size 1, or a tuple of these. For an
+    input of token ids (or another non-floating dtype, as a layer method's model inputs), a
+    number must be an int and a tensor must have the input's dtype.
     """
     if baselines is None:
-        baselines = 0.0
+        baselines = 0
     formatted = baselines if isinstance(baselines, tuple) else (baselines,) * len(inputs)
     if len(formatted) != len(inputs):
         raise ValueError(f"`baselines` has {len(formatted)} entries for {len(inputs)} inputs")
@@ -528,7 +530,16 @@ def format_baselines(baselines: Any, inputs: tuple[Tensor, ...]) -> tuple[Tensor
     for b, x in zip(formatted, inputs, strict=True):
         if isinstance(b, bool) or not isinstance(b, (int, float, Tensor)):
             raise TypeError(f"`baselines` must be numbers or tensors, got {type(b).__name__}")
-        if isinstance(b, Tensor):
+        if not x.is_floating_point():
+            if isinstance(b, float) or (isinstance(b, Tensor) and b.dtype != x.dtype):
+                raise TypeError(
+                    f"`baselines` must be token ids like `inputs` ({x.dtype}): an int or a "
+                    f"tensor of that dtype, got {getattr(b, 'dtype', type(b).__name__)}"
+                )
+            if isinstance(b, Tensor):
+                check_device("baselines", b.device, x.device)
+                b = b.detach()
+        elif isinstance(b, Tensor):
             # detached, as the inputs are: attributions never carry the user's graph
             b = check_tensor("baselines", b, x.device, batch=False)
         elif not math.isfinite(b):

@@ -133,9 +133,8 @@ class LayerAttribution(GradientAttribution):
         if "baselines" in inspect.signature(inner.path).parameters:
             # as Captum's layer methods: baselines are model inputs (None: zeros), mapped
             # through the layer
-            given = settings.get("baselines")
             settings["baselines"] = _layer_baselines(
-                probe, self.forward_func, 0 if given is None else given, model_inputs, args
+                probe, self.forward_func, settings.get("baselines"), model_inputs, args
             )
         inner.value_and_grad_func = _LayerValueAndGrad(probe, len(model_inputs))
         result = inner._attribute(
@@ -331,22 +330,9 @@ def _layer_baselines(
 
     The baselines take Captum's forms (token ids of ``[PAD]``, say).
     """
-    formatted = baselines if isinstance(baselines, tuple) else (baselines,) * len(model_inputs)
-    if len(formatted) != len(model_inputs):
-        raise ValueError(f"`baselines` has {len(formatted)} entries for {len(model_inputs)} inputs")
-    expanded = []
-    for b, x in zip(formatted, model_inputs, strict=True):
-        if isinstance(b, bool) or not isinstance(b, (int, float, Tensor)):
-            raise TypeError(f"`baselines` must be numbers or tensors, got {type(b).__name__}")
-        tensor = torch.as_tensor(b, dtype=x.dtype, device=x.device)
-        try:
-            expanded.append(tensor.expand_as(x))
-        except RuntimeError:
-            raise ValueError(
-                f"`baselines` of shape {tuple(tensor.shape)} does not match the input's shape "
-                f"{tuple(x.shape)}"
-            ) from None
-    activations, _ = probe.activations(forward_func, tuple(expanded), args)
+    activations, _ = probe.activations(
+        forward_func, check.format_baselines(baselines, model_inputs), args
+    )
     return activations
 
 

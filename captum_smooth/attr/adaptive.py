@@ -17,8 +17,9 @@ from captum_smooth._utils import validation as check
 from captum_smooth._utils.batching import select_forward_args, select_target
 from captum_smooth._utils.captum_compat import TargetType, format_additional_forward_args
 from captum_smooth._utils.models import one_training_warning
+from captum_smooth._utils.progress import progress_bar
 from captum_smooth.attr._engine import bookkeeping_dtype
-from captum_smooth.attr._paths import _progress_bar, checked_call
+from captum_smooth.attr._paths import checked_call
 from captum_smooth.attr.smooth_taylor import SmoothTaylor
 
 Objective = Callable[[Tensor, Tensor, TargetType], Tensor]
@@ -221,7 +222,7 @@ class AdaptiveSmoothTaylor:
             failures = torch.zeros(n_examples, dtype=torch.long, device=x.device)
             evaluations = torch.ones(n_examples, dtype=torch.long, device=x.device)
             per_example = (-1,) + (1,) * (x.dim() - 1)
-            progress = _progress_bar(
+            progress = progress_bar(
                 show_progress, max_iterations, type(self).__name__, unit="iterations"
             )
             # The state stays on the device, updated over all examples (a step changes only

@@ -12,13 +12,10 @@ score. :data:`CI_TEMPLATE` is a pytest file to copy into your tests.
 """
 
 from captum_smooth.axioms._checks import (
-    ROUNDING_ULPS,
-    VARIATION_STEPS,
     AxiomUnresolvedWarning,
     AxiomViolation,
     CheckResult,
     LinearCombination,
-    MethodFactory,
     check_completeness,
     check_dummy,
     check_implementation_invariance,
@@ -26,7 +23,9 @@ from captum_smooth.axioms._checks import (
     check_sensitivity,
     check_symmetry,
 )
+from captum_smooth.axioms._runner import MethodFactory
 from captum_smooth.axioms._template import CI_TEMPLATE
+from captum_smooth.axioms._tolerances import ROUNDING_ULPS, VARIATION_STEPS
 
 __all__ = [
     "CI_TEMPLATE",

@@ -3,16 +3,12 @@
 Each check builds the method from a *factory* (``IntegratedGradients``, or
 ``lambda model: NoiseTunnel(Saliency(model))``), runs it, and raises :class:`AxiomViolation`
 with the measured numbers when the axiom fails. Every call of ``attribute`` runs with the same
-random numbers (``seed``), so that sampling methods are compared on common draws.
+random numbers (``seed``), so that sampling methods are compared on common draws: the calls
+are the runner's (``_runner.py``), the allowances the tolerances' (``_tolerances.py``).
 
-Tolerances are relative: to the output change and the attributions for completeness, to the
-largest attribution of the example for the per-feature checks, plus a rounding floor of
-:data:`ROUNDING_ULPS` units in the last place of the numbers compared, always on the side where
-rounding cannot make a violation. A model whose outputs are ``1e-8`` in size gets the verdicts
-of the same model scaled to ``1e3``. A case the check cannot decide (sensitivity (a) where the
-output change is within rounding or within the method's own numerical error) is not a
-violation: the check returns it as ``"unresolved"`` in its :class:`CheckResult` and warns with
-:class:`AxiomUnresolvedWarning`.
+A case the check cannot decide (sensitivity (a) where the output change is within rounding or
+within the method's own numerical error) is not a violation: the check returns it as
+``"unresolved"`` in its :class:`CheckResult` and warns with :class:`AxiomUnresolvedWarning`.
 
 Layer methods (Captum's ``LayerIntegratedGradients``, the package's layer variants, wrappers of
 them such as ``IDGI``) are recognised from the built method and take the inputs as they come,
@@ -25,49 +21,17 @@ dimensions (the token's score); linearity does not accept layer methods.
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import math
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
-from captum.attr import Attribution
-from captum.attr import LayerAttribution as CaptumLayerAttribution
 from torch import Tensor, nn
 
-from captum_smooth._utils import validation as check
-from captum_smooth._utils.captum_compat import (
-    TargetType,
-    format_additional_forward_args,
-    run_forward,
-)
-from captum_smooth.attr._layer import LayerAttribution, LayerHooks, Layers
-
-MethodFactory = Callable[[Callable[..., Any]], Attribution]
-
-ROUNDING_ULPS = 1000
-"""The rounding floor of every comparison, in units of ``torch.finfo(dtype).eps`` (of the
-coarsest dtype compared) of the size of the numbers compared: ``2.2e-13`` of it in float64,
-``1.2e-4`` in float32.
-
-The checks see outputs and attributions, not the sums inside the network that rounded them. A
-dot product of ``n`` terms rounds by up to ``n`` units of its largest term (``log n`` with
-pairwise summation), and an output can be much smaller than the activations it was computed
-from; 1000 units cover a few layers of width ~100 with intermediate values ~10 times the output.
-Methods that split measured output changes among the features (IDGI) round relative to the
-outputs, so the per-feature floors of the checks that could fail from rounding include
-``|f(x)| + |f(x')|``. In float64 the floor stays five orders of magnitude below the smallest
-quadrature error the checks are meant to see (IG's ``rtol`` of ``1e-4`` to ``1e-3``), so it
-never hides a real gap."""
-
-
-VARIATION_STEPS = 32
-"""Steps of the straight line from ``x'`` to ``x`` on which completeness measures how much the
-output moves (its total variation, ``Σ |Δf|``), the size its quadrature error scales with.
-32 forward passes per example: a few percent of what a 128-step IG costs."""
+from captum_smooth._utils.captum_compat import TargetType
+from captum_smooth.axioms._runner import MethodFactory, Runner, per_example
+from captum_smooth.axioms._tolerances import check_tolerances, rounding_floor
 
 
 class AxiomViolation(AssertionError):
@@ -259,10 +223,8 @@ def check_completeness(
         ... ).status
         ('holds', 'holds')
     """
-    run = _Runner(
-        method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
-    )
-    _check_tolerances(atol, rtol)
+    run = Runner(method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed)
+    check_tolerances(atol, rtol)
     attributor = run.build(model)
     f_x = run.output(model, run.inputs)
     if not run.takes_baselines(attributor) and attributor.has_convergence_delta():
@@ -283,7 +245,7 @@ def check_completeness(
     tolerance = (
         atol
         + rtol * (difference.abs() + run.variation(model, attributor) + mass)
-        + _rounding(f_x.abs() + f_base.abs() + mass, f_x, attributions)
+        + rounding_floor(f_x.abs() + f_base.abs() + mass, f_x, attributions)
     )
     worst = int(torch.argmax(gap.abs() - tolerance))
     if gap[worst].abs() > tolerance[worst]:
@@ -365,11 +327,9 @@ def check_sensitivity(
         ...                   attribute_kwargs={"n_steps": 64}).status
         ('holds',)
     """
-    run = _Runner(
-        method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
-    )
-    _check_tolerances(atol, 0.0)
-    differs = _per_example(run.inputs != run.baselines)
+    run = Runner(method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed)
+    check_tolerances(atol, 0.0)
+    differs = per_example(run.inputs != run.baselines)
     if (differs.sum(dim=1) > 1).any():
         raise ValueError("`baselines` must differ from `inputs` in at most one feature per example")
     attributor = run.build(model)
@@ -381,10 +341,10 @@ def check_sensitivity(
     attributions = run.features(model, attributor, attributions, "check_sensitivity")
     f_x, f_base = run.output(model, run.inputs), run.output(model, run.baselines)
     difference = f_x - f_base
-    rounding = _rounding(f_x.abs() + f_base.abs(), f_x)
+    rounding = rounding_floor(f_x.abs() + f_base.abs(), f_x)
     # Rounding cannot make an attribution exactly zero, so "zero" is relative to the map alone:
     # a larger floor would call a small genuine share (IDGI's) zero.
-    zero = atol + _rounding(attributions.abs().amax(dim=1), attributions)
+    zero = atol + rounding_floor(attributions.abs().amax(dim=1), attributions)
     measured = torch.zeros_like(zero)
     notes = [""] * run.batch_size
     for i in range(run.batch_size):
@@ -479,15 +439,13 @@ def check_dummy(
         ...             target=0).status
         ('holds', 'holds')
     """
-    run = _Runner(
-        method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
-    )
-    _check_tolerances(atol, rtol)
+    run = Runner(method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed)
+    check_tolerances(atol, rtol)
     dummies = _check_features("dummy_features", dummy_features, run.n_features)
     attributor = run.build(model)
     attributions = run.features(model, attributor, run.attribute(attributor), "check_dummy")
     scale = attributions.abs().amax(dim=1)
-    tolerance = atol + rtol * scale + _rounding(scale + run.magnitude(model), attributions)
+    tolerance = atol + rtol * scale + rounding_floor(scale + run.magnitude(model), attributions)
     on_dummies = attributions[:, dummies].abs()
     excess = on_dummies - tolerance[:, None]
     if (excess > 0).any():
@@ -562,17 +520,15 @@ def check_implementation_invariance(
         ...                                 target=0).status
         ('holds', 'holds')
     """
-    run = _Runner(
-        method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
-    )
-    _check_tolerances(atol, rtol)
+    run = Runner(method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed)
+    check_tolerances(atol, rtol)
     attributors = run.build(model), run.build(equivalent_model)
     f = torch.cat([run.output(model, run.inputs), run.output(model, run.baselines)])
     g = torch.cat(
         [run.output(equivalent_model, run.inputs), run.output(equivalent_model, run.baselines)]
     )
     scale = torch.maximum(f.abs(), g.abs()).max()
-    if ((f - g).abs() > atol + rtol * scale + _rounding(scale, f, g)).any():
+    if ((f - g).abs() > atol + rtol * scale + rounding_floor(scale, f, g)).any():
         raise ValueError(
             f"`model` and `equivalent_model` are not equivalent: outputs {f.tolist()} and "
             f"{g.tolist()} on the inputs, then the baselines"
@@ -650,10 +606,8 @@ def check_linearity(
         ...                 target=0).status
         ('holds', 'holds')
     """
-    run = _Runner(
-        method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
-    )
-    _check_tolerances(atol, rtol)
+    run = Runner(method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed)
+    check_tolerances(atol, rtol)
     if model_1 is model_2:
         raise ValueError("`model_1` and `model_2` must be distinct module instances")
     for name, value in (("a", a), ("b", b)):
@@ -668,8 +622,8 @@ def check_linearity(
             "accept layer methods, since a·f₁ + b·f₂ holds a layer of each network and has no "
             "single layer's space"
         )
-    together = _per_example(run.attribute(run.build(LinearCombination(model_1, model_2, a, b))))
-    apart = a * _per_example(run.attribute(first)) + b * _per_example(
+    together = per_example(run.attribute(run.build(LinearCombination(model_1, model_2, a, b))))
+    apart = a * per_example(run.attribute(first)) + b * per_example(
         run.attribute(run.build(model_2))
     )
     magnitude = abs(a) * run.magnitude(model_1) + abs(b) * run.magnitude(model_2)
@@ -732,15 +686,13 @@ def check_symmetry(
         >>> check_symmetry(IntegratedGradients, model, inputs, symmetric_features=(0, 1)).status
         ('holds', 'holds')
     """
-    run = _Runner(
-        method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed
-    )
-    _check_tolerances(atol, rtol)
+    run = Runner(method, inputs, baselines, target, additional_forward_args, attribute_kwargs, seed)
+    check_tolerances(atol, rtol)
     if not isinstance(symmetric_features, tuple) or len(symmetric_features) != 2:
         raise TypeError("`symmetric_features` must be a pair of feature indices")
     i, j = _check_features("symmetric_features", symmetric_features, run.n_features)
     for name, points in (("inputs", run.inputs), ("baselines", run.baselines)):
-        flat = _per_example(points)
+        flat = per_example(points)
         if not torch.equal(flat[:, i], flat[:, j]):
             raise ValueError(f"`{name}` must have equal values at the symmetric features")
     attributor = run.build(model)
@@ -759,278 +711,10 @@ def check_symmetry(
     )
 
 
-def _check_tolerances(atol: float, rtol: float) -> None:
-    """Non-negative finite tolerances, else ``ValueError``."""
-    for name, value in (("atol", atol), ("rtol", rtol)):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"`{name}` must be a float, got {type(value).__name__}")
-        if not 0 <= value < float("inf"):
-            raise ValueError(f"`{name}` must be a non-negative finite number, got {value}")
-
-
-class _Runner:
-    """Validated arguments shared by the checks, and the calls they make."""
-
-    def __init__(
-        self,
-        method: MethodFactory,
-        inputs: Tensor,
-        baselines: Tensor | float | None,
-        target: TargetType,
-        additional_forward_args: Any,
-        kwargs: Mapping[str, Any] | None,
-        seed: int,
-    ) -> None:
-        if isinstance(method, Attribution) or not callable(method):
-            raise TypeError(
-                "`method` must be a factory taking a model and returning a Captum Attribution, "
-                "e.g. `IntegratedGradients` or `lambda m: NoiseTunnel(Saliency(m))`, got "
-                f"{type(method).__name__}"
-            )
-        self._method = method
-        if not isinstance(inputs, Tensor):
-            raise TypeError(f"`inputs` must be a tensor, got {type(inputs).__name__}")
-        if _is_integer(inputs):
-            # token ids, for a layer method: whether the method is one is known at `build`
-            if inputs.dim() == 0 or inputs.shape[0] == 0:
-                raise ValueError("`inputs` must hold at least one example (batch first)")
-            self.inputs = inputs.detach()
-        else:
-            (self.inputs,), _ = check.format_inputs(inputs)
-        if self.inputs.dim() < 2:
-            raise ValueError("`inputs` must be shaped (batch, *features)")
-        self.baselines = _format_baselines(baselines, self.inputs)
-        self.batch_size = self.inputs.shape[0]
-        self.n_features = self.inputs[0].numel()
-        check.check_target(target, self.batch_size, self.inputs)
-        check.check_forward_args(
-            format_additional_forward_args(additional_forward_args), (self.inputs,)
-        )
-        self.target, self.additional_forward_args = target, additional_forward_args
-        if kwargs is not None and not isinstance(kwargs, Mapping):
-            raise TypeError(f"`attribute_kwargs` must be a mapping, got {type(kwargs).__name__}")
-        self.kwargs = dict(kwargs or {})
-        self.to_layer_input = self.kwargs.get("attribute_to_layer_input", False) is True
-        reserved = {"inputs", "baselines", "target", "additional_forward_args"} & set(self.kwargs)
-        if reserved:
-            raise ValueError(
-                f"`attribute_kwargs` must not set {sorted(reserved)}: pass them to the check itself"
-            )
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"`seed` must be an int, got {type(seed).__name__}")
-        if not 0 <= seed < 2**32:
-            raise ValueError(f"`seed` must lie in [0, 2**32) (numpy's seeds), got {seed}")
-        self.seed = seed
-        self._generator_states = {
-            k: v.get_state() for k, v in self.kwargs.items() if isinstance(v, torch.Generator)
-        }
-
-    def build(self, model: Callable[..., Any]) -> Attribution:
-        """The method on ``model``; integer inputs only for a layer method."""
-        attributor = self._method(model)
-        if not isinstance(attributor, Attribution):
-            raise TypeError(
-                f"`method` must return a Captum Attribution, got {type(attributor).__name__}"
-            )
-        if _is_integer(self.inputs) and self.layers(attributor) is None:
-            raise TypeError(
-                f"`inputs` must be floating point for {type(attributor).__name__}, which "
-                f"attributes to the inputs, got dtype {self.inputs.dtype}: integer inputs (token "
-                "ids) need a layer method, e.g. `lambda m: LayerIntegratedGradients(m, "
-                "m.embedding)`"
-            )
-        self.output(model, self.inputs)
-        return attributor
-
-    @staticmethod
-    def layers(attributor: Attribution) -> list[nn.Module] | None:
-        """The layers a layer method attributes to, looking through wrappers; else None.
-
-        A layer method is one of Captum's (``LayerIntegratedGradients``...) or of the
-        package's; wrappers (IDGI, NoiseTunnel) hold theirs as ``attribution_method``.
-        """
-        layer = _layer_of(attributor)
-        if layer is None:
-            return None
-        return layer if isinstance(layer, list) else [layer]
-
-    def space(
-        self, model: Callable[..., Any], attributor: Attribution, summed: bool = False
-    ) -> str:
-        """Where the attributions live, for messages: empty for the inputs' space.
-
-        With ``summed``, says that a feature's attribution sums its layer attributions.
-        """
-        layers = self.layers(attributor)
-        if layers is None:
-            return ""
-        names = ", ".join(_module_name(model, layer) for layer in layers)
-        where = "input" if self.to_layer_input else "output"
-        if summed:
-            return (
-                f" (its attributions in the space of the {where} of layer {names}, summed over "
-                "the trailing dimensions)"
-            )
-        return f" in the space of the {where} of layer {names}"
-
-    def features(
-        self, model: Callable[..., Any], attributor: Attribution, attributions: Any, name: str
-    ) -> Tensor:
-        """``(B, n_features)``: each input feature's attribution.
-
-        A layer method's attributions, shaped like the inputs plus trailing dimensions, are
-        summed over those (a token's score); others are refused, naming ``method``.
-        """
-        if self.layers(attributor) is None:
-            return _per_example(attributions)
-        dims = self.inputs.dim()
-        if isinstance(attributions, Tensor) and attributions.shape[:dims] == self.inputs.shape:
-            return attributions.reshape(self.batch_size, self.n_features, -1).sum(dim=2)
-        shape = (
-            tuple(attributions.shape)
-            if isinstance(attributions, Tensor)
-            else f"a {type(attributions).__name__} of tensors"
-        )
-        raise ValueError(
-            f"`method` builds {type(attributor).__name__}, whose attributions"
-            f"{self.space(model, attributor)} ({shape}) are not aligned with the features of "
-            f"`inputs` {tuple(self.inputs.shape)}: {name} needs attributions aligned with input "
-            "features, shaped like `inputs` plus trailing dimensions (an embedding layer's "
-            "(batch, tokens, embedding) for (batch, tokens) token ids); attribute to such a "
-            "layer (check_completeness takes any layer)"
-        )
-
-    @staticmethod
-    def takes_baselines(attributor: Attribution) -> bool:
-        """Whether ``attribute`` accepts ``baselines``, directly or through a wrapped method.
-
-        Wrappers that pass ``**kwargs`` on to their ``attribution_method`` (NoiseTunnel, IDGI)
-        accept them through it.
-        """
-        parameters = inspect.signature(attributor.attribute).parameters
-        if "baselines" in parameters:
-            return True
-        wrapped = getattr(attributor, "attribution_method", None)
-        passes_on = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-        return passes_on and isinstance(wrapped, Attribution) and _Runner.takes_baselines(wrapped)
-
-    def attribute(self, attributor: Attribution, with_baselines: bool = True, **extra: Any) -> Any:
-        """``attributor.attribute`` on the inputs with the check's arguments and common draws."""
-        kwargs = {**self.kwargs, **extra}
-        if with_baselines and self.takes_baselines(attributor):
-            kwargs["baselines"] = self.baselines
-        with _common_random_numbers(self.seed, self.kwargs, self._generator_states):
-            return attributor.attribute(
-                self.inputs,
-                target=self.target,
-                additional_forward_args=self.additional_forward_args,
-                **kwargs,
-            )
-
-    def per_example_delta(self, delta: Tensor) -> Tensor:
-        """A convergence delta per example: the mean over a sampling method's draws.
-
-        Captum orders the draws by example (``n_samples`` rows for the first example, then the
-        next).
-        """
-        return torch.as_tensor(delta).detach().reshape(self.batch_size, -1).mean(dim=1)
-
-    def variation(self, model: Callable[..., Any], attributor: Attribution) -> Tensor:
-        """How much the output moves from the baselines to the inputs, per example.
-
-        The sum of ``|Δf|`` over :data:`VARIATION_STEPS` equal steps of the straight line: in
-        the inputs' space, or for a layer method in the layer's, from ``L(x')`` to ``L(x)``
-        (the model run on the inputs with the layer's activations replaced by the points).
-        """
-        steps = torch.linspace(0, 1, VARIATION_STEPS + 1).tolist()
-        layers = self.layers(attributor)
-        if layers is None:
-            outputs = [
-                self.output(model, self.baselines + t * (self.inputs - self.baselines))
-                for t in steps
-            ]
-        else:
-            hooks = LayerHooks(layers, self.to_layer_input)
-            args = format_additional_forward_args(self.additional_forward_args)
-            end, _ = hooks.activations(model, (self.inputs,), args)
-            start, _ = hooks.activations(model, (self.baselines,), args)
-            outputs = []
-            for t in steps:
-                points = tuple(a + t * (b - a) for a, b in zip(start, end, strict=True))
-                with hooks.replaced(points):
-                    outputs.append(self.output(model, self.inputs))
-        return torch.stack(outputs).diff(dim=0).abs().sum(dim=0)
-
-    def magnitude(self, model: Callable[..., Any]) -> Tensor:
-        """``|f(x)| + |f(x')|`` per example: the size of the outputs a method differences."""
-        return self.output(model, self.inputs).abs() + self.output(model, self.baselines).abs()
-
-    def output(self, model: Callable[..., Any], points: Tensor) -> Tensor:
-        with torch.no_grad():
-            out = run_forward(model, points, self.target, self.additional_forward_args)
-        if out.numel() != self.batch_size:
-            raise ValueError(
-                f"the model's output for `target` must be one scalar per example, got shape "
-                f"{tuple(out.shape)}"
-            )
-        return out.reshape(self.batch_size).detach()
-
-
-def _format_baselines(baselines: Any, inputs: Tensor) -> Tensor:
-    if baselines is None:
-        return torch.zeros_like(inputs)
-    if isinstance(baselines, bool) or not isinstance(baselines, int | float | Tensor):
-        raise TypeError(f"`baselines` must be a tensor or a float, got {type(baselines).__name__}")
-    if not _is_integer(inputs):
-        return check.format_baselines(baselines, (inputs,))[0]
-    if isinstance(baselines, float) or (
-        isinstance(baselines, Tensor) and baselines.dtype != inputs.dtype
-    ):
-        raise TypeError(
-            f"`baselines` must be token ids like `inputs` ({inputs.dtype}): an int or a tensor of "
-            f"that dtype, got {getattr(baselines, 'dtype', type(baselines).__name__)}"
-        )
-    check.check_device("baselines", torch.as_tensor(baselines).device, inputs.device)
-    try:
-        return torch.as_tensor(baselines, device=inputs.device).expand_as(inputs).clone()
-    except RuntimeError:
-        raise ValueError(
-            f"`baselines` of shape {tuple(torch.as_tensor(baselines).shape)} does not match the "
-            f"input's shape {tuple(inputs.shape)}"
-        ) from None
-
-
-def _is_integer(t: Tensor) -> bool:
-    """Whether ``t`` holds integers (token ids), not floats, complex numbers or bools."""
-    return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
-
-
-def _layer_of(attributor: Attribution) -> Layers | None:
-    """The ``layer`` of a layer method, or of the method a wrapper holds; else None."""
-    if isinstance(attributor, CaptumLayerAttribution | LayerAttribution):
-        return attributor.layer
-    wrapped = getattr(attributor, "attribution_method", None)
-    return _layer_of(wrapped) if isinstance(wrapped, Attribution) else None
-
-
-def _module_name(model: Callable[..., Any], layer: nn.Module) -> str:
-    """The layer's name in ``model`` and its kind, e.g. ``"`embedding` (Embedding)"``."""
-    kind = type(layer).__name__
-    if isinstance(model, nn.Module):
-        for name, module in model.named_modules():
-            if module is layer and name:
-                return f"`{name}` ({kind})"
-    return kind
-
-
-def _per_example(t: Tensor) -> Tensor:
-    return t.reshape(t.shape[0], -1)
-
-
 def _flat(attributions: Any) -> Tensor:
     """Attributions per example, flattened; a layer method's tuples and lists joined."""
     if isinstance(attributions, Tensor):
-        return _per_example(attributions)
+        return per_example(attributions)
     return torch.cat([_flat(a) for a in attributions], dim=1)
 
 
@@ -1068,7 +752,7 @@ def _assert_close(
     """
     if scale is None:
         scale = torch.maximum(first.abs().amax(dim=1), second.abs().amax(dim=1))
-    tolerance = atol + rtol * scale + _rounding(scale + magnitude, first, second)
+    tolerance = atol + rtol * scale + rounding_floor(scale + magnitude, first, second)
     excess = (first - second).abs() - tolerance[:, None]
     if (excess > 0).any():
         example, feature = divmod(int(excess.argmax()), first.shape[1])
@@ -1080,15 +764,6 @@ def _assert_close(
             f"{tolerance[example].item():.3g})"
         )
     return _holds(axiom, (first - second).abs().amax(dim=1), tolerance)
-
-
-def _rounding(scale: Tensor, *operands: Tensor) -> Tensor:
-    """The rounding floor of a comparison of numbers of size ``scale``.
-
-    :data:`ROUNDING_ULPS` units in the last place of the coarsest dtype among ``operands``.
-    """
-    eps = max(torch.finfo(t.dtype).eps for t in operands)
-    return ROUNDING_ULPS * eps * scale
 
 
 def _holds(axiom: str, measured: Tensor, tolerance: Tensor) -> CheckResult:
@@ -1109,26 +784,3 @@ def _unresolved_or_holds(
         )
     status = tuple("unresolved" if note else "holds" for note in notes)
     return CheckResult(axiom, status, measured.detach(), tolerance.detach(), tuple(notes))
-
-
-@contextlib.contextmanager
-def _common_random_numbers(
-    seed: int, kwargs: Mapping[str, Any], generator_states: Mapping[str, Tensor]
-) -> Iterator[None]:
-    """The same draws for every call.
-
-    Torch's and numpy's global generators are seeded (and restored afterwards; Captum's
-    GradientShap draws from numpy's), and any ``torch.Generator`` in ``attribute_kwargs`` is
-    rewound to its state when the check began.
-    """
-    for name, state in generator_states.items():
-        kwargs[name].set_state(state)
-    # Captum's GradientShap draws from numpy's legacy global generator: seed that one.
-    numpy_state = np.random.get_state()  # noqa: NPY002
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        np.random.seed(seed)  # noqa: NPY002
-        try:
-            yield
-        finally:
-            np.random.set_state(numpy_state)  # noqa: NPY002

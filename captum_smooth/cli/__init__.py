@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "explain-text":
             text_request = text_arguments.check(args)
-            # Imported only for checked arguments: torch and captum alone take seconds.
+            # Imported only for checked arguments: a mistake is answered before torch loads.
             from captum_smooth.cli import explain_text
 
             explain_text.run(text_request)

@@ -1,7 +1,7 @@
 """``captum-smooth explain``'s arguments and the checks that need neither torch nor a model.
 
 Only the standard library is imported here: ``--help`` and a mistaken argument answer at once,
-before the seconds that importing torch and loading a model take.
+before torch is imported and a model loaded.
 """
 
 from __future__ import annotations

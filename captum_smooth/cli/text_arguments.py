@@ -1,7 +1,7 @@
 """``captum-smooth explain-text``'s arguments and the checks that need neither torch nor a model.
 
 Only the standard library is imported here, as for ``explain``: ``--help`` and a mistaken
-argument answer before the seconds that importing torch and training the classifier take.
+argument answer before torch is imported and the classifier trained.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.method import Method
+from captum_smooth._utils.progress import progress_bar
 from captum_smooth.evaluation.result import EvaluationResult, MetricResult
 
 Metric = Callable[..., Any]
@@ -111,7 +112,8 @@ def evaluate_methods(
         raise ValueError("`dataset` holds no images")
     mine = [(b, batch) for b, batch in enumerate(batches) if b % world == rank]
     local: list[tuple[int, dict[tuple[str, str], MetricResult], Tensor]] = []
-    for b, batch in _progress(mine, show_progress):
+    progress = progress_bar(show_progress, len(mine), "evaluating", unit="batch")
+    for b, batch in mine:
         images, masks = batch.images.to(device), batch.masks
         inputs = images if input_transform is None else input_transform(images)
         if input_transform is not None and not check.is_finite_batch(inputs, images.shape[0]):
@@ -147,6 +149,10 @@ def evaluate_methods(
                     metric_name, MetricResult.of(value), images.shape[0]
                 )
         local.append((b, batch_results, targets.cpu()))
+        if progress is not None:
+            progress.update(1)
+    if progress is not None:
+        progress.close()
     gathered = _gather(local, world)
     gathered.sort(key=lambda item: item[0])
     return EvaluationResult.from_batches(
@@ -445,11 +451,3 @@ def _to_cpu(local: list) -> list:
     return [
         (b, {k: v.to("cpu") for k, v in results.items()}, targets) for b, results, targets in local
     ]
-
-
-def _progress(items: list, show: bool) -> Iterable[Any]:
-    if not show:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc="evaluating", unit="batch")

@@ -1,6 +1,6 @@
 """A real text classifier, offline, with the ground truth of which tokens carry the sentiment.
 
-Pretrained MiniLM, a linear head trained in seconds on templated sentiment sentences, and the
+Pretrained MiniLM, a linear head trained on templated sentiment sentences, and the
 word pieces of each sentence's sentiment word.
 
 The encoder is ``sentence-transformers/all-MiniLM-L6-v2`` (a 6-layer ``BertModel``, 22.7 M
@@ -379,7 +379,7 @@ def _trained() -> tuple[SentimentClassifier, Any]:
 def load_sentiment_classifier() -> tuple[SentimentClassifier, Any]:
     """The MiniLM sentiment classifier, its head trained on the training sentences.
 
-    The first call loads MiniLM and trains the head (seconds on a CPU); later calls in the same
+    The first call loads MiniLM and trains the head; later calls in the same
     process get a copy of the result, kept in memory only.
 
     Returns:

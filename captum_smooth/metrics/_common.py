@@ -127,19 +127,20 @@ def saliency_map(
     )
 
 
-def check_target(target: Any, images: Tensor) -> None:
-    """Check ``target``: ``None`` or class indices for the batch ``images``.
+def check_class_indices(target: Any, examples: Tensor) -> None:
+    """Check a metric's ``target``: ``None`` or class indices for the batch ``examples``.
 
-    An int, a sequence with one int per image, or an integer tensor on the images' device;
-    none negative. Checked before any model call; :func:`target_per_example` checks them
-    against the number of outputs.
+    An int, a sequence (a tuple included) with one int per example, or an integer tensor on
+    the examples' device; none negative. Checked before any model call;
+    :func:`target_per_example` checks them against the number of outputs. Narrower than
+    Captum's target forms (``validation.check_target``), where a tuple indexes one output.
     """
     if target is None:
         return
     if isinstance(target, bool) or not isinstance(target, (int, Sequence, Tensor)):
         raise TypeError(f"`target` must be an int, a sequence or a tensor, got {type(target)}")
     check.check_target(
-        list(target) if isinstance(target, Sequence) else target, images.shape[0], images
+        list(target) if isinstance(target, Sequence) else target, examples.shape[0], examples
     )
 
 
@@ -151,7 +152,7 @@ def target_per_example(target: Any, outputs: Tensor) -> Tensor:
     n_examples = outputs.shape[0]
     if target is None:
         return outputs.argmax(dim=1)
-    check_target(target, outputs)
+    check_class_indices(target, outputs)
     index = torch.as_tensor(target, device=outputs.device)
     index = index.reshape(-1).long().expand(n_examples)
     if ((index < 0) | (index >= outputs.shape[1])).any():
@@ -344,15 +345,6 @@ def _run_cached(
     if classes_for is not None:
         check_classes(outputs, classes_for)
     return outputs
-
-
-def progress_bar(show_progress: bool, total: int, desc: str) -> Any:
-    """A tqdm bar counting rows through the model (``None`` when not shown)."""
-    if not check.check_flag("show_progress", show_progress):
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="rows")
 
 
 def simpson(curves: Tensor) -> Tensor:

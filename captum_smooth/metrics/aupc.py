@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from captum_smooth._utils import validation as check
+from captum_smooth._utils.progress import progress_bar
 from captum_smooth.metrics import _common as common
 
 
@@ -114,7 +115,7 @@ def aupc(
         (torch.Size([2]), [1.0, 1.0])
     """
     images = common.check_images("inputs", inputs)
-    common.check_target(target, images)
+    common.check_class_indices(target, images)
     heatmap = common.saliency_map(attributions, images.shape, channel_reduction, images.device)
     check.check_callable("forward_func", forward_func)
     check.check_callable("input_transform", input_transform, optional=True)
@@ -131,7 +132,7 @@ def aupc(
         )
 
     windows = _greedy_windows(heatmap.abs(), window_size, n_steps)
-    progress = common.progress_bar(show_progress, n_examples * (1 + n_steps * n_candidates), "AUPC")
+    progress = progress_bar(show_progress, n_examples * (1 + n_steps * n_candidates), "AUPC")
 
     common.check_cache(cache)
     outputs = common.model_outputs(

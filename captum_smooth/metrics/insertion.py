@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from captum_smooth._utils import validation as check
+from captum_smooth._utils.progress import progress_bar
 from captum_smooth.metrics import _common as common
 
 
@@ -186,7 +187,7 @@ def _curve(
     cache: common.Cache | None,
 ) -> InsertionResult:
     images = common.check_images("inputs", inputs)
-    common.check_target(target, images)
+    common.check_class_indices(target, images)
     heatmap = common.saliency_map(attributions, images.shape, channel_reduction, images.device)
     check.check_callable("forward_func", forward_func)
     check.check_callable("input_transform", input_transform, optional=True)
@@ -211,7 +212,7 @@ def _curve(
         return torch.where(changed, source[example], fill[example])
 
     n_rows = n_examples * (n_steps + 1)
-    progress = common.progress_bar(show_progress, n_rows, kind.capitalize())
+    progress = progress_bar(show_progress, n_rows, kind.capitalize())
     logits = common.model_outputs(
         forward_func,
         rows,

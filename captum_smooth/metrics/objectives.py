@@ -13,10 +13,9 @@ from torch import Tensor
 
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.captum_compat import TargetType
+from captum_smooth.attr.adaptive import Objective
 from captum_smooth.metrics.aupc import aupc
 from captum_smooth.metrics.autvc import autvc
-
-Objective = Callable[[Tensor, Tensor, TargetType], Tensor]
 
 
 def objective(

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from captum_smooth._utils import batching
 from captum_smooth._utils import validation as check
+from captum_smooth._utils.progress import progress_bar
 from captum_smooth.metrics import _common as common
 
 #: PAIR's thresholds: the fractions of the most salient pixels revealed.
@@ -298,7 +299,7 @@ def _pic(
     curves.
     """
     images = common.check_images("inputs", inputs)
-    common.check_target(target, images)
+    common.check_class_indices(target, images)
     heatmap = common.saliency_map(attributions, images.shape, channel_reduction, images.device)
     check.check_callable("forward_func", forward_func)
     check.check_callable("input_transform", input_transform, optional=True)
@@ -327,7 +328,7 @@ def _pic(
 
     n_examples, n_channels, height, width = images.shape
     n_rows = len(levels) + 2
-    progress = common.progress_bar(show_progress, 2 * n_examples * n_rows, kind.upper())
+    progress = progress_bar(show_progress, 2 * n_examples * n_rows, kind.upper())
     stacked = _revealed_images(images, _reveal_masks(heatmap, keep, levels), progress, cache)
     rows = torch.from_numpy(stacked).to(images.device).permute(0, 1, 4, 2, 3)
     rows = rows.reshape(n_examples * n_rows, n_channels, height, width)
@@ -416,8 +417,8 @@ def _revealed_images(
     pixels = torch.round(images * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     masks_h = masks.cpu().numpy()
     built = []
-    # The triangulation makes many tiny LAPACK calls: with a multi-threaded BLAS on a busy
-    # machine they thrash (seconds to minutes per image instead of ~0.2 s), one thread does not.
+    # The triangulation makes many tiny LAPACK calls: a multi-threaded BLAS hands each one
+    # between its threads, which thrash on a busy machine; one thread does not.
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):

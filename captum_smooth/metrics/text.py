@@ -387,7 +387,7 @@ def _token_curve(
     batch_size: int | None,
 ) -> TokenCurveResult:
     ids = _check_ids(input_ids)
-    common.check_target(target, ids)
+    common.check_class_indices(target, ids)
     scores = token_scores(
         attributions, embedding_reduction, shape=tuple(ids.shape), device=ids.device
     )
