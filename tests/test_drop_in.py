@@ -172,7 +172,7 @@ def test_captums_positional_layer_ig_call_gives_the_keyword_result():
 def test_refused_arguments_are_named_in_the_public_call_with_what_to_do(images, call, match):
     with pytest.raises(TypeError, match=match) as raised:
         call(Net(), images)
-    for internal in ("path()", "_attribute", "_StraightPath", "RuleOnPath"):
+    for internal in ("path()", "_attribute", "StraightPath", "RuleOnPath"):
         assert internal not in str(raised.value)
 
 
