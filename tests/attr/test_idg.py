@@ -18,6 +18,7 @@ from captum_smooth import (
 )
 from captum_smooth.attr import IDGRule, fold_recorded
 from captum_smooth.attr.layer import LayerBlurIntegratedGradients, LayerGuidedIntegratedGradients
+from tests.attr.test_layer import Front
 
 
 def idg(method, **options):
@@ -359,17 +360,6 @@ def test_the_error_estimate_and_automatic_steps_work_on_every_path(path):
         inputs, target=1, n_steps=Auto(tolerance=0.02, cap=4096), return_error=True
     )
     assert (relative_error(attr, error) <= 0.02).all()
-
-
-class Front(nn.Module):
-    """An identity layer in front of a model: the layer's space is the input space."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.front, self.model = nn.Identity(), model
-
-    def forward(self, x):
-        return self.model(self.front(x))
 
 
 @pytest.mark.parametrize("adaptive_sampling", [False, True])
