@@ -166,6 +166,7 @@ ATTR_METHODS = [
     "AdaptiveSmoothTaylor",
     "SmoothGradSquared",
     "IDGI",
+    "IntegratedDecisionGradients",
     "NoiseTunnel",
     "SelectOutput",
 ]

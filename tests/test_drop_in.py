@@ -13,7 +13,7 @@ from torch import nn
 
 import captum_smooth.attr as attr_module
 import captum_smooth.attr.layer as layer_module
-from captum_smooth import IDGI, SmoothGradSquared, SmoothTaylor
+from captum_smooth import IDGI, IntegratedDecisionGradients, SmoothGradSquared, SmoothTaylor
 from captum_smooth.attr._layer import LayerAttribution
 from captum_smooth.attr._paths import PathAttribution, RuleOnPath, public_signature
 
@@ -52,7 +52,7 @@ def wrapped_methods():
     """Every rule-on-path wrapper over every method it accepts, with Captum's counterpart."""
     model = Net()
     cases = []
-    for wrapper in (IDGI, SmoothGradSquared):
+    for wrapper in (IDGI, IntegratedDecisionGradients, SmoothGradSquared):
         for inner in [IntegratedGradients(model), *(m(model) for m in INPUT_SPACE)]:
             try:
                 twin = CAPTUM_TWIN.get(type(inner).__name__, IntegratedGradients)
@@ -91,6 +91,12 @@ def test_every_public_method_and_wrapper_is_compared():
     names = {name for name, _, _ in our_signatures()}
     assert len(INPUT_SPACE) >= 4 and len(LAYER) >= 4
     assert {"IDGI(IntegratedGradients)", "IDGI(LayerIntegratedGradients)"} <= names
+    assert {
+        "IntegratedDecisionGradients(IntegratedGradients)",
+        "IntegratedDecisionGradients(LayerIntegratedGradients)",
+        "IntegratedDecisionGradients(GuidedIntegratedGradients)",
+        "IntegratedDecisionGradients(LayerBlurIntegratedGradients)",
+    } <= names
     assert "SmoothGradSquared(SmoothTaylor)" in names
 
 
@@ -172,7 +178,7 @@ def test_captums_positional_layer_ig_call_gives_the_keyword_result():
 def test_refused_arguments_are_named_in_the_public_call_with_what_to_do(images, call, match):
     with pytest.raises(TypeError, match=match) as raised:
         call(Net(), images)
-    for internal in ("path()", "_attribute", "_StraightPath", "RuleOnPath"):
+    for internal in ("path()", "_attribute", "StraightPath", "RuleOnPath"):
         assert internal not in str(raised.value)
 
 

@@ -9,6 +9,7 @@ from captum_smooth.attr.adaptive import AdaptiveResult, AdaptiveSmoothTaylor
 from captum_smooth.attr.blur_ig import BlurIntegratedGradients, gaussian_blur
 from captum_smooth.attr.expected_gradients import ExpectedGradients
 from captum_smooth.attr.guided_ig import GuidedIntegratedGradients
+from captum_smooth.attr.idg import IDGRule, IntegratedDecisionGradients
 from captum_smooth.attr.idgi import IDGI, IDGIRule
 from captum_smooth.attr.noise_baseline_ig import NoiseBaselineIntegratedGradients
 from captum_smooth.attr.noise_tunnel import NoiseTunnel
@@ -24,6 +25,8 @@ __all__ = [
     "ExpectedGradients",
     "GuidedIntegratedGradients",
     "IDGIRule",
+    "IDGRule",
+    "IntegratedDecisionGradients",
     "NoiseBaselineIntegratedGradients",
     "NoiseTunnel",
     "RiemannSum",

@@ -135,7 +135,12 @@ class EveryOtherVertex(ErrorEstimate):
         self._skipped: Evaluated | None = None
 
     def fold(self, evaluated: Evaluated) -> None:
-        """Keep the even vertices; hold an odd one in case it is the last."""
+        """Keep the even vertices; hold an odd one in case it is the last.
+
+        Forward-only rows that place the vertices (a first pass) are not vertices.
+        """
+        if evaluated.block.need != "grad":
+            return
         if self._index % 2 == 0:
             self.coarse.fold(evaluated)
             self._skipped = None

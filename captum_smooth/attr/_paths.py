@@ -82,7 +82,11 @@ class Path:
         raise TypeError(f"{type(self).__name__} has no quadrature")
 
     def polyline(self) -> Stream:
-        """The vertices from the path's start to its end, both included, in order."""
+        """The vertices from the path's start to its end, both included, in order.
+
+        Forward-only rows (``need="value"``) that an adaptive path evaluates to place its
+        vertices may come before them; they are not vertices.
+        """
         raise TypeError(
             f"{type(self).__name__} is not a path from a start to an end: IDGI needs the "
             "path of IntegratedGradients, GuidedIntegratedGradients or BlurIntegratedGradients"

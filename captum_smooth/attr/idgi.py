@@ -6,17 +6,15 @@ A rule for integrating along the path of any IG-family method (docs/reference.md
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
-from captum.attr import GradientAttribution, IntegratedGradients, LayerIntegratedGradients
+from captum.attr import GradientAttribution
 from torch import Tensor
 
 from captum_smooth._utils import validation as check
-from captum_smooth._utils.captum_compat import BaselineType
+from captum_smooth.attr._captum_paths import RuleOnIGPath
 from captum_smooth.attr._engine import Evaluated
-from captum_smooth.attr._layer import LayerAttribution
-from captum_smooth.attr._paths import PathAttribution, RuleOnPath, StraightLine
 from captum_smooth.attr._rules import Rule
 
 if TYPE_CHECKING:
@@ -177,7 +175,7 @@ def _shares(parts: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], Tensor]:
     return tuple(p / safe.view((-1,) + (1,) * (p.dim() - 1)) for p in parts), positive
 
 
-class IDGI(RuleOnPath):
+class IDGI(RuleOnIGPath):
     r"""Important Direction Gradient Integration on top of an IG-family method.
 
     Reference: Yang et al., "IDGI: A Framework to Eliminate Explanation Noise from Integrated
@@ -259,58 +257,3 @@ class IDGI(RuleOnPath):
         if only_moving:
             self.rule = MovingIDGIRule
         super().__init__(attribution_method)
-
-    def path_method(self, attribution_method: GradientAttribution) -> Any:
-        """The method whose path IDGI integrates along.
-
-        Captum's IntegratedGradients and LayerIntegratedGradients become the straight line (in
-        the input's or the layer's space); the package's methods have their own paths.
-        """
-        if isinstance(attribution_method, IntegratedGradients):
-            path_method = _StraightPath(attribution_method.forward_func)
-        elif isinstance(attribution_method, LayerIntegratedGradients):
-            path_method = _LayerStraightPath(
-                attribution_method.forward_func,
-                attribution_method.layer,
-                attribution_method.device_ids,
-            )
-        elif getattr(attribution_method, "has_path", False):
-            path_method = attribution_method
-        else:
-            raise TypeError(
-                "IDGI integrates along the path of an IG-family method: Captum's "
-                "IntegratedGradients or LayerIntegratedGradients, or the package's "
-                "GuidedIntegratedGradients, BlurIntegratedGradients and their layer variants; "
-                f"got {type(attribution_method).__name__}"
-            )
-        if not attribution_method.multiplies_by_inputs:
-            raise ValueError(
-                f"`multiply_by_inputs=False` of the wrapped {type(attribution_method).__name__}: "
-                "IDGI's attributions share the output's rise and have no local (not multiplied "
-                "by inputs) variant; wrap the method with multiply_by_inputs=True"
-            )
-        return path_method
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        """IDGI's attributions sum to the output change: global attributions."""
-        return True
-
-
-class _StraightPath(PathAttribution):
-    """The straight line of Captum's IntegratedGradients, for rules other than its own."""
-
-    def path(
-        self,
-        inputs: tuple[Tensor, ...],
-        baselines: BaselineType = None,
-        n_steps: int = 50,
-        method: str | None = None,
-    ) -> StraightLine:
-        return StraightLine(inputs, check.format_baselines(baselines, inputs), n_steps, method)
-
-
-class _LayerStraightPath(LayerAttribution):
-    """The straight line of Captum's LayerIntegratedGradients, in the layer's space."""
-
-    method = _StraightPath

@@ -115,6 +115,12 @@ METHODS: dict[str, Callable[[Settings], Method]] = {
         _blur(s),
         description=_steps(s),
     ),
+    "idg-ig": lambda s: Method(
+        "idg-ig",
+        lambda m: captum_smooth.IntegratedDecisionGradients(_integrated_gradients(m)),
+        _path(s),
+        description=f"black baseline, {_steps(s)}",
+    ),
 }
 """Each command-line name → its :class:`~captum_smooth.evaluation.Method` for the settings."""
 

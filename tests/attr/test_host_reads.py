@@ -18,6 +18,7 @@ from captum_smooth import (
     AdaptiveSmoothTaylor,
     BlurIntegratedGradients,
     GuidedIntegratedGradients,
+    IntegratedDecisionGradients,
     NoiseBaselineIntegratedGradients,
     SmoothGradSquared,
     SmoothTaylor,
@@ -82,6 +83,10 @@ METHODS = [
     ("layer_blur_ig", lambda m: LayerBlurIntegratedGradients(m, m.conv), "n_steps",
      {"max_sigma": 2.0}),
     ("idgi_layer_ig", lambda m: IDGI(LayerIntegratedGradients(m, m.conv)), "n_steps", {}),
+    ("idg_ig", lambda m: IntegratedDecisionGradients(IntegratedGradients(m)), "n_steps", {}),
+    ("idg_ig_adaptive_sampling",
+     lambda m: IntegratedDecisionGradients(IntegratedGradients(m), adaptive_sampling=True),
+     "n_steps", {}),
 ]  # fmt: skip
 
 TARGETS = {
@@ -124,6 +129,7 @@ def test_host_reads_per_call_do_not_grow_with_steps_samples_or_chunks(
 GUIDED = [
     ("guided_ig", GuidedIntegratedGradients),
     ("idgi_guided_ig", lambda m: IDGI(GuidedIntegratedGradients(m))),
+    ("idg_guided_ig", lambda m: IntegratedDecisionGradients(GuidedIntegratedGradients(m))),
     ("layer_guided_ig", lambda m: LayerGuidedIntegratedGradients(m, m.conv)),
 ]
 

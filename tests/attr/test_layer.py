@@ -17,7 +17,7 @@ from captum_smooth import (
     NoiseBaselineIntegratedGradients,
     SmoothTaylor,
 )
-from captum_smooth.attr.idgi import _LayerStraightPath
+from captum_smooth.attr._captum_paths import LayerStraightPath
 from captum_smooth.attr.layer import (
     LayerBlurIntegratedGradients,
     LayerGuidedIntegratedGradients,
@@ -168,7 +168,7 @@ def test_the_layer_straight_line_equals_captums_layer_integrated_gradients(metho
     ids = torch.randint(1, 11, (3, 5), generator=seeded(4))
     baselines = torch.full_like(ids, 3)
     kwargs = {"baselines": baselines, "target": [0, 1, 2], "n_steps": 7, "method": method}
-    ours, delta = _LayerStraightPath(model, model.embeddings)._attribute(
+    ours, delta = LayerStraightPath(model, model.embeddings)._attribute(
         ids, [0, 1, 2], (2.0,), None, True, False,
         baselines=baselines, n_steps=7, method=method,
     )  # fmt: skip
