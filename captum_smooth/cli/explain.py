@@ -63,6 +63,7 @@ def _run(request: Request) -> None:
             generator=lambda: torch.Generator(device=device).manual_seed(request.seed),
             baseline=model.normalize(torch.zeros_like(pixels)),
             normalize=model.normalize,
+            references=lambda: model.normalize(_example_photos(model.size).to(device)),
         )
         panels = []
         with tqdm(total=len(request.methods), disable=not request.progress, unit="map") as bar:
@@ -151,6 +152,11 @@ def _panel(
         quality = _scores(metrics, module.module, model, pixels, attribution, target, settings)
         scores = (quality, smoothness)
     return Panel(name, cost, scores, attribution)
+
+
+def _example_photos(size: int) -> Tensor:
+    """The bundled photos as one batch of pixels: Expected Gradients' reference set."""
+    return torch.cat([examples.to_tensor(examples.read_photo(n), size) for n in examples.PHOTOS])
 
 
 def _estimates(method: Any) -> bool:

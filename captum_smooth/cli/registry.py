@@ -38,6 +38,8 @@ class Settings:
     """The model input of a black image (zero raw pixels, normalised)."""
     normalize: Callable[[Tensor], Tensor]
     """Raw pixels in [0, 1] → model inputs."""
+    references: Callable[[], Tensor]
+    """Model inputs of a reference data set (Expected Gradients' baselines), made on use."""
 
 
 def _integrated_gradients(model: nn.Module) -> Attribution:
@@ -84,6 +86,17 @@ METHODS: dict[str, Callable[[Settings], Method]] = {
         },
         random=True,
         description=f"n_baselines={s.n_samples}, {_steps(s)}",
+    ),
+    "expected-gradients": lambda s: Method(
+        "expected-gradients",
+        lambda m: captum_smooth.ExpectedGradients(m),
+        {
+            "baselines": s.references(),
+            "n_samples": s.n_samples,
+            "internal_batch_size": s.batch_size,
+        },
+        random=True,
+        description=f"the example photos as references, n_samples={s.n_samples}",
     ),
     "guided-ig": lambda s: Method(
         "guided-ig",

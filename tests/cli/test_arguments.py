@@ -147,7 +147,7 @@ def test_the_command_line_offers_the_evaluations_method_description():
     from captum_smooth.cli.registry import METHODS, Settings
     from captum_smooth.evaluation import Method
 
-    settings = Settings(8, 4, 0.5, 16, lambda: None, None, lambda x: x)
+    settings = Settings(8, 4, 0.5, 16, lambda: None, None, lambda x: x, lambda: None)
     for name, make in METHODS.items():
         method = make(settings)
         assert isinstance(method, Method) and method.name == name and method.description

@@ -11,7 +11,7 @@ from captum.attr import IntegratedGradients
 from PIL import Image
 from torch import nn
 
-from captum_smooth import IDGI, examples, relative_error
+from captum_smooth import IDGI, ExpectedGradients, examples, relative_error
 from captum_smooth.cli import main
 from captum_smooth.cli.figure import DPI, PANEL_WIDTH
 
@@ -120,3 +120,25 @@ def test_a_map_depends_on_its_settings_and_the_seed_not_on_what_ran_before_it(
     alone, after_others, other_seed = (maps["smoothtaylor"] for maps in drawn)
     assert torch.equal(alone, after_others)
     assert not torch.equal(alone, other_seed)
+
+
+def test_expected_gradients_draws_from_the_bundled_photos_and_prints_its_error(
+    stand_in, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    out = tmp_path / "eg.png"
+    args = ["explain", "--method", "expected-gradients", "--n-samples", "16", "--out", str(out)]
+    assert main([*args, "--no-progress"]) == 0
+    (panel,) = PANEL.finditer(capsys.readouterr().out)
+    assert panel["method"] == "expected-gradients" and int(panel["rows"]) == 16
+    assert "references" in panel["settings"] and panel["error"] is not None
+    # the map is the method's on the four bundled photos as its reference set
+    model = tiny_lite0()
+    photo = examples.normalize(examples.load_photo("coffee"))
+    references = examples.normalize(
+        torch.cat([examples.load_photo(name) for name in examples.PHOTOS])
+    )
+    attr, error = ExpectedGradients(model).attribute(
+        photo, references, n_samples=16, target=int(model(photo).argmax()),
+        internal_batch_size=16, generator=torch.Generator().manual_seed(0), return_error=True,
+    )  # fmt: skip
+    assert int(panel["error"]) == round(100 * float(relative_error(attr, error)[0]))
