@@ -246,10 +246,10 @@ class PathAttribution(GradientAttribution):
             with torch.autocast(wide[0].device.type, enabled=False), check.deferred_checks():
                 for evaluated in run(model, stream.blocks, internal_batch_size):
                     folder.fold(evaluated)
+                attributions = folder.attributions()  # the rule's last blocks, outside autocast
         finally:
             if progress is not None:
                 progress.close()
-        attributions = folder.attributions()
         # attributions in the inputs' dtype (as Captum's), the delta in the bookkeeping's
         formatted = format_output(
             is_tuple, tuple(a.to(x.dtype) for a, x in zip(attributions, inputs_tuple, strict=True))
