@@ -115,13 +115,27 @@ class StraightLine(Path):
         check_quadrature("gausslegendre" if method is None else method, n_steps)
         self._distance: tuple[Tensor, ...] | None = None
 
-    def _at(self, alpha: float) -> tuple[Tensor, ...]:
+    def _points(self, alphas: Sequence[float]) -> Iterator[tuple[Tensor, ...]]:
+        """The points ``x' + α (x - x')`` at ``alphas``, in order, a group at a time.
+
+        A group is one tensor per input: its points are consecutive views, which the engine
+        sends to the model, and the rules stack, without copying them.
+        """
         if self._distance is None:  # x - x', once per path
             self._distance = tuple(x - z for x, z in zip(self.inputs, self.baselines, strict=True))
-        return tuple(
-            torch.add(z, d, alpha=alpha)
-            for z, d in zip(self.baselines, self._distance, strict=True)
+        group = max(1, GROUP_ELEMENTS // max(1, sum(x.numel() for x in self.inputs)))
+        steps = tuple(
+            torch.tensor(alphas, dtype=z.dtype)
+            .to(z.device, non_blocking=True)
+            .view(-1, *(1,) * z.dim())
+            for z in self.baselines
         )
+        for start in range(0, len(alphas), group):
+            points = tuple(
+                torch.addcmul(z, alpha[start : start + group], d).unbind()
+                for z, d, alpha in zip(self.baselines, self._distance, steps, strict=True)
+            )
+            yield from zip(*points, strict=True)
 
     def quadrature(self, with_delta: bool) -> Stream:
         direction = tuple(
@@ -131,8 +145,8 @@ class StraightLine(Path):
         # the nodes only now: a rule that reads the polyline never pays for them
         rule = quadrature("gausslegendre" if self.method is None else self.method, self.n_steps)
         nodes = (
-            Block(self._at(a), self.scale * w, direction)
-            for a, w in zip(rule.alphas, rule.weights, strict=True)
+            Block(points, self.scale * w, direction)
+            for points, w in zip(self._points(rule.alphas), rule.weights, strict=True)
         )
         extra = ends(self.baselines, self.inputs) if with_delta else []
         return Stream(_chain(extra, nodes), len(extra) + self.n_steps)
@@ -143,8 +157,12 @@ class StraightLine(Path):
                 "`method` does not apply: the polyline is the uniform grid of n_steps + 1 "
                 "points from the baseline to the input"
             )
-        grid = (Block(self._at(j / self.n_steps)) for j in range(self.n_steps + 1))
-        return Stream(grid, self.n_steps + 1)
+        alphas = [j / self.n_steps for j in range(self.n_steps + 1)]
+        return Stream((Block(points) for points in self._points(alphas)), self.n_steps + 1)
+
+
+GROUP_ELEMENTS = 2**22
+"""A path makes its points in groups of at most about this many elements (a tensor each)."""
 
 
 def _chain(first: Sequence[Block], rest: Iterable[Block]) -> Iterator[Block]:
@@ -314,13 +332,7 @@ class RuleOnPath(GradientAttribution):
 
         With ``show_progress`` added last where the wrapped method (one of Captum's) has none.
         """
-        signature = public_signature(type(self.attribution_method).attribute)
-        if "show_progress" in signature.parameters:
-            return signature
-        progress = inspect.Parameter(
-            "show_progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=False
-        )
-        return signature.replace(parameters=[*signature.parameters.values(), progress])
+        return _with_progress(type(self.attribution_method).attribute)
 
     @log_usage()
     def attribute(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
@@ -368,6 +380,18 @@ class RuleOnPath(GradientAttribution):
     def multiplies_by_inputs(self) -> bool:
         """As the wrapped method."""
         return self._path_method.multiplies_by_inputs
+
+
+@functools.cache  # per method class: inspect.signature on every call would cost more
+def _with_progress(attribute: Callable[..., Any]) -> inspect.Signature:
+    """The public signature of ``attribute``, with ``show_progress`` last if it has none."""
+    signature = public_signature(attribute)
+    if "show_progress" in signature.parameters:
+        return signature
+    progress = inspect.Parameter(
+        "show_progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=False
+    )
+    return signature.replace(parameters=[*signature.parameters.values(), progress])
 
 
 def public_signature(function: Callable[..., Any]) -> inspect.Signature:
