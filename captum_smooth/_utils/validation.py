@@ -41,7 +41,7 @@ def all_finite(tensor: Tensor) -> bool:
     a sum of finite terms can also be by overflowing. ``torch.isfinite(t).all()`` costs about
     twenty times the sum on a CPU, paid on every gradient the methods take.
     """
-    return bool(torch.isfinite(tensor.sum())) or bool(torch.isfinite(tensor).all())
+    return math.isfinite(tensor.sum().item()) or bool(torch.isfinite(tensor).all())
 
 
 _DEFERRED: ContextVar[dict[str, Tensor] | None] = ContextVar("deferred_checks", default=None)
@@ -119,13 +119,18 @@ def _finite_witness(tensor: Tensor) -> Tensor:
     NaN and inf propagate through a sum, and a sum of finite terms must not overflow: each
     row is summed as a matrix-vector product with ``2⁻⁶⁴`` (a float32 or float64 sum scaled
     so that it cannot overflow, reading the tensor once; converting it to float64 to sum
-    costs thirty times as much on a CPU). Half dtypes are summed in float64 (float32 on MPS).
+    costs thirty times as much on a CPU). Half dtypes and small tensors are summed in float64
+    (float32 on MPS).
     """
-    if tensor.dtype not in (torch.float32, torch.float64):
+    if tensor.dtype not in (torch.float32, torch.float64) or tensor.numel() <= _SMALL:
         return tensor.sum(dtype=_widest(tensor.device))
     rows = tensor.reshape(tensor.shape[0] if tensor.dim() else 1, -1)
     scale = torch.full((rows.shape[1],), 2.0**-64, dtype=tensor.dtype, device=tensor.device)
     return (rows @ scale).sum()
+
+
+_SMALL = 2**16
+"""A tensor of at most this many elements is summed in float64 (one operation, not four)."""
 
 
 def _widest(device: torch.device) -> torch.dtype:
@@ -366,12 +371,13 @@ def check_target_in_output(target: TargetType, output: Tensor) -> TargetType:
         check_device("target", target.device, output.device, "the model's output")
         _check_per_example_shape(target.numel() > 1, shape)
         if checks_deferred() and len(shape) >= 2:
+            clamped = target.clamp(0, shape[1] - 1)
             require(
-                (target >= 0) & (target < shape[1]),
+                clamped == target,
                 f"`target` holds indices out of range for the model's output of shape {shape}: "
                 f"indices go from 0 to {shape[1] - 1}",
             )
-            return target.clamp(0, shape[1] - 1)
+            return clamped
         low, high = target.min().item(), target.max().item()
     elif isinstance(target, list) and target and not isinstance(target[0], tuple):
         _check_per_example_shape(True, shape)
@@ -465,11 +471,12 @@ def as_tensor_like(name: str, value: Any, like: Tensor) -> Tensor:
     tensor = torch.as_tensor(value, dtype=like.dtype, device=like.device)
     if not torch.isfinite(tensor).all():
         raise ValueError(f"`{name}` must be finite")
-    try:
-        broadcast = torch.broadcast_shapes(tensor.shape, like.shape)
-    except RuntimeError:
-        broadcast = None
-    if broadcast != like.shape:
+    # torch.broadcast_shapes(tensor.shape, like.shape) == like.shape, without its symbolic
+    # shape machinery (run on every call)
+    fits = tensor.dim() <= like.dim() and all(
+        s in (1, t) for s, t in zip(reversed(tensor.shape), reversed(like.shape), strict=False)
+    )
+    if not fits:
         raise ValueError(
             f"`{name}` of shape {tuple(tensor.shape)} does not broadcast to the input's "
             f"shape {tuple(like.shape)}"
@@ -482,7 +489,8 @@ def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
 
     Drawn from ``generator`` (on ``x``'s device: see :func:`check_generator`) when one is given.
     """
-    check_device("generator", generator.device if generator else x.device, x.device)
+    if generator is not None and generator.device != x.device:
+        check_device("generator", generator.device, x.device)
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
@@ -491,7 +499,8 @@ def rand_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
 
     Drawn from ``generator`` (on ``x``'s device: see :func:`check_generator`) when one is given.
     """
-    check_device("generator", generator.device if generator else x.device, x.device)
+    if generator is not None and generator.device != x.device:
+        check_device("generator", generator.device, x.device)
     return torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 

@@ -5,6 +5,7 @@ A rule for integrating along the path of any IG-family method (docs/reference.md
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -147,14 +148,15 @@ def _squares(grads: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     So squaring them neither underflows nor overflows; the direction ``g²/||g||²`` is
     unchanged.
     """
-    peak = torch.stack([g.flatten(2).abs().amax(dim=2) for g in grads]).amax(dim=0)
+    peaks = [g.flatten(2).abs().amax(dim=2) for g in grads]
+    peak = peaks[0] if len(peaks) == 1 else torch.stack(peaks).amax(dim=0)
     safe = torch.where(peak > 0, peak, 1.0)
     return tuple((g / safe.view(*safe.shape, *(1,) * (g.dim() - 2))).square_() for g in grads)
 
 
 def _norms(parts: tuple[Tensor, ...]) -> Tensor:
     """The total of non-negative stacked ``parts`` ``(k, n, ...)`` per vertex and example."""
-    return sum(p.flatten(2).sum(dim=2) for p in parts)  # type: ignore[return-value]
+    return functools.reduce(torch.add, (p.flatten(2).sum(dim=2) for p in parts))
 
 
 def _coefficients(
@@ -163,20 +165,22 @@ def _coefficients(
     """What multiplies each segment's start, end and step direction, ``(k, n)`` each.
 
     A segment's rise is shared along its start direction divided by its total, where that is
-    positive; else along its end direction; else along its step.
+    positive; else along its end direction; else along its step. (A quotient by zero is
+    computed and not used.)
     """
-    has_start, has_end, has_step = start > 0, end > 0, step > 0
-    by_start = torch.where(has_start, rise / torch.where(has_start, start, 1.0), 0.0)
-    use_end = has_end & ~has_start
-    by_end = torch.where(use_end, rise / torch.where(has_end, end, 1.0), 0.0)
-    use_step = has_step & ~has_start & ~has_end
-    by_step = torch.where(use_step, rise / torch.where(has_step, step, 1.0), 0.0)
-    return by_start, by_end, by_step
+    has_start, has_end = start > 0, end > 0
+    by_start = torch.where(has_start, rise / start, 0.0)
+    rest = rise.masked_fill(has_start, 0.0)  # the rise of segments without a start direction
+    by_end = torch.where(has_end, rest / end, 0.0)
+    rest = rest.masked_fill(has_end, 0.0)
+    return by_start, by_end, torch.where(step > 0, rest / step, 0.0)
 
 
 def _contract(coefficients: Tensor, parts: Tensor) -> Tensor:
     """``Σ_k c[k, i] · parts[k, i, ...]``: stacked ``parts`` summed with their coefficients."""
-    summed = torch.einsum("kn,knf->nf", coefficients.to(parts.dtype), parts.flatten(2))
+    k, n = coefficients.shape
+    rows = parts.reshape(k, n, -1).transpose(0, 1)  # a matrix of k rows per example
+    summed = torch.bmm(coefficients.to(parts.dtype).T.unsqueeze(1), rows)
     return summed.view(parts.shape[1:])
 
 
