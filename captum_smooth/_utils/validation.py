@@ -44,35 +44,38 @@ def all_finite(tensor: Tensor) -> bool:
     return math.isfinite(tensor.sum().item()) or bool(torch.isfinite(tensor).all())
 
 
-_DEFERRED: ContextVar[dict[str, Tensor] | None] = ContextVar("deferred_checks", default=None)
+_DEFERRED: ContextVar[dict[str, list[Tensor]] | None] = ContextVar("deferred_checks", default=None)
 
 
 @contextlib.contextmanager
 def deferred_checks() -> Iterator[None]:
     """Checks of values on the device, answered with one host read when the block ends.
 
-    Inside the block, :func:`require` keeps each check's answer on the device (a running
-    logical AND per message, or, for :func:`require_finite`, a running sum that is finite only
-    if every checked element is) instead of reading it: on a GPU a read waits for all queued
-    work, so a read per chunk or per step serialises the host with the device. On leaving the
-    block normally, every answer is read at once and the first failed check raises its
+    Inside the block, :func:`require` keeps each check's answer on the device (per message,
+    the answers of every call; for :func:`require_finite`, sums that are finite only if every
+    checked element is) instead of reading it: on a GPU a read waits for all queued work, so
+    a read per chunk or per step serialises the host with the device. On leaving the block
+    normally, every answer is read at once and the first failed check raises its
     ``ValueError``; an exception raised inside the block wins. ``attribute`` runs its whole
     evaluation inside one block. Outside a block, :func:`require` reads at once.
     """
-    flags: dict[str, Tensor] = {}
+    flags: dict[str, list[Tensor]] = {}
     token = _DEFERRED.set(flags)
     try:
         yield
     finally:
         _DEFERRED.reset(token)
     if flags:
-        device = next(iter(flags.values())).device
-        answers = torch.stack(
-            [(torch.isfinite(f) if f.is_floating_point() else f).to(device) for f in flags.values()]
-        ).tolist()
-        for message, ok in zip(flags, answers, strict=True):
+        device = next(iter(flags.values()))[0].device
+        answers = torch.stack([_answer(torch.stack(f)).to(device) for f in flags.values()])
+        for message, ok in zip(flags, answers.tolist(), strict=True):
             if not ok:
                 raise ValueError(message)
+
+
+def _answer(kept: Tensor) -> Tensor:
+    """Whether every kept answer of a check holds: all true, or a finite sum of witnesses."""
+    return torch.isfinite(kept.sum()) if kept.is_floating_point() else kept.all()
 
 
 def checks_deferred() -> bool:
@@ -91,15 +94,14 @@ def require(ok: Tensor, message: str) -> None:
         if not bool(ok):
             raise ValueError(message)
         return
-    earlier = flags.get(message)
-    flags[message] = ok if earlier is None else earlier & ok
+    flags.setdefault(message, []).append(ok)
 
 
 def require_finite(tensors: Iterable[Tensor], message: str) -> None:
     """``ValueError(message)`` if any element of ``tensors`` is NaN or inf.
 
     Now (:func:`all_finite`), or, inside :func:`deferred_checks`, at the end of the block
-    (a running sum of each tensor's :func:`_finite_witness`).
+    (from each tensor's :func:`_finite_witness`).
     """
     tensors = [t for t in tensors if t.numel()]
     flags = _DEFERRED.get()
@@ -107,10 +109,7 @@ def require_finite(tensors: Iterable[Tensor], message: str) -> None:
         if not all(all_finite(t) for t in tensors):
             raise ValueError(message)
         return
-    for tensor in tensors:
-        witness = _finite_witness(tensor)
-        earlier = flags.get(message)
-        flags[message] = witness if earlier is None else earlier + witness
+    flags.setdefault(message, []).extend(_finite_witness(t) for t in tensors)
 
 
 def _finite_witness(tensor: Tensor) -> Tensor:
@@ -119,14 +118,15 @@ def _finite_witness(tensor: Tensor) -> Tensor:
     NaN and inf propagate through a sum, and a sum of finite terms must not overflow: each
     row is summed as a matrix-vector product with ``2⁻⁶⁴`` (a float32 or float64 sum scaled
     so that it cannot overflow, reading the tensor once; converting it to float64 to sum
-    costs thirty times as much on a CPU). Half dtypes and small tensors are summed in float64
-    (float32 on MPS).
+    costs thirty times as much on a CPU), and the rows in float64. Half dtypes and small
+    tensors are summed in float64. (float32 on MPS, which has no float64.)
     """
+    wide = _widest(tensor.device)
     if tensor.dtype not in (torch.float32, torch.float64) or tensor.numel() <= _SMALL:
-        return tensor.sum(dtype=_widest(tensor.device))
+        return tensor.sum(dtype=wide)
     rows = tensor.reshape(tensor.shape[0] if tensor.dim() else 1, -1)
     scale = torch.full((rows.shape[1],), 2.0**-64, dtype=tensor.dtype, device=tensor.device)
-    return (rows @ scale).sum()
+    return (rows @ scale).sum(dtype=wide)
 
 
 _SMALL = 2**16
