@@ -133,16 +133,21 @@ class RiemannSum(Rule):
                 weight, direction, grads = alone[0]
                 total.addcmul_(direction[i], grads[i], value=weight)
             elif alone:
-                terms = stacked([d[i] for _, d, _ in alone]) * stacked([g[i] for _, _, g in alone])
-                total.add_(_weighted_sum([w for w, _, _ in alone], terms.to(total.dtype)))
+                terms = stacked([d[i] for _, d, _ in alone]).to(total.dtype)
+                terms = terms * stacked([g[i] for _, _, g in alone]).to(total.dtype)
+                total.add_(_weighted_sum([w for w, _, _ in alone], terms))
 
     def expected_total(self) -> Tensor:
         """``Σ c · f(points)``: ``f(x) - f(x')`` for a path from ``x'`` to ``x``."""
         return self.weighted_values
 
 
-_FOLD_ELEMENTS = 2**20
-"""A Riemann sum adds its blocks in batches of at most about this many elements per input."""
+_FOLD_ELEMENTS = 2**18
+"""A Riemann sum adds its blocks in batches of at most about this many elements per input.
+
+Larger blocks are added one at a time: their operations cost more in memory traffic than in
+calls, and a batch's temporaries more than its calls save.
+"""
 
 
 def _runs(
