@@ -16,7 +16,7 @@ from torch.nn import functional
 
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.captum_compat import BaselineType
-from captum_smooth.attr._engine import Evaluated
+from captum_smooth.attr._engine import Evaluated, stacked
 from captum_smooth.attr._layer import LayerAttribution
 from captum_smooth.attr._paths import PathAttribution, RuleOnPath, StraightLine
 from captum_smooth.attr._rules import Rule
@@ -134,12 +134,18 @@ def _segments(
     """The rise of ``f`` along each segment, ``(k, n)``, and the stacked vertices' terms.
 
     Per input, the gradients at the ``k + 1`` vertices ``(k + 1, n, ...)`` and the steps
-    ``|x_{j+1} - x_j|`` ``(k, n, ...)``.
+    ``|x_{j+1} - x_j|`` ``(k, n, ...)``, in ``dtype``. Along an adaptive path the engine has
+    given each vertex its chord to the next as its direction: the steps are read from it.
     """
-    values = torch.stack([v.values for v in vertices]).to(dtype)
-    grads = tuple(torch.stack(g) for g in zip(*(v.grads for v in vertices), strict=True))
-    points = (torch.stack(p) for p in zip(*(v.block.points for v in vertices), strict=True))
-    return values[1:] - values[:-1], grads, tuple((p[1:] - p[:-1]).abs_() for p in points)
+    values = stacked([v.values for v in vertices]).to(dtype)
+    grads = tuple(stacked(g) for g in zip(*(v.grads for v in vertices), strict=True))
+    if all(v.block.direction is not None for v in vertices[:-1]):
+        chords = zip(*(v.block.direction for v in vertices[:-1]), strict=True)
+        steps = tuple(torch.stack(c).abs_().to(dtype) for c in chords)
+    else:
+        points = (stacked(p) for p in zip(*(v.block.points for v in vertices), strict=True))
+        steps = tuple((p[1:] - p[:-1]).abs_().to(dtype) for p in points)
+    return values[1:] - values[:-1], grads, steps
 
 
 def _squares(grads: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
