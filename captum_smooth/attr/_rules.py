@@ -129,9 +129,10 @@ class RiemannSum(Rule):
                 summed = _weighted_sum(weights, grads)
                 total.addcmul_(run[0][1][i], summed)
             if len(alone) == 1:
-                # one pass, no temporaries; computed in the widest dtype, rounded once
+                # one pass; a wider direction (Guided IG's float64 chords) rounded first, as a
+                # mixed-dtype product takes several times as long
                 weight, direction, grads = alone[0]
-                total.addcmul_(direction[i], grads[i], value=weight)
+                total.addcmul_(direction[i].to(total.dtype), grads[i], value=weight)
             elif alone:
                 terms = stacked([d[i] for _, d, _ in alone]).to(total.dtype)
                 terms = terms * stacked([g[i] for _, _, g in alone]).to(total.dtype)
