@@ -578,7 +578,7 @@ class _Queue:
             end = min(stop, start + size)
             taken.append((entry, end - start))
             self._taken.append((entry, points, start, end))
-            whole = start == 0 and end == len(points[0])
+            whole = start == 0 and end == points[0].shape[0]
             columns.append(points if whole else tuple(p[start:end] for p in points))
             indices.append(range(start, end))
             if end < stop:
@@ -590,6 +590,6 @@ class _Queue:
 
 
 def _check_rows(block: Block, n_examples: int) -> None:
-    if any(len(p) != n_examples for p in block.points):
-        sizes = {len(p) for p in block.points}
+    if any(p.shape[0] != n_examples for p in block.points):
+        sizes = {p.shape[0] for p in block.points}
         raise ValueError(f"a block must hold one row per example ({n_examples}), got {sizes}")

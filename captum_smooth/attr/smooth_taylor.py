@@ -177,9 +177,10 @@ class GaussianRoots(Path):
         for start in range(0, self.n_samples, group):
             size = min(group, self.n_samples - start)
             steps = tuple(x.new_empty((size, *x.shape)) for x in self.inputs)
-            for j in range(size):  # the draws root by root, input by input
-                for x, scale, step in zip(self.inputs, scales, steps, strict=True):
-                    torch.mul(check.randn_like(x, self.generator), scale, out=step[j])
+            for root in zip(*(step.unbind() for step in steps), strict=True):
+                # the draws root by root, input by input
+                for x, scale, out in zip(self.inputs, scales, root, strict=True):
+                    torch.mul(check.randn_like(x, self.generator), scale, out=out)
             roots = (torch.sub(x, step) for x, step in zip(self.inputs, steps, strict=True))
             for points, direction in zip(
                 zip(*(r.unbind() for r in roots), strict=True),
