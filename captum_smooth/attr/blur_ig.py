@@ -75,8 +75,9 @@ def _blur_matrices(
     """
     radii = [int(_TRUNCATE * s + 0.5) for s in sigmas]
     reach = max(*radii, n - 1)
-    settings = torch.tensor([sigmas, radii], dtype=torch.float64, device=device)
-    sigma, radius = settings[0, :, None].to(dtype), settings[1, :, None]
+    # the radii are integers, exact in the bookkeeping's dtype (float32 at least)
+    settings = torch.tensor([sigmas, radii], dtype=dtype, device=device)
+    sigma, radius = settings[0, :, None], settings[1, :, None]
     safe = torch.where(sigma > 0, sigma, 1.0)
     taps = torch.arange(-reach, reach + 1, dtype=dtype, device=device)
     weights = torch.exp(-0.5 * (taps / safe) ** 2)
