@@ -67,15 +67,17 @@ def deferred_checks() -> Iterator[None]:
         _DEFERRED.reset(token)
     if flags:
         device = next(iter(flags.values()))[0].device
-        answers = torch.stack([_answer(torch.stack(f)).to(device) for f in flags.values()])
-        for message, ok in zip(flags, answers.tolist(), strict=True):
-            if not ok:
+        kept = [_combined(f).to(device, torch.float64) for f in flags.values()]
+        answers = torch.stack(kept).tolist() if len(kept) > 1 else [kept[0].item()]
+        for message, answer, f in zip(flags, answers, flags.values(), strict=True):
+            if not (math.isfinite(answer) if f[0].is_floating_point() else answer):
                 raise ValueError(message)
 
 
-def _answer(kept: Tensor) -> Tensor:
-    """Whether every kept answer of a check holds: all true, or a finite sum of witnesses."""
-    return torch.isfinite(kept.sum()) if kept.is_floating_point() else kept.all()
+def _combined(kept: list[Tensor]) -> Tensor:
+    """A check's answers as one: all true (a bool), or the sum of its finite witnesses."""
+    answers = kept[0] if len(kept) == 1 else torch.stack(kept)
+    return answers.sum() if answers.is_floating_point() else answers.all()
 
 
 def checks_deferred() -> bool:
