@@ -8,6 +8,10 @@ from collections.abc import Callable
 
 import torch
 
+KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(2**26), "MALLOC_TRIM_THRESHOLD_": str(2**30)}
+"""glibc settings under which freed memory stays in the process (a diagnostic): no call pays
+page faults for memory an earlier call handed back to the system. Read when a process starts."""
+
 
 def synchronize(device: torch.device | str | None) -> None:
     """Wait for the device's queued work (a no-op on the CPU): read a timer only after it, as

@@ -47,7 +47,7 @@ from captum_smooth import GuidedIntegratedGradients, examples
 from captum_smooth.attr import guided_ig
 from captum_smooth.attr.layer import LayerGuidedIntegratedGradients
 
-from _timing import roofline
+from _timing import KEEP_FREED_MEMORY, roofline
 
 
 class PathTimer:
@@ -174,9 +174,6 @@ def worker(args: argparse.Namespace) -> None:
     ours, reference, n_examples = contenders(args.worker, args.steps, args.examples)
     times = measure(ours, reference, args.rounds)
     print(json.dumps({"times": times, "n_examples": n_examples}))
-
-
-KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(2**26), "MALLOC_TRIM_THRESHOLD_": str(2**30)}
 
 
 def in_fresh_process(args: argparse.Namespace, name: str) -> dict:

@@ -1,7 +1,7 @@
 """Per-call overhead: every method ÷ Captum's IG at the same rows on a tiny CNN.
 
     python benchmarks/bench_overhead.py [--device cpu|cuda] [--batches 1 4 64] [--rows 50]
-        [--rounds 7] [--out benchmarks/results/overhead.md]
+        [--rounds 7] [--keep-freed-memory] [--out benchmarks/results/overhead.md]
 
 On a large model the model's passes hide whatever a method does around them; on a GPU they
 do not, and neither do they on a tiny model. This script runs Captum's CIFAR tutorial net
@@ -19,6 +19,12 @@ interleaved: every round times every method and reference once (the order rotate
 round), each timing a fixed number of calls long enough for the timer; the table divides the
 best round of a method by the best round of its reference.
 
+On a CPU, glibc hands memory freed at the end of a call back to the system when the top of
+its heap grows past a threshold, and the next call faults it in again, its model's activations
+included; how often depends on every allocation of the call. ``--keep-freed-memory`` reruns
+the script with glibc told to keep freed memory (a diagnostic: what remains is the methods'
+work, as on an accelerator, whose caching allocator keeps its memory).
+
 The second table counts host reads per call (``Tensor.item``, ``tolist``, ``__bool__``,
 ``__float__``, ``__int__``, ``cpu``, ``numpy`` through a ``TorchFunctionMode``): each one is
 a synchronisation on a GPU.
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import subprocess
 import sys
@@ -50,7 +57,7 @@ from captum_smooth import (
     SmoothTaylor,
 )
 
-from _timing import best_time
+from _timing import KEEP_FREED_MEMORY, best_time
 
 HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "cpu", "numpy")
 
@@ -197,8 +204,14 @@ def main() -> None:
     parser.add_argument(
         "--floor", type=float, default=0.02, help="seconds a timing lasts at least (repeated calls)"
     )
+    parser.add_argument(
+        "--keep-freed-memory", action="store_true", help="diagnostic: glibc keeps freed memory"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.keep_freed_memory and any(os.environ.get(k) != v for k, v in KEEP_FREED_MEMORY.items()):
+        # glibc reads its settings when a process starts: run again with them
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **KEEP_FREED_MEMORY})
     device = torch.device(args.device)
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -242,7 +255,14 @@ def main() -> None:
         f"weights, 32×32 inputs; {args.rows} rows per example for every method; best of "
         f"{args.rounds} interleaved rounds. Each ratio: the method ÷ Captum IG at the same rows "
         "in the same model calls (one call holding every row; for Guided IG one row per example "
-        "per call).",
+        "per call)."
+        + (
+            " glibc told to keep freed memory (--keep-freed-memory: "
+            + ", ".join(f"{k}={v}" for k, v in KEEP_FREED_MEMORY.items())
+            + "), a diagnostic."
+            if args.keep_freed_memory
+            else ""
+        ),
         "",
         "| method | settings | rows / example (ours / Captum) | model calls (ours / Captum) | "
         + " | ".join(f"B={b}" for b in args.batches)

@@ -51,10 +51,14 @@ def run_forward(
     size, and ``target`` must index the output (a ``ValueError`` naming the argument).
     """
     inputs_tuple = inputs if isinstance(inputs, tuple) else (inputs,)
-    validation.check_forward_args(
-        format_additional_forward_args(additional_forward_args), inputs_tuple
-    )
-    output = _run_forward(forward_func, inputs_tuple, None, additional_forward_args)
+    args = format_additional_forward_args(additional_forward_args)
+    validation.check_forward_args(args, inputs_tuple)
+    if isinstance(forward_func, torch.nn.Module):
+        # a module takes *args: called as Captum's _run_forward calls it, without the
+        # inspect.signature that Captum's recomputes on every call (on every chunk)
+        output = forward_func(*inputs_tuple, *(args or ()))
+    else:
+        output = _run_forward(forward_func, inputs_tuple, None, args)
     if not isinstance(output, Tensor):
         raise TypeError(
             f"`forward_func` must return a tensor, got {describe_output(output)}: attribute "

@@ -44,19 +44,20 @@ def all_finite(tensor: Tensor) -> bool:
     a sum of finite terms can also be by overflowing. ``torch.isfinite(t).all()`` would write
     and reduce a boolean tensor the size of ``t``, on every gradient the methods take.
     """
-    return bool(torch.isfinite(tensor.sum())) or bool(torch.isfinite(tensor).all())
+    return math.isfinite(tensor.sum().item()) or bool(torch.isfinite(tensor).all())
 
 
-_DEFERRED: ContextVar[dict[str, Tensor] | None] = ContextVar("deferred_checks", default=None)
+_DEFERRED: ContextVar[dict[str, list[Tensor]] | None] = ContextVar("deferred_checks", default=None)
 
 
 @contextlib.contextmanager
 def deferred_checks() -> Iterator[None]:
     """Checks of values on the device, answered with one host read when the block ends.
 
-    Inside the block, :func:`require` keeps each check's answer on the device (a running
-    logical AND per message) instead of reading it: on a GPU a read waits for all queued work,
-    so a read per chunk or per step serialises the host with the device. On leaving the block
+    Inside the block, :func:`require` keeps each check's answer on the device (per message,
+    the answers of every call; for :func:`require_finite`, sums that are finite only if every
+    checked element is) instead of reading it: on a GPU a read waits for all queued work, so
+    a read per chunk or per step serialises the host with the device. On leaving the block
     normally, every answer is read at once and the first failed check raises its
     ``ValueError``; an exception raised inside the block wins. ``attribute`` runs its whole
     evaluation inside one block. Outside a block, :func:`require` reads at once. A block inside
@@ -66,18 +67,25 @@ def deferred_checks() -> Iterator[None]:
     if checks_deferred():
         yield
         return
-    flags: dict[str, Tensor] = {}
+    flags: dict[str, list[Tensor]] = {}
     token = _DEFERRED.set(flags)
     try:
         yield
     finally:
         _DEFERRED.reset(token)
     if flags:
-        device = next(iter(flags.values())).device
-        answers = torch.stack([f.to(device) for f in flags.values()]).tolist()
-        for message, ok in zip(flags, answers, strict=True):
-            if not ok:
+        device = next(iter(flags.values()))[0].device
+        kept = [_combined(f).to(device, torch.float64) for f in flags.values()]
+        answers = torch.stack(kept).tolist() if len(kept) > 1 else [kept[0].item()]
+        for message, answer, f in zip(flags, answers, flags.values(), strict=True):
+            if not (math.isfinite(answer) if f[0].is_floating_point() else answer):
                 raise ValueError(message)
+
+
+def _combined(kept: list[Tensor]) -> Tensor:
+    """A check's answers as one: all true (a bool), or the sum of its finite witnesses."""
+    answers = kept[0] if len(kept) == 1 else torch.stack(kept)
+    return answers.sum() if answers.is_floating_point() else answers.all()
 
 
 def checks_deferred() -> bool:
@@ -96,25 +104,43 @@ def require(ok: Tensor, message: str) -> None:
         if not bool(ok):
             raise ValueError(message)
         return
-    earlier = flags.get(message)
-    flags[message] = ok if earlier is None else earlier & ok
+    flags.setdefault(message, []).append(ok)
 
 
 def require_finite(tensors: Iterable[Tensor], message: str) -> None:
     """``ValueError(message)`` if any element of ``tensors`` is NaN or inf.
 
-    Now (:func:`all_finite`), or, inside :func:`deferred_checks`, at the end of the block: a
-    sum is finite only if every term is, and in float64 a sum of finite float32 or half values
-    cannot overflow.
+    Now (:func:`all_finite`), or, inside :func:`deferred_checks`, at the end of the block
+    (from each tensor's :func:`_finite_witness`).
     """
-    tensors = list(tensors)
-    if not checks_deferred():
+    tensors = [t for t in tensors if t.numel()]
+    flags = _DEFERRED.get()
+    if flags is None:
         if not all(all_finite(t) for t in tensors):
             raise ValueError(message)
         return
-    total = sum(t.sum(dtype=_widest(t.device)) for t in tensors)
-    if isinstance(total, Tensor):
-        require(torch.isfinite(total), message)
+    flags.setdefault(message, []).extend(_finite_witness(t) for t in tensors)
+
+
+def _finite_witness(tensor: Tensor) -> Tensor:
+    """A scalar that is finite if and only if every element of ``tensor`` is.
+
+    NaN and inf propagate through a sum, and a sum of finite terms must not overflow: each
+    row is summed as a matrix-vector product with ``2⁻⁶⁴`` (a float32 or float64 sum scaled
+    so that it cannot overflow, reading the tensor once, where converting it to float64 to
+    sum would write a copy of twice its size), and the rows in float64. Half dtypes and small
+    tensors are summed in float64. (float32 on MPS, which has no float64.)
+    """
+    wide = _widest(tensor.device)
+    if tensor.dtype not in (torch.float32, torch.float64) or tensor.numel() <= _SMALL:
+        return tensor.sum(dtype=wide)
+    rows = tensor.reshape(tensor.shape[0] if tensor.dim() else 1, -1)
+    scale = torch.full((rows.shape[1],), 2.0**-64, dtype=tensor.dtype, device=tensor.device)
+    return (rows @ scale).sum(dtype=wide)
+
+
+_SMALL = 2**16
+"""A tensor of at most this many elements is summed in float64 (one operation, not four)."""
 
 
 def _widest(device: torch.device) -> torch.dtype:
@@ -356,12 +382,13 @@ def check_target_in_output(target: TargetType, output: Tensor) -> TargetType:
         check_device("target", target.device, output.device, "the model's output")
         _check_per_example_shape(target.numel() > 1, shape)
         if checks_deferred() and len(shape) >= 2:
+            clamped = target.clamp(0, shape[1] - 1)
             require(
-                (target >= 0) & (target < shape[1]),
+                clamped == target,
                 f"`target` holds indices out of range for the model's output of shape {shape}: "
                 f"indices go from 0 to {shape[1] - 1}",
             )
-            return target.clamp(0, shape[1] - 1)
+            return clamped
         low, high = target.min().item(), target.max().item()
     elif isinstance(target, list) and target and not isinstance(target[0], tuple):
         _check_per_example_shape(True, shape)
@@ -454,11 +481,12 @@ def as_tensor_like(name: str, value: Any, like: Tensor) -> Tensor:
         value = value.detach()
     tensor = torch.as_tensor(value, dtype=like.dtype, device=like.device)
     require(torch.isfinite(tensor), f"`{name}` must be finite")
-    try:
-        broadcast = torch.broadcast_shapes(tensor.shape, like.shape)
-    except RuntimeError:
-        broadcast = None
-    if broadcast != like.shape:
+    # torch.broadcast_shapes(tensor.shape, like.shape) == like.shape, without its symbolic
+    # shape machinery (run on every call)
+    fits = tensor.dim() <= like.dim() and all(
+        s in (1, t) for s, t in zip(reversed(tensor.shape), reversed(like.shape), strict=False)
+    )
+    if not fits:
         raise ValueError(
             f"`{name}` of shape {tuple(tensor.shape)} does not broadcast to the input's "
             f"shape {tuple(like.shape)}"
@@ -471,7 +499,8 @@ def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
 
     Drawn from ``generator`` (on ``x``'s device: see :func:`check_generator`) when one is given.
     """
-    check_device("generator", generator.device if generator else x.device, x.device)
+    if generator is not None and generator.device != x.device:
+        check_device("generator", generator.device, x.device)
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
@@ -480,7 +509,8 @@ def rand_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
 
     Drawn from ``generator`` (on ``x``'s device: see :func:`check_generator`) when one is given.
     """
-    check_device("generator", generator.device if generator else x.device, x.device)
+    if generator is not None and generator.device != x.device:
+        check_device("generator", generator.device, x.device)
     return torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
 
 import torch
@@ -158,8 +158,7 @@ def value_and_grad(
                 )
             # an input the output does not depend on (one of a tuple) gets zero gradients
             grads = tuple(
-                torch.zeros_like(r) if g is None else g.detach()
-                for g, r in zip(found, rows, strict=True)
+                torch.zeros_like(r) if g is None else g for g, r in zip(found, rows, strict=True)
             )
     values = values.detach()
     # read once per call inside attribute (deferred_checks), not per chunk
@@ -190,7 +189,10 @@ def bookkeeping_dtype(dtype: torch.dtype) -> torch.dtype:
     model's outputs and gradients are as good as its dtype allows, but a difference or a sum
     taken in that dtype is far worse (docs/reference.md#precision).
     """
-    return torch.promote_types(dtype, torch.float32)
+    return dtype if dtype in _WIDE else torch.promote_types(dtype, torch.float32)
+
+
+_WIDE = (torch.float32, torch.float64)
 
 
 def caller_autocast(device: torch.device) -> tuple[str, torch.dtype] | None:
@@ -207,6 +209,49 @@ def caller_autocast(device: torch.device) -> tuple[str, torch.dtype] | None:
 def widened(tensors: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     """``tensors`` in float32 at least (:func:`bookkeeping_dtype`); float64 ones unchanged."""
     return tuple(t.to(bookkeeping_dtype(t.dtype)) for t in tensors)
+
+
+def stacked(tensors: Sequence[Tensor]) -> Tensor:
+    """``torch.stack(tensors)``: a view, not a copy, where they lie one after the other.
+
+    The blocks of one chunk get slices of its outputs (:func:`evaluate`), and a path may make
+    a group of blocks as one tensor: stacking those back is free. The result may share memory
+    with ``tensors``: never write into it.
+    """
+    first = tensors[0]
+    if all(t.shape == first.shape for t in tensors) and _consecutive(tensors):
+        return first.as_strided((len(tensors), *first.shape), (first.numel(), *first.stride()))
+    return torch.stack(tensors)
+
+
+def joined(tensors: Sequence[Tensor]) -> Tensor:
+    """``torch.cat(tensors)`` (batch first): a view where they lie one after the other.
+
+    As :func:`stacked`: never write into the result.
+    """
+    first = tensors[0]
+    if len(tensors) == 1:
+        return first
+    if all(t.shape[1:] == first.shape[1:] for t in tensors) and _consecutive(tensors):
+        rows = sum(t.shape[0] for t in tensors)
+        return first.as_strided((rows, *first.shape[1:]), first.stride())
+    return torch.cat(tensors)
+
+
+def _consecutive(tensors: Sequence[Tensor]) -> bool:
+    """Whether ``tensors`` are contiguous views of one tensor, each where the last ends.
+
+    Then one view of that tensor holds them all.
+    """
+    first = tensors[0]
+    base, address = first._base, first.data_ptr()
+    if len(tensors) < 2 or base is None or first.numel() == 0:
+        return False
+    for t in tensors:
+        if t._base is not base or t.data_ptr() != address or not t.is_contiguous():
+            return False
+        address += t.numel() * t.element_size()
+    return True
 
 
 AdaptivePath = Generator[Block, tuple[Tensor | None, tuple[Tensor, ...] | None], None]
@@ -290,12 +335,15 @@ def evaluate(
     def run(queue: _Queue, with_grad: bool) -> None:
         nonlocal held
         values, grads, parts, n_rows = chunks.call(model, queue, with_grad)
-        sizes = [n for _, n in parts]
-        value_parts = values.split(sizes)
-        grad_parts = zip(*(g.split(sizes) for g in grads), strict=True) if grads else None
+        if len(parts) == 1:
+            value_parts, grad_parts = [values], iter([grads] if grads else [])
+        else:
+            sizes = [n for _, n in parts]
+            value_parts = values.split(sizes)
+            grad_parts = zip(*(g.split(sizes) for g in grads or ()), strict=True)
         for i, (entry, n) in enumerate(parts):
             entry.values.append(value_parts[i])
-            if grad_parts is not None:
+            if grads:
                 entry.grads.append(next(grad_parts))
             entry.missing -= n
         held += n_rows
@@ -320,7 +368,8 @@ def evaluate(
             queue.add(entry, block.points, model.n_examples)
             while len(queue) >= chunks.size:
                 run(queue, block.need == "grad")
-        yield from ready()
+        if pending[0].missing == 0:
+            yield from ready()
         if held > chunks.size:  # the head waits on a part-filled queue: evaluate it now
             run_head()
             yield from ready()
@@ -471,17 +520,15 @@ def evaluate_adaptive(
         block = following
 
 
-@dataclass
 class _Pending:
     """A block waiting for its rows' results (gathered in row order)."""
 
-    block: Block
-    missing: int
-    values: list[Tensor] = field(default_factory=list)
-    grads: list[tuple[Tensor, ...]] = field(default_factory=list)
+    __slots__ = ("block", "grads", "missing", "rows", "values")
 
-    def __post_init__(self) -> None:
-        self.rows = self.missing
+    def __init__(self, block: Block, rows: int) -> None:
+        self.block, self.rows, self.missing = block, rows, rows
+        self.values: list[Tensor] = []
+        self.grads: list[tuple[Tensor, ...]] = []
 
     def evaluated(self) -> Evaluated:
         if len(self.values) > 1:
@@ -531,20 +578,18 @@ class _Queue:
             end = min(stop, start + size)
             taken.append((entry, end - start))
             self._taken.append((entry, points, start, end))
-            columns.append(tuple(p[start:end] for p in points))
+            whole = start == 0 and end == points[0].shape[0]
+            columns.append(points if whole else tuple(p[start:end] for p in points))
             indices.append(range(start, end))
             if end < stop:
                 self._parts.appendleft((entry, points, end, stop))
             size -= end - start
             self._rows -= end - start
-        points = tuple(
-            torch.cat(column) if len(column) > 1 else column[0]
-            for column in zip(*columns, strict=True)
-        )
+        points = tuple(joined(column) for column in zip(*columns, strict=True))
         return taken, points, indices
 
 
 def _check_rows(block: Block, n_examples: int) -> None:
-    sizes = {p.shape[0] for p in block.points}
-    if sizes != {n_examples}:
+    if any(p.shape[0] != n_examples for p in block.points):
+        sizes = {p.shape[0] for p in block.points}
         raise ValueError(f"a block must hold one row per example ({n_examples}), got {sizes}")

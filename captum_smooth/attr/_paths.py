@@ -127,13 +127,27 @@ class StraightLine(Path):
         check_quadrature("gausslegendre" if method is None else method, n_steps)
         self._distance: tuple[Tensor, ...] | None = None
 
-    def _at(self, alpha: float) -> tuple[Tensor, ...]:
+    def _points(self, alphas: Sequence[float]) -> Iterator[tuple[Tensor, ...]]:
+        """The points ``x' + α (x - x')`` at ``alphas``, in order, a group at a time.
+
+        A group is one tensor per input: its points are consecutive views, which the engine
+        sends to the model, and the rules stack, without copying them.
+        """
         if self._distance is None:  # x - x', once per path
             self._distance = tuple(x - z for x, z in zip(self.inputs, self.baselines, strict=True))
-        return tuple(
-            torch.add(z, d, alpha=alpha)
-            for z, d in zip(self.baselines, self._distance, strict=True)
+        group = max(1, GROUP_ELEMENTS // max(1, sum(x.numel() for x in self.inputs)))
+        steps = tuple(
+            torch.tensor(alphas, dtype=z.dtype)
+            .to(z.device, non_blocking=True)
+            .view(-1, *(1,) * z.dim())
+            for z in self.baselines
         )
+        for start in range(0, len(alphas), group):
+            points = tuple(
+                torch.addcmul(z, alpha[start : start + group], d).unbind()
+                for z, d, alpha in zip(self.baselines, self._distance, steps, strict=True)
+            )
+            yield from zip(*points, strict=True)
 
     def quadrature(self, with_delta: bool) -> Stream:
         direction = tuple(
@@ -143,8 +157,8 @@ class StraightLine(Path):
         # the nodes only now: a rule that reads the polyline never pays for them
         rule = quadrature("gausslegendre" if self.method is None else self.method, self.n_steps)
         nodes = (
-            Block(self._at(a), self.scale * w, direction)
-            for a, w in zip(rule.alphas, rule.weights, strict=True)
+            Block(points, self.scale * w, direction)
+            for points, w in zip(self._points(rule.alphas), rule.weights, strict=True)
         )
         extra = ends(self.baselines, self.inputs) if with_delta else []
         return Stream(_chain(extra, nodes), len(extra) + self.n_steps)
@@ -155,8 +169,12 @@ class StraightLine(Path):
                 "`method` does not apply: the polyline is the uniform grid of n_steps + 1 "
                 "points from the baseline to the input"
             )
-        grid = (Block(self._at(j / self.n_steps)) for j in range(self.n_steps + 1))
-        return Stream(grid, self.n_steps + 1)
+        alphas = [j / self.n_steps for j in range(self.n_steps + 1)]
+        return Stream((Block(points) for points in self._points(alphas)), self.n_steps + 1)
+
+
+GROUP_ELEMENTS = 2**22
+"""A path makes its points in groups of at most about this many elements (a tensor each)."""
 
 
 def _chain(first: Sequence[Block], rest: Iterable[Block]) -> Iterator[Block]:
@@ -329,15 +347,16 @@ class PathAttribution(GradientAttribution):
                     folder.fold(evaluated)
                     if watcher is not None:
                         watcher.fold(evaluated)
+                # the rule's last blocks, outside the caller's autocast too
+                attributions = folder.attributions()
+                error = None if watcher is None else watcher.error(attributions)
         finally:
             if progress is not None:
                 progress.close()
-        attributions = folder.attributions()
         delta = None
         if return_convergence_delta:
             total = sum(sum_rows(a) for a in attributions)
             delta = total - folder.expected_total()
-        error = None if watcher is None else watcher.error(attributions)
         return attributions, delta, error
 
     def has_convergence_delta(self) -> bool:
@@ -396,17 +415,7 @@ class RuleOnPath(GradientAttribution):
         With ``show_progress`` and ``return_error`` added last where the wrapped method (one
         of Captum's) has none.
         """
-        signature = public_signature(type(self.attribution_method).attribute)
-        kinds = {
-            "show_progress": inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            "return_error": inspect.Parameter.KEYWORD_ONLY,
-        }
-        added = [
-            inspect.Parameter(name, kind, default=False)
-            for name, kind in kinds.items()
-            if name not in signature.parameters
-        ]
-        return signature.replace(parameters=[*signature.parameters.values(), *added])
+        return _with_progress(type(self.attribution_method).attribute)
 
     @log_usage()
     def attribute(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
@@ -455,6 +464,25 @@ class RuleOnPath(GradientAttribution):
     def multiplies_by_inputs(self) -> bool:
         """As the wrapped method."""
         return self._path_method.multiplies_by_inputs
+
+
+@functools.cache  # per method class: inspect.signature on every call would cost more
+def _with_progress(attribute: Callable[..., Any]) -> inspect.Signature:
+    """The public signature of ``attribute``, with what a wrapper adds where it lacks them.
+
+    ``show_progress`` (positional, last) and ``return_error`` (keyword only).
+    """
+    signature = public_signature(attribute)
+    kinds = {
+        "show_progress": inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        "return_error": inspect.Parameter.KEYWORD_ONLY,
+    }
+    added = [
+        inspect.Parameter(name, kind, default=False)
+        for name, kind in kinds.items()
+        if name not in signature.parameters
+    ]
+    return signature.replace(parameters=[*signature.parameters.values(), *added])
 
 
 def public_signature(function: Callable[..., Any]) -> inspect.Signature:

@@ -49,20 +49,26 @@ def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
     """
     if sigma == 0:
         return x
-    return gaussian_blurs(x, [sigma])[0]
+    return gaussian_blurs(x, [sigma])[0].contiguous()
 
 
 def gaussian_blurs(x: Tensor, sigmas: Sequence[float]) -> Tensor:
     """:func:`gaussian_blur` of ``x`` at each of ``sigmas``, stacked: ``(len(sigmas), *x.shape)``.
 
-    One batched computation for all of them (a blur's dozen small tensor operations cost more
-    in calls than in arithmetic on small images).
+    Two matrix products for all of them: the blur along the height is one product of every
+    level's matrix with every image's columns, the blur along the width one batch of
+    products, a level each (a product per image and level is dominated by its call on small
+    images). The result is a strided view (levels, height, images, width), permuted.
     """
     height, width = x.shape[-2:]
     rows = _blur_matrices(height, sigmas, x.dtype, x.device)
     columns = rows if width == height else _blur_matrices(width, sigmas, x.dtype, x.device)
-    batch = (len(sigmas),) + (1,) * (x.dim() - 2)
-    return rows.view(*batch, height, height) @ x @ columns.mT.view(*batch, width, width)
+    images = x.reshape(-1, height, width)
+    # (levels · height, height) @ (height, images · width): every column of every image
+    tall = rows.reshape(-1, height) @ images.transpose(0, 1).reshape(height, -1)
+    blurred = tall.view(len(sigmas), -1, width) @ columns.mT
+    levels = blurred.view(len(sigmas), height, images.shape[0], width).transpose(1, 2)
+    return levels.reshape(len(sigmas), *x.shape)
 
 
 def _blur_matrices(
@@ -73,20 +79,19 @@ def _blur_matrices(
     The ``2n - 1`` values of each ``k_s`` are computed once and laid out as the rows of the
     Toeplitz matrix (windows of the reversed kernel), so a blur matrix costs ``2n``
     exponentials and no index arithmetic rather than ``n²`` of each. ``σ = 0`` gives the
-    identity.
+    identity (its radius is 0: the only tap is ``exp(0) = 1``).
     """
     radii = [int(_TRUNCATE * s + 0.5) for s in sigmas]
-    sigma = torch.tensor(sigmas, dtype=dtype, device=device)[:, None]
-    radius = torch.tensor(radii, device=device)[:, None]
-    positive = sigma > 0
-    safe = torch.where(positive, sigma, torch.ones_like(sigma))
-    taps = torch.arange(-max(radii), max(radii) + 1, device=device)[None]
-    weights = torch.exp(-0.5 * (taps.to(dtype) / safe) ** 2)
-    norm = torch.where(taps.abs() <= radius, weights, torch.zeros_like(weights)).sum(-1, True)
-    offsets = torch.arange(-(n - 1), n, device=device)[None]
-    kernel = torch.exp(-0.5 * (offsets.to(dtype) / safe) ** 2) / norm
-    kernel = torch.where(offsets.abs() <= radius, kernel, torch.zeros_like(kernel))
-    kernel = torch.where(positive, kernel, (offsets == 0).to(dtype))
+    reach = max(*radii, n - 1)
+    # the radii are integers, exact in the bookkeeping's dtype (float32 at least)
+    settings = torch.tensor([sigmas, radii], dtype=dtype, device=device)
+    sigma, radius = settings[0, :, None], settings[1, :, None]
+    safe = torch.where(sigma > 0, sigma, 1.0)
+    taps = torch.arange(-reach, reach + 1, dtype=dtype, device=device)
+    weights = torch.exp(-0.5 * (taps / safe) ** 2)
+    weights = torch.where(taps.abs() <= radius, weights, 0.0)
+    # the offsets -(n - 1) … n - 1 of the matrix, normalised over the whole truncated kernel
+    kernel = weights[:, reach - n + 1 : reach + n] / weights.sum(-1, True)
     # row i is kernel[n - 1 + i - j] over j: the windows of the reversed kernel, last first
     return kernel.flip(-1).unfold(-1, n, 1).flip(-2)
 
@@ -239,17 +244,17 @@ class BlurPath(Path):
         """
         side = max(max(x.shape[-2:]) for x in self.inputs)
         size = max(sum(x.numel() for x in self.inputs), side * side)
-        group = max(1, _GROUP_ELEMENTS // size)
+        # with a step, two blurs per level (at σ and σ + δ), computed together
+        group = max(1, _GROUP_ELEMENTS // (size * (2 if step else 1)))
         for start in range(0, len(sigmas), group):
             part = sigmas[start : start + group]
-            blurred = tuple(gaussian_blurs(x, part) for x in self.inputs)
             if not step:
+                blurred = tuple(gaussian_blurs(x, part) for x in self.inputs)
                 yield from ((points, None) for points in zip(*blurred, strict=True))
                 continue
-            derivatives = tuple(
-                (gaussian_blurs(x, [s + step for s in part]) - b) / step
-                for x, b in zip(self.inputs, blurred, strict=True)
-            )
+            both = tuple(gaussian_blurs(x, [*part, *(s + step for s in part)]) for x in self.inputs)
+            blurred = tuple(b[: len(part)] for b in both)
+            derivatives = tuple((b[len(part) :] - b[: len(part)]).div_(step) for b in both)
             yield from zip(zip(*blurred, strict=True), zip(*derivatives, strict=True), strict=True)
 
     def quadrature(self, with_delta: bool) -> Stream:

@@ -272,8 +272,8 @@ def _guided_steps(
             continue
         l1_targets = [total * left for total in l1_totals]
         moving = [total > 0 for total in l1_totals]
+        l1_current = _row_dots(size, remaining)
         for _ in range(max_iterations):
-            l1_current = _row_dots(size, remaining)
             moving = [
                 m and not math.isclose(current, goal, rel_tol=_EPSILON, abs_tol=_EPSILON)
                 for m, current, goal in zip(moving, l1_current, l1_targets, strict=True)
@@ -302,6 +302,9 @@ def _guided_steps(
             moving = [m and f for m, f in zip(moving, finishes, strict=True)]
             if not any(moving):
                 break
+            # the examples still moving took their selected features to α_max: their L1
+            # distance fell by what those had left
+            l1_current = [c - s for c, s in zip(l1_current, l1_selected, strict=True)]
             # the selected features are at α_max now: out of the ranking too
             _exclude(magnitude, selected)
         grads = yield _unflat(torch.addcmul(target, distance, remaining, value=-1), shapes)
@@ -327,8 +330,8 @@ def _move_on_device(
     example is done leave ``remaining`` as it is.
     """
     magnitude, mask, remaining, gap, gap_size, chosen, size = work
+    l1_current = _row_dots_on_device(size, remaining)
     for _ in range(max_iterations):
-        l1_current = _row_dots_on_device(size, remaining)
         moving = moving & ~_isclose(l1_current, l1_targets)
         threshold = magnitude.kthvalue(rank, dim=1).values
         threshold.clamp_(max=torch.finfo(threshold.dtype).max)
@@ -347,6 +350,8 @@ def _move_on_device(
         chosen.mul_(torch.where(finishes, 1.0, gamma)[:, None])
         remaining.addcmul_(gap, chosen, value=-1)
         moving = moving & finishes
+        # as on the host: what the examples still moving had left of their selected features
+        l1_current = l1_current - l1_selected
         # the selected features are at α_max now: out of the ranking too
         _exclude(magnitude, selected)
 
@@ -359,7 +364,7 @@ def _isclose(a: Tensor, b: Tensor) -> Tensor:
 
 def _row_dots_on_device(a: Tensor, b: Tensor) -> Tensor:
     """:func:`_row_dots`, left on the device (the same dot products)."""
-    return torch.stack([torch.dot(x, y) for x, y in zip(a, b, strict=True)])
+    return torch.linalg.vecdot(a, b)
 
 
 def _column(values: list[bool] | list[float], like: Tensor) -> Tensor:
@@ -369,23 +374,18 @@ def _column(values: list[bool] | list[float], like: Tensor) -> Tensor:
 
 
 def _row_dots(a: Tensor, b: Tensor) -> list[float]:
-    """``Σ_j a_ij · b_ij`` for each row ``i``, as Python floats.
-
-    One dot product per row reads both once; ``torch.linalg.vecdot`` multiplies into a
-    temporary first (twice the memory traffic, and a fresh tensor's page faults on a CPU).
-    """
+    """``Σ_j a_ij · b_ij`` for each row ``i``, as Python floats (one operation for all rows)."""
     return _row_dots_on_device(a, b).tolist()
 
 
 def _exclude(magnitude: Tensor, mask: Tensor) -> None:
     """Set ``magnitude`` (≥ 0) to inf in place where ``mask`` (0 or 1, same dtype) is 1.
 
-    ``(m + s) / (1 - s)`` is exactly ``m`` for ``s = 0`` and ``inf`` for ``s = 1``: what
+    ``m + s / (1 - s)`` is exactly ``m`` for ``s = 0`` and ``inf`` for ``s = 1``: what
     ``masked_fill_`` does, whose CPU kernel branches on each element of a scattered mask and
-    takes about one and a half times as long as these passes. ``mask`` is used up (it holds
-    ``1 - s`` afterwards).
+    takes several times as long as these two passes.
     """
-    magnitude.add_(mask).div_(mask.neg_().add_(1))
+    magnitude.addcdiv_(mask, torch.rsub(mask, 1))
 
 
 def _kth_smallest(values: Tensor, rank: int, scratch: Tensor | None = None) -> Tensor:
@@ -398,7 +398,7 @@ def _kth_smallest(values: Tensor, rank: int, scratch: Tensor | None = None) -> T
     if values.device.type == "cpu" and values.dtype in _NUMPY_FLOATS:
         work = values.numpy().copy() if scratch is None else scratch.copy_(values).numpy()
         work.partition(rank - 1, axis=1)
-        return torch.tensor(work[:, rank - 1])
+        return torch.from_numpy(work[:, rank - 1])
     return values.kthvalue(rank, dim=1).values
 
 
@@ -412,6 +412,8 @@ def _flat(tensors: tuple[Tensor, ...]) -> Tensor:
 
 
 def _unflat(flat: Tensor, shapes: list[torch.Size]) -> tuple[Tensor, ...]:
+    if len(shapes) == 1:
+        return (flat.view(shapes[0]),)
     sizes = [math.prod(s[1:]) for s in shapes]
     return tuple(
         part.reshape(shape) for part, shape in zip(flat.split(sizes, dim=1), shapes, strict=True)

@@ -5,16 +5,18 @@ A rule for integrating along the path of any IG-family method (docs/reference.md
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from captum.attr import GradientAttribution
 from torch import Tensor
+from torch.nn import functional
 
 from captum_smooth._utils import validation as check
 from captum_smooth.attr._captum_paths import RuleOnIGPath
-from captum_smooth.attr._engine import Evaluated
+from captum_smooth.attr._engine import Evaluated, stacked
 from captum_smooth.attr._rules import Rule
 
 if TYPE_CHECKING:
@@ -92,48 +94,21 @@ class IDGIRule(Rule):
     def _add_segments(self, vertices: list[Evaluated]) -> None:
         """Add the segments of consecutive ``vertices``.
 
-        The segments are batched as examples: ``k`` segments of ``n`` examples are ``k·n``
-        rows of one computation, summed over the segments at the end (on tiny inputs a
-        segment's dozen tensor operations cost more in calls than in arithmetic).
+        The vertices are batched: ``k + 1`` vertices of ``n`` examples are stacked, and each
+        segment's share of its rise becomes a coefficient per vertex, so that the segments add
+        up as one contraction over the vertices (on tiny inputs a segment's dozen tensor
+        operations cost more in calls than in arithmetic; on large ones each pass over the
+        stack costs). A vertex's direction ``g ⊙ g / ||g||²`` serves both the segment it
+        starts and, where that segment's start has no gradient, the one it ends.
         """
-        dtype = self.totals[0].dtype
-        if len(vertices) == 2:  # one segment: the vertices' own tensors, no copies
-            start, end = vertices
-            rise = (end.values - start.values).to(dtype)
-            starts, ends = start.grads, end.grads
-            steps = tuple(
-                (e - s).abs() for s, e in zip(start.block.points, end.block.points, strict=True)
-            )
-        else:
-            values = torch.stack([v.values for v in vertices]).to(dtype)
-            rise = (values[1:] - values[:-1]).flatten()
-            grads = [torch.stack(g) for g in zip(*(v.grads for v in vertices), strict=True)]
-            starts = tuple(g[:-1].flatten(0, 1) for g in grads)
-            ends = tuple(g[1:].flatten(0, 1) for g in grads)
-            steps = tuple(
-                (p[1:] - p[:-1]).abs().flatten(0, 1)
-                for p in (
-                    torch.stack(p) for p in zip(*(v.block.points for v in vertices), strict=True)
-                )
-            )
-        weights_start, has_start = _shares(self._squares(starts, steps))
-        weights_end, has_end = _shares(self._squares(ends, steps))
-        weights_step, _ = _shares(steps)
-        for total, w_start, w_end, w_step in zip(
-            self.totals, weights_start, weights_end, weights_step, strict=True
-        ):
-            shape = (-1,) + (1,) * (total.dim() - 1)
-            weight = torch.where(
-                has_start.view(shape),
-                w_start,
-                torch.where(has_end.view(shape), w_end, w_step.to(w_end.dtype)),
-            )
-            share = weight * rise.view(shape)
-            total.add_(share.view(-1, *total.shape).sum(dim=0).to(total.dtype))
-
-    def _squares(self, grads: tuple[Tensor, ...], steps: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-        """The unnormalised direction ``g ⊙ g`` of a segment whose steps are ``steps``."""
-        return tuple(g * g for g in _rescaled(grads))
+        rise, grads, steps = _segments(vertices, self.totals[0].dtype)
+        squares = _squares(grads)
+        norms = _norms(squares)
+        starts, ends, by_step = _coefficients(rise, norms[:-1], norms[1:], _norms(steps))
+        # segment j starts at vertex j and ends at vertex j + 1
+        by_vertex = functional.pad(starts, (0, 0, 0, 1)) + functional.pad(ends, (0, 0, 1, 0))
+        for total, square, step in zip(self.totals, squares, steps, strict=True):
+            total.add_(_contract(by_vertex, square) + _contract(by_step, step))
 
 
 _SEGMENT_ELEMENTS = 2**20
@@ -148,31 +123,80 @@ class MovingIDGIRule(IDGIRule):
     its rise. ``IDGI(method, only_moving=True)``.
     """
 
-    def _squares(self, grads: tuple[Tensor, ...], steps: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-        """``g ⊙ g`` where the feature moves along the segment, zero elsewhere."""
-        return tuple(
-            torch.where(step > 0, square, torch.zeros_like(square))
-            for square, step in zip(super()._squares(grads, steps), steps, strict=True)
-        )
+    def _add_segments(self, vertices: list[Evaluated]) -> None:
+        """Add the segments of consecutive ``vertices``, each masked by where it moves."""
+        rise, grads, steps = _segments(vertices, self.totals[0].dtype)
+        squares = _squares(grads)
+        moving = tuple(step > 0 for step in steps)
+        starts = tuple(torch.where(m, s[:-1], 0.0) for m, s in zip(moving, squares, strict=True))
+        ends = tuple(torch.where(m, s[1:], 0.0) for m, s in zip(moving, squares, strict=True))
+        by_start, by_end, by_step = _coefficients(rise, _norms(starts), _norms(ends), _norms(steps))
+        for total, start, end, step in zip(self.totals, starts, ends, steps, strict=True):
+            total.add_(
+                _contract(by_start, start) + _contract(by_end, end) + _contract(by_step, step)
+            )
 
 
-def _rescaled(grads: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    """Gradients divided by their largest magnitude per example.
+def _segments(
+    vertices: list[Evaluated], dtype: torch.dtype
+) -> tuple[Tensor, tuple[Tensor, ...], tuple[Tensor, ...]]:
+    """The rise of ``f`` along each segment, ``(k, n)``, and the stacked vertices' terms.
+
+    Per input, the gradients at the ``k + 1`` vertices ``(k + 1, n, ...)`` and the steps
+    ``|x_{j+1} - x_j|`` ``(k, n, ...)``, in ``dtype``. Along an adaptive path the engine has
+    given each vertex its chord to the next as its direction: the steps are read from it.
+    """
+    values = stacked([v.values for v in vertices]).to(dtype)
+    grads = tuple(stacked(g) for g in zip(*(v.grads for v in vertices), strict=True))
+    if all(v.block.direction is not None for v in vertices[:-1]):
+        chords = zip(*(v.block.direction for v in vertices[:-1]), strict=True)
+        steps = tuple(torch.stack(c).abs_().to(dtype) for c in chords)
+    else:
+        points = (stacked(p) for p in zip(*(v.block.points for v in vertices), strict=True))
+        steps = tuple((p[1:] - p[:-1]).abs_().to(dtype) for p in points)
+    return values[1:] - values[:-1], grads, steps
+
+
+def _squares(grads: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """``g ⊙ g`` of stacked gradients ``(k, n, ...)``, divided by ``max |g|²`` per vertex.
 
     So squaring them neither underflows nor overflows; the direction ``g²/||g||²`` is
     unchanged.
     """
-    peak = torch.stack([g.reshape(g.shape[0], -1).abs().amax(dim=1) for g in grads]).amax(dim=0)
-    safe = torch.where(peak > 0, peak, torch.ones_like(peak))
-    return tuple(g / safe.view((-1,) + (1,) * (g.dim() - 1)) for g in grads)
+    peaks = [g.flatten(2).abs().amax(dim=2) for g in grads]
+    peak = peaks[0] if len(peaks) == 1 else torch.stack(peaks).amax(dim=0)
+    safe = torch.where(peak > 0, peak, 1.0)
+    return tuple((g / safe.view(*safe.shape, *(1,) * (g.dim() - 2))).square_() for g in grads)
 
 
-def _shares(parts: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], Tensor]:
-    """Non-negative ``parts`` divided by their total per example, and where the total is > 0."""
-    total = sum(p.reshape(p.shape[0], -1).sum(dim=1) for p in parts)
-    positive = total > 0
-    safe = torch.where(positive, total, torch.ones_like(total))
-    return tuple(p / safe.view((-1,) + (1,) * (p.dim() - 1)) for p in parts), positive
+def _norms(parts: tuple[Tensor, ...]) -> Tensor:
+    """The total of non-negative stacked ``parts`` ``(k, n, ...)`` per vertex and example."""
+    return functools.reduce(torch.add, (p.flatten(2).sum(dim=2) for p in parts))
+
+
+def _coefficients(
+    rise: Tensor, start: Tensor, end: Tensor, step: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """What multiplies each segment's start, end and step direction, ``(k, n)`` each.
+
+    A segment's rise is shared along its start direction divided by its total, where that is
+    positive; else along its end direction; else along its step. (A quotient by zero is
+    computed and not used.)
+    """
+    has_start, has_end = start > 0, end > 0
+    by_start = torch.where(has_start, rise / start, 0.0)
+    rest = rise.masked_fill(has_start, 0.0)  # the rise of segments without a start direction
+    by_end = torch.where(has_end, rest / end, 0.0)
+    rest = rest.masked_fill(has_end, 0.0)
+    return by_start, by_end, torch.where(step > 0, rest / step, 0.0)
+
+
+def _contract(coefficients: Tensor, parts: Tensor) -> Tensor:
+    """``Σ_k c[k, i] · parts[k, i, ...]``: stacked ``parts`` summed with their coefficients."""
+    k, n = coefficients.shape
+    rows = parts.reshape(k, n, -1).transpose(0, 1)  # a matrix of k rows per example
+    summed = torch.bmm(coefficients.to(parts.dtype).T.unsqueeze(1), rows)
+    return summed.view(parts.shape[1:])
 
 
 class IDGI(RuleOnIGPath):
