@@ -35,6 +35,7 @@ from captum_smooth._utils.captum_compat import (
     sum_rows,
 )
 from captum_smooth._utils.models import warn_if_training
+from captum_smooth._utils.progress import progress_bar
 from captum_smooth.attr import _budgets as budgets
 from captum_smooth.attr._engine import (
     AdaptivePath,
@@ -326,7 +327,7 @@ class PathAttribution(GradientAttribution):
             )
         folder = rule(wide)
         watcher = estimator(rule, stream, wide) if return_error else None
-        progress = _progress_bar(show_progress, stream.n_blocks * n_examples, type(self).__name__)
+        progress = progress_bar(show_progress, stream.n_blocks * n_examples, type(self).__name__)
         model = Model(
             self.forward_func,
             self.value_and_grad_func,
@@ -544,12 +545,3 @@ def _pads(setting: bool | None, forward_func: Callable[..., Any]) -> bool:
         return check.check_flag("fixed_chunk_shapes", setting)
     # torch.compile's module wrapper keeps the module, its function wrapper the function
     return hasattr(forward_func, "_orig_mod") or hasattr(forward_func, "_torchdynamo_orig_callable")
-
-
-def _progress_bar(show: bool, total: int, desc: str, unit: str = "rows") -> Any:
-    """One tqdm bar over the rows the engine evaluates (``None`` when not shown)."""
-    if not show:
-        return None
-    from tqdm.auto import tqdm  # a dependency of Captum's; loaded only when a bar is shown
-
-    return tqdm(total=total, desc=desc, unit=unit)

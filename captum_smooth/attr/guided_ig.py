@@ -382,8 +382,8 @@ def _exclude(magnitude: Tensor, mask: Tensor) -> None:
     """Set ``magnitude`` (≥ 0) to inf in place where ``mask`` (0 or 1, same dtype) is 1.
 
     ``m + s / (1 - s)`` is exactly ``m`` for ``s = 0`` and ``inf`` for ``s = 1``: what
-    ``masked_fill_`` does, whose CPU kernel branches on each element of a scattered mask and
-    takes several times as long as these two passes.
+    ``masked_fill_`` does, without its CPU kernel's branch on each element of a scattered
+    mask.
     """
     magnitude.addcdiv_(mask, torch.rsub(mask, 1))
 
@@ -391,9 +391,8 @@ def _exclude(magnitude: Tensor, mask: Tensor) -> None:
 def _kth_smallest(values: Tensor, rank: int, scratch: Tensor | None = None) -> Tensor:
     """``values.kthvalue(rank, dim=1).values``.
 
-    On a CPU through numpy's introselect (the same value), a fifth of the time of torch's
-    kthvalue on 150 528 magnitudes; in ``scratch`` (a tensor like ``values``, overwritten)
-    where given, else in a copy.
+    On a CPU through numpy's introselect (the same value, by a partial partition); in
+    ``scratch`` (a tensor like ``values``, overwritten) where given, else in a copy.
     """
     if values.device.type == "cpu" and values.dtype in _NUMPY_FLOATS:
         work = values.numpy().copy() if scratch is None else scratch.copy_(values).numpy()
