@@ -220,7 +220,7 @@ def stacked(tensors: Sequence[Tensor]) -> Tensor:
     """
     first = tensors[0]
     if all(t.shape == first.shape for t in tensors) and _consecutive(tensors):
-        return first.as_strided((len(tensors), *first.shape), (first.numel(), *first.stride()))
+        return first.as_strided(*_contiguous((len(tensors), *first.shape)))
     return torch.stack(tensors)
 
 
@@ -234,7 +234,7 @@ def joined(tensors: Sequence[Tensor]) -> Tensor:
         return first
     if all(t.shape[1:] == first.shape[1:] for t in tensors) and _consecutive(tensors):
         rows = sum(t.shape[0] for t in tensors)
-        return first.as_strided((rows, *first.shape[1:]), first.stride())
+        return first.as_strided(*_contiguous((rows, *first.shape[1:])))
     return torch.cat(tensors)
 
 
@@ -248,10 +248,21 @@ def _consecutive(tensors: Sequence[Tensor]) -> bool:
     if len(tensors) < 2 or base is None or first.numel() == 0:
         return False
     for t in tensors:
-        if t._base is not base or t.data_ptr() != address or not t.is_contiguous():
+        if t._base is not base or t.data_ptr() != address or t.dtype != first.dtype:
+            return False
+        if not t.is_contiguous():
             return False
         address += t.numel() * t.element_size()
     return True
+
+
+def _contiguous(shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``shape`` and the strides of a contiguous tensor of that shape."""
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return shape, tuple(reversed(strides))
 
 
 AdaptivePath = Generator[Block, tuple[Tensor | None, tuple[Tensor, ...] | None], None]

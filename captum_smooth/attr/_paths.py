@@ -102,6 +102,10 @@ def ends(start: tuple[Tensor, ...], end: tuple[Tensor, ...]) -> list[Block]:
     ]
 
 
+GROUP_ELEMENTS = 2**22
+"""A path makes its points in groups of at most about this many elements (a tensor each)."""
+
+
 class StraightLine(Path):
     """The straight line ``x' + α (x - x')`` from the baseline ``x'`` to the input ``x``.
 
@@ -137,6 +141,7 @@ class StraightLine(Path):
         if self._distance is None:  # x - x', once per path
             self._distance = tuple(x - z for x, z in zip(self.inputs, self.baselines, strict=True))
         group = max(1, GROUP_ELEMENTS // max(1, sum(x.numel() for x in self.inputs)))
+        # the α's in each input's dtype, copied to its device without waiting for queued work
         steps = tuple(
             torch.tensor(alphas, dtype=z.dtype)
             .to(z.device, non_blocking=True)
@@ -172,10 +177,6 @@ class StraightLine(Path):
             )
         alphas = [j / self.n_steps for j in range(self.n_steps + 1)]
         return Stream((Block(points) for points in self._points(alphas)), self.n_steps + 1)
-
-
-GROUP_ELEMENTS = 2**22
-"""A path makes its points in groups of at most about this many elements (a tensor each)."""
 
 
 def _chain(first: Sequence[Block], rest: Iterable[Block]) -> Iterator[Block]:

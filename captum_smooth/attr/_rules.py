@@ -110,7 +110,7 @@ class RiemannSum(Rule):
         total = self.totals[0]
         self.weighted_values = torch.zeros(total.shape[0], dtype=total.dtype, device=total.device)
         # small blocks are added several at a time (their terms as one tensor)
-        self._waiting: list[tuple[float, tuple[Tensor, ...], tuple[Tensor, ...]]] = []
+        self._waiting: list[_Waiting] = []
         per_block = sum(x.numel() for x in inputs)
         self._batch = max(1, _FOLD_ELEMENTS // max(1, per_block))
 
@@ -148,17 +148,15 @@ class RiemannSum(Rule):
         their stacked directions and gradients. Stacking the gradients of one chunk is free
         (:func:`~captum_smooth.attr._engine.stacked`).
         """
-        shared: list[list[tuple[float, tuple[Tensor, ...], tuple[Tensor, ...]]]] = []
-        alone = []
-        for run in _runs(self._waiting):
-            (shared if len(run) > 1 else alone).append(run if len(run) > 1 else run[0])
+        runs = _runs(self._waiting)
         self._waiting = []
+        shared = [run for run in runs if len(run) > 1]
+        alone = [run[0] for run in runs if len(run) == 1]
         for i, total in enumerate(self.totals):
             for run in shared:
-                weights = [w for w, _, _ in run]
                 grads = stacked([g[i] for _, _, g in run]).to(total.dtype)
-                summed = _weighted_sum(weights, grads)
-                total.addcmul_(run[0][1][i], summed)
+                summed = _weighted_sum([w for w, _, _ in run], grads)
+                total.addcmul_(run[0][1][i].to(total.dtype), summed)
             if len(alone) == 1:
                 # one pass; a wider direction (Guided IG's float64 chords) rounded first, as a
                 # mixed-dtype product takes several times as long
@@ -182,11 +180,13 @@ calls, and a batch's temporaries more than its calls save.
 """
 
 
-def _runs(
-    waiting: list[tuple[float, tuple[Tensor, ...], tuple[Tensor, ...]]],
-) -> list[list[tuple[float, tuple[Tensor, ...], tuple[Tensor, ...]]]]:
+_Waiting = tuple[float, tuple[Tensor, ...], tuple[Tensor, ...]]
+"""A block waiting to be added: its weight, direction and gradients."""
+
+
+def _runs(waiting: list[_Waiting]) -> list[list[_Waiting]]:
     """Consecutive waiting blocks grouped by their direction (the same tensors)."""
-    runs: list[list[tuple[float, tuple[Tensor, ...], tuple[Tensor, ...]]]] = []
+    runs: list[list[_Waiting]] = []
     for entry in waiting:
         if runs and runs[-1][0][1] is entry[1]:
             runs[-1].append(entry)
