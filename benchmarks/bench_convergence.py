@@ -163,10 +163,15 @@ def median(values: Sequence[float]) -> float:
 
 
 def censored_value(reached: Sequence[tuple[str, float]]) -> tuple[str, float]:
-    """The median of ``rows_to_reach`` results, ``>`` values ranked above every other (the
-    lower middle of an even count)."""
+    """The median of ``rows_to_reach`` results, ``>`` values ranked above every other.
+
+    Of an even count, the mean of the two middle values, with the mark of either (``>`` first:
+    a median above a bound is above the mean of the bounds).
+    """
     ordered = sorted(reached, key=lambda r: (r[0] == ">", r[1]))
-    return ordered[(len(ordered) - 1) // 2]
+    low, high = ordered[(len(ordered) - 1) // 2], ordered[len(ordered) // 2]
+    value = (low[1] + high[1]) / 2
+    return next((m for m in (">", "≈", "≤") if m in (low[0], high[0])), ""), value
 
 
 def censored_median(reached: Sequence[tuple[str, float]]) -> str:

@@ -86,3 +86,10 @@ def test_standard_error_against_the_limit_corrects_a_noise_dominated_mean(bench)
     assert bench.standard_error(q) == pytest.approx(true, rel=0.05)
     assert bench.samples_to_reach(64, q, true / 2) == ("", pytest.approx(256, rel=0.1))
     assert bench.samples_to_reach(64, 1.2, 0.1)[0] == ">"
+
+
+def test_the_median_of_censored_rows_stays_a_bound(bench):
+    assert bench.censored_value([("", 100), ("", 300), ("", 50)]) == ("", 100)
+    assert bench.censored_value([("", 100), ("", 300)]) == ("", 200)
+    # the upper middle is only known to be above 400: so is the median above 250
+    assert bench.censored_value([(">", 400), ("", 100), (">", 400), ("", 50)]) == (">", 250)
