@@ -110,6 +110,7 @@ NAVIGATION = """
 
 docs/README
 docs/reference
+docs/steps
 docs/architecture
 docs/text
 docs/axioms
