@@ -136,7 +136,9 @@ class AdaptiveSmoothTaylor:
         internal_batch_size: int | None = None,
         generator: torch.Generator | None = None,
         show_progress: bool = False,
-    ) -> AdaptiveResult:
+        *,
+        return_error: bool = False,
+    ) -> AdaptiveResult | tuple[AdaptiveResult, Tensor]:
         """Search σ per example and return the attributions it gives.
 
         Args:
@@ -157,9 +159,14 @@ class AdaptiveSmoothTaylor:
             generator: the source of the Gaussian noise, for a reproducible search.
             show_progress: show a progress bar over the search's iterations (it stops early
                 when every example has stopped).
+            return_error: also return the standard error of the returned attributions, per
+                feature: that of the SmoothTaylor run they came from, at its σ and ``n_samples``
+                (docs/reference.md#error-estimates).
 
         Returns:
-            :class:`AdaptiveResult` ``(attributions, noise_scale, objective, n_evaluations)``.
+            :class:`AdaptiveResult` ``(attributions, noise_scale, objective, n_evaluations)``;
+            with ``return_error=True``, ``(result, error)``, ``error`` shaped like the
+            attributions (float32 at least).
         """
         inputs_tuple, is_tuple = check.format_inputs(inputs)
         if is_tuple:
@@ -189,21 +196,23 @@ class AdaptiveSmoothTaylor:
         forward_args = format_additional_forward_args(additional_forward_args)
         check.check_forward_args(forward_args, (x,))
         check.check_flag("show_progress", show_progress)
+        check.check_flag("return_error", return_error)
 
         def run(
             searching: Tensor, rows: list[int], sigmas: Tensor
-        ) -> tuple[Tensor, Tensor, Tensor]:
+        ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
             """SmoothTaylor at ``sigmas`` (one per example) for the examples ``rows``.
 
             ``rows`` are where the ``(B,)`` mask ``searching`` holds, read on the host. Returns
-            them as an index tensor, with their attributions and the objective's scores.
+            them as an index tensor, with their attributions, the objective's scores and (with
+            ``return_error``) the attributions' standard error.
             """
             # where the mask holds, in order, found on the device: a tensor made from ``rows``
             # would be a copy to the device, which waits for the queued work as a read does
             index = torch.argsort((~searching).byte(), stable=True)[: len(rows)]
             ranges = _ranges(rows)
             sub_target = select_target(target, ranges, n_examples)
-            attributions = self.smooth_taylor.attribute(
+            outputs = self.smooth_taylor.attribute(
                 x[index],
                 target=sub_target,
                 additional_forward_args=select_forward_args(forward_args, ranges),
@@ -211,13 +220,18 @@ class AdaptiveSmoothTaylor:
                 noise_scale=sigmas[index],
                 internal_batch_size=internal_batch_size,
                 generator=generator,
+                return_error=return_error,
             )
-            return index, attributions, self._score(scored[index], attributions, sub_target)
+            attributions, error = outputs if return_error else (outputs, None)
+            scores = self._score(scored[index], attributions, sub_target)
+            return index, attributions, scores, error
 
         # many SmoothTaylor calls, one warning for a model left in training mode
         with one_training_warning(self.forward_func):
             searching = torch.ones(n_examples, dtype=torch.bool, device=x.device)
-            _, best_attributions, best_scores = run(searching, list(range(n_examples)), sigma)
+            _, best_attributions, best_scores, best_error = run(
+                searching, list(range(n_examples)), sigma
+            )
             rate = torch.full_like(sigma, step)
             failures = torch.zeros(n_examples, dtype=torch.long, device=x.device)
             evaluations = torch.ones(n_examples, dtype=torch.long, device=x.device)
@@ -235,18 +249,20 @@ class AdaptiveSmoothTaylor:
                     if not rows:
                         break
                     up = sigma + rate
-                    index, attributions, scores = run(searching, rows, up)
+                    index, attributions, scores, error = run(searching, rows, up)
                     attributions = best_attributions.index_copy(0, index, attributions)
                     scores = best_scores.index_copy(0, index, scores)
+                    error = _placed(best_error, index, error)
                     improved = searching & (scores < best_scores)
                     retry = searching & ~improved
                     candidates = up
                     retry_rows = _where(retry)
                     if retry_rows:
                         down = (sigma - rate).abs()
-                        index, retried, retried_scores = run(retry, retry_rows, down)
+                        index, retried, retried_scores, retried_error = run(retry, retry_rows, down)
                         attributions = attributions.index_copy(0, index, retried)
                         scores = scores.index_copy(0, index, retried_scores)
+                        error = _placed(error, index, retried_error)
                         candidates = torch.where(retry, down, up)
                         improved = searching & (scores < best_scores)
                     evaluations += searching.long() + retry.long()
@@ -255,13 +271,16 @@ class AdaptiveSmoothTaylor:
                     best_attributions = torch.where(
                         improved.view(per_example), attributions, best_attributions
                     )
+                    if best_error is not None and error is not None:
+                        best_error = torch.where(improved.view(per_example), error, best_error)
                     failed = searching & ~improved
                     failures = torch.where(improved, 0, failures + failed.long())
                     rate = torch.where(failed, rate * decay, rate)
                     searching = searching & (failures < patience)
                     if progress is not None:
                         progress.update(1)
-            return AdaptiveResult(best_attributions, sigma, best_scores, evaluations)
+            result = AdaptiveResult(best_attributions, sigma, best_scores, evaluations)
+            return (result, best_error) if best_error is not None else result
 
     def _initial_sigma(self, value: float | Tensor | None, x: Tensor) -> Tensor:
         # the search's σ and scores are bookkeeping: float32 at least, whatever the model's
@@ -292,6 +311,13 @@ class AdaptiveSmoothTaylor:
         # inside the search's deferred_checks, read once after its last run
         check.require(torch.isfinite(scores), message)
         return scores.to(device=attributions.device, dtype=bookkeeping_dtype(attributions.dtype))
+
+
+def _placed(whole: Tensor | None, index: Tensor, part: Tensor | None) -> Tensor | None:
+    """``whole`` with the examples ``index`` replaced by ``part`` (``None`` without errors)."""
+    if whole is None or part is None:
+        return None
+    return whole.index_copy(0, index, part.to(whole.dtype))
 
 
 def _where(mask: Tensor) -> list[int]:

@@ -192,3 +192,46 @@ def test_the_search_keeps_its_state_on_the_device_and_takes_the_same_steps(cnn):
         assert len(set(result.n_evaluations.tolist())) > 1  # examples stop at different steps
         for got, wanted in zip(result, expected, strict=True):
             assert torch.equal(got, wanted)
+
+
+def test_return_error_gives_the_standard_error_of_the_run_kept():
+    # Nothing improves: the kept map is the first run's, and so is its error estimate.
+    search = AdaptiveSmoothTaylor(square_norm, lambda x, a, t: torch.zeros(x.shape[0]))
+    inputs = torch.full((3, 2, 4, 4), 0.4, dtype=torch.float64)
+    result, error = search.attribute(
+        inputs, n_samples=8, patience=2, generator=torch.Generator().manual_seed(1),
+        return_error=True,
+    )  # fmt: skip
+    expected, expected_error = SmoothTaylor(square_norm).attribute(
+        inputs, n_samples=8, noise_scale=0.4, generator=torch.Generator().manual_seed(1),
+        return_error=True,
+    )  # fmt: skip
+    torch.testing.assert_close(result.attributions, expected)
+    torch.testing.assert_close(error, expected_error)
+
+
+def test_return_error_follows_the_noise_scale_each_example_ends_at():
+    # f = Σ z²: a root's term is -2 x ε - 2 ε², whose variance is 4 x² σ² + 8 σ⁴, so the
+    # standard error of R roots, per feature, is √((4 x² σ² + 8 σ⁴) / R) at the σ kept.
+    search = AdaptiveSmoothTaylor(square_norm, realised_sigma_objective)
+    inputs = _inputs()
+    result, error = search.attribute(
+        inputs, n_samples=64, generator=torch.Generator().manual_seed(0), return_error=True
+    )
+    assert error.shape == inputs.shape
+    sigma = result.noise_scale.view(-1, 1, 1, 1)
+    expected = ((4 * inputs**2 * sigma**2 + 8 * sigma**4) / 64).sqrt()
+    # 192 features per example, each a standard deviation of 64 draws: their mean is within 5 %
+    ratio = error.flatten(1).mean(dim=1) / expected.flatten(1).mean(dim=1)
+    assert ((ratio - 1).abs() < 0.05).all(), ratio
+
+
+def test_without_return_error_the_result_is_unchanged():
+    search = AdaptiveSmoothTaylor(square_norm, realised_sigma_objective)
+    plain = search.attribute(_inputs(), n_samples=16, generator=torch.Generator().manual_seed(3))
+    with_error, _ = search.attribute(
+        _inputs(), n_samples=16, generator=torch.Generator().manual_seed(3), return_error=True
+    )
+    assert isinstance(plain, type(with_error))
+    assert torch.equal(plain.attributions, with_error.attributions)
+    assert torch.equal(plain.noise_scale, with_error.noise_scale)
