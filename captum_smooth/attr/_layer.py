@@ -108,14 +108,16 @@ class LayerAttribution(GradientAttribution):
             return self.method(self.forward_func, multiply_by_inputs=self._multiply_by_inputs)
         return self.method(self.forward_func)
 
+    _attribute_from = PathAttribution._attribute_from
+
     def _attribute(
         self,
         inputs: Any,
-        target: TargetType,
-        additional_forward_args: Any,
-        internal_batch_size: int | None,
-        return_convergence_delta: bool,
-        show_progress: bool,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        internal_batch_size: int | None = None,
+        return_convergence_delta: bool = False,
+        show_progress: bool = False,
         rule: type[Rule] | None = None,
         return_error: bool = False,
         attribute_to_layer_input: bool = False,

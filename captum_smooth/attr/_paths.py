@@ -198,8 +198,10 @@ CAPTUM_HINTS: Mapping[str, str] = {
 class PathAttribution(GradientAttribution):
     """A method of the package: a :class:`Path` and a rule, run by the engine.
 
-    Subclasses implement :meth:`path` (validate their settings, return the path) and an
-    ``attribute`` with their documented arguments that calls :meth:`_attribute`. The rule is
+    Subclasses implement ``attribute``, which declares the public signature and every
+    default once and hands its arguments on with ``return self._attribute_from(locals())``,
+    and :meth:`path`, which takes the method's settings as bound there (keyword-only, no
+    defaults), validates them and returns the path. The rule is
     :attr:`rule` unless a wrapper passes another. The model's outputs and gradients come from
     :attr:`value_and_grad_func` (:func:`~captum_smooth.attr._engine.value_and_grad`), which a
     subclass or a wrapper may replace, as Captum's layer methods replace ``gradient_func``.
@@ -226,17 +228,25 @@ class PathAttribution(GradientAttribution):
         self.value_and_grad_func: ValueAndGrad = value_and_grad
 
     def path(self, inputs: tuple[Tensor, ...], **settings: Any) -> Path:
-        """The method's path on ``inputs`` (formatted, validated) for its ``settings``."""
+        """The method's path on ``inputs`` (formatted, validated) for its ``settings``.
+
+        ``settings`` are the arguments of ``attribute`` other than the common ones, every one
+        of them, with the values ``attribute`` bound (its defaults included).
+        """
         raise NotImplementedError
+
+    def _attribute_from(self, arguments: Mapping[str, Any]) -> Any:
+        """:meth:`_attribute` with the arguments of ``attribute`` (its ``locals()``)."""
+        return self._attribute(**{k: v for k, v in arguments.items() if k != "self"})
 
     def _attribute(
         self,
         inputs: Any,
-        target: TargetType,
-        additional_forward_args: Any,
-        internal_batch_size: int | None,
-        return_convergence_delta: bool,
-        show_progress: bool,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        internal_batch_size: int | None = None,
+        return_convergence_delta: bool = False,
+        show_progress: bool = False,
         rule: type[Rule] | None = None,
         return_error: bool = False,
         **settings: Any,
@@ -439,21 +449,17 @@ class RuleOnPath(GradientAttribution):
                 honour (named, with what to do instead).
         """
         hints = getattr(self.attribution_method, "argument_hints", CAPTUM_HINTS)
-        call = bind_call(self._call_name(), self.signature(), (inputs, *args), kwargs, hints)
+        signature = self.signature()
+        call = bind_call(self._call_name(), signature, (inputs, *args), kwargs, hints)
         for name, reason in self.not_applicable.items():
             if name in call and call[name] is not None:
                 raise TypeError(f"{self._call_name()}: `{name}` does not apply: {reason}")
-        return self._path_method._attribute(
-            call.pop("inputs"),
-            call.pop("target", None),
-            call.pop("additional_forward_args", None),
-            call.pop("internal_batch_size", None),
-            call.pop("return_convergence_delta", False),
-            call.pop("show_progress", False),
-            rule=self.rule,
-            return_error=call.pop("return_error", False),
-            **call,
-        )
+        # the path gets every setting, defaults from the wrapped method's signature, except
+        # those the rule does not honour (Captum's default `method` is a quadrature's)
+        settings = {**defaults(signature), **call}
+        for name in self.not_applicable:
+            settings.pop(name, None)
+        return self._path_method._attribute(rule=self.rule, **settings)
 
     def _call_name(self) -> str:
         return f"{type(self).__name__}({type(self.attribution_method).__name__}).attribute()"
@@ -485,6 +491,15 @@ def _with_progress(attribute: Callable[..., Any]) -> inspect.Signature:
         if name not in signature.parameters
     ]
     return signature.replace(parameters=[*signature.parameters.values(), *added])
+
+
+def defaults(signature: inspect.Signature) -> dict[str, Any]:
+    """The default of each argument of ``signature`` that has one, by name."""
+    return {
+        name: parameter.default
+        for name, parameter in signature.parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
 
 
 def public_signature(function: Callable[..., Any]) -> inspect.Signature:

@@ -111,27 +111,16 @@ class ExpectedGradients(PathAttribution):
         Returns:
             Attributions shaped like ``inputs``; then the delta and the error if asked for.
         """
-        return self._attribute(
-            inputs,
-            target,
-            additional_forward_args,
-            internal_batch_size,
-            return_convergence_delta,
-            show_progress,
-            return_error=return_error,
-            baselines=baselines,
-            n_samples=n_samples,
-            stdevs=stdevs,
-            generator=generator,
-        )
+        return self._attribute_from(locals())
 
     def path(
         self,
         inputs: tuple[Tensor, ...],
-        baselines: Any = None,
-        n_samples: int = 50,
-        stdevs: float | tuple[float, ...] = 0.0,
-        generator: torch.Generator | None = None,
+        *,
+        baselines: Any,
+        n_samples: int,
+        stdevs: float | tuple[float, ...],
+        generator: torch.Generator | None,
     ) -> ReferenceDraws:
         """The draws for the settings of :meth:`attribute`, validated.
 

@@ -108,27 +108,16 @@ class GuidedIntegratedGradients(PathAttribution):
         Returns:
             Attributions shaped like ``inputs``; and the convergence delta if asked for.
         """
-        return self._attribute(
-            inputs,
-            target,
-            additional_forward_args,
-            internal_batch_size,
-            return_convergence_delta,
-            show_progress,
-            return_error=return_error,
-            baselines=baselines,
-            n_steps=n_steps,
-            fraction=fraction,
-            max_dist=max_dist,
-        )
+        return self._attribute_from(locals())
 
     def path(
         self,
         inputs: tuple[Tensor, ...],
-        baselines: BaselineType = None,
-        n_steps: int = 200,
-        fraction: float = 0.25,
-        max_dist: float = 0.02,
+        *,
+        baselines: BaselineType,
+        n_steps: int,
+        fraction: float,
+        max_dist: float,
     ) -> GuidedPath:
         """The guided path from ``baselines`` to ``inputs`` for the settings of :meth:`attribute`.
 

@@ -282,11 +282,11 @@ class _PlacedStraightPath(PathAttribution):
     def path(
         self,
         inputs: tuple[Tensor, ...],
-        baselines: BaselineType = None,
-        n_steps: int = 50,
-        method: None = None,
+        *,
+        baselines: BaselineType,
+        n_steps: int,
     ) -> PlacedLine:
-        """The placed line from ``baselines`` to ``inputs`` (``method``: Captum's, only None)."""
+        """The placed line from ``baselines`` to ``inputs``."""
         return PlacedLine(inputs, check.format_baselines(baselines, inputs), n_steps)
 
 
