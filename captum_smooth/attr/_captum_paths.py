@@ -24,6 +24,8 @@ from captum_smooth.attr._paths import PathAttribution, RuleOnPath, StraightLine
 class StraightPath(PathAttribution):
     """The straight line of Captum's IntegratedGradients, for rules other than its own."""
 
+    input_settings: ClassVar[frozenset[str]] = frozenset({"baselines"})
+
     def path(
         self,
         inputs: tuple[Tensor, ...],

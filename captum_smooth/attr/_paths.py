@@ -216,6 +216,10 @@ class PathAttribution(GradientAttribution):
     shared_settings: ClassVar[frozenset[str]] = frozenset()
     """Settings that are not per example even when their first dimension is the batch's (a
     reference data set): an automatic budget does not cut them to the examples it runs."""
+    input_settings: ClassVar[frozenset[str]] = frozenset()
+    """Settings given in the inputs' space (baselines, references), which a layer variant
+    maps through its layer: per example, in Captum's baseline forms (``None``: zeros), or a
+    reference set of any number of rows where they are in :attr:`shared_settings`."""
     fixed_chunk_shapes: bool | None = None
     """Whether every model call gets the same number of rows (a short last chunk is padded
     with copies of its last row, whose results are dropped), so that a ``torch.compile``'d

@@ -61,6 +61,7 @@ class ExpectedGradients(PathAttribution):
         "method": "Expected Gradients is a Monte-Carlo average, not a quadrature",
     }
     shared_settings: ClassVar[frozenset[str]] = frozenset({"baselines"})
+    input_settings: ClassVar[frozenset[str]] = frozenset({"baselines"})
 
     def __init__(self, forward_func: Callable[..., Any], multiply_by_inputs: bool = True) -> None:
         """Wrap ``forward_func``; ``multiply_by_inputs`` as in Captum's GradientShap."""

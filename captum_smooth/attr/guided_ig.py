@@ -63,6 +63,7 @@ class GuidedIntegratedGradients(PathAttribution):
         **CAPTUM_HINTS,
         "method": "Guided IG's adaptive path is summed with PAIR's left Riemann sum",
     }
+    input_settings: ClassVar[frozenset[str]] = frozenset({"baselines"})
 
     def __init__(self, forward_func: Callable[..., Any]) -> None:
         """Wrap ``forward_func``, the model or any function returning its outputs."""

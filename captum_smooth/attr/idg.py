@@ -279,6 +279,8 @@ def placed_alphas(outputs: Tensor, n_steps: int) -> Tensor:
 class _PlacedStraightPath(PathAttribution):
     """Captum's IntegratedGradients with the authors' adaptive sampling."""
 
+    input_settings: ClassVar[frozenset[str]] = frozenset({"baselines"})
+
     def path(
         self,
         inputs: tuple[Tensor, ...],
