@@ -19,8 +19,8 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from captum.attr import GradientAttribution
@@ -35,40 +35,20 @@ from captum_smooth._utils.captum_compat import (
     sum_rows,
 )
 from captum_smooth._utils.models import warn_if_training
-from captum_smooth._utils.progress import progress_bar
 from captum_smooth.attr import _budgets as budgets
 from captum_smooth.attr._engine import (
-    AdaptivePath,
     Block,
     Model,
+    Stream,
     ValueAndGrad,
     caller_autocast,
-    evaluate,
-    evaluate_adaptive,
+    evaluate_stream,
     value_and_grad,
     widened,
 )
 from captum_smooth.attr._errors import estimator
 from captum_smooth.attr._quadrature import check_quadrature, quadrature
 from captum_smooth.attr._rules import RiemannSum, Rule
-
-
-class Stream(NamedTuple):
-    """The blocks of one view of a path.
-
-    With how many there are (for progress bars), whether each block depends on the
-    evaluation of the previous one (an :data:`AdaptivePath`), and what an error estimate
-    needs to know (:mod:`~captum_smooth.attr._errors`).
-    """
-
-    blocks: Iterable[Block] | AdaptivePath
-    n_blocks: int
-    adaptive: bool = False
-    samples: tuple[int, int] | None = None
-    """For a Monte-Carlo average: how many samples, and how many nodes each (``None``: a
-    quadrature or a polyline, whose error is estimated by nesting)."""
-    budget: str = "n_steps"
-    """The argument of ``attribute`` that sets how many blocks there are."""
 
 
 class Path:
@@ -162,12 +142,14 @@ class StraightLine(Path):
         )
         # the nodes only now: a rule that reads the polyline never pays for them
         rule = quadrature("gausslegendre" if self.method is None else self.method, self.n_steps)
-        nodes = (
-            Block(points, self.scale * w, direction)
-            for points, w in zip(self._points(rule.alphas), rule.weights, strict=True)
+        nodes = Stream(
+            (
+                Block(points, self.scale * w, direction)
+                for points, w in zip(self._points(rule.alphas), rule.weights, strict=True)
+            ),
+            self.n_steps,
         )
-        extra = ends(self.baselines, self.inputs) if with_delta else []
-        return Stream(_chain(extra, nodes), len(extra) + self.n_steps)
+        return nodes.after(ends(self.baselines, self.inputs)) if with_delta else nodes
 
     def polyline(self) -> Stream:
         if self.method is not None:
@@ -177,11 +159,6 @@ class StraightLine(Path):
             )
         alphas = [j / self.n_steps for j in range(self.n_steps + 1)]
         return Stream((Block(points) for points in self._points(alphas)), self.n_steps + 1)
-
-
-def _chain(first: Sequence[Block], rest: Iterable[Block]) -> Iterator[Block]:
-    yield from first
-    yield from rest
 
 
 CAPTUM_HINTS: Mapping[str, str] = {
@@ -342,7 +319,6 @@ class PathAttribution(GradientAttribution):
             )
         folder = rule(wide)
         watcher = estimator(rule, stream, wide) if return_error else None
-        progress = progress_bar(show_progress, stream.n_blocks * n_examples, type(self).__name__)
         model = Model(
             self.forward_func,
             self.value_and_grad_func,
@@ -350,25 +326,20 @@ class PathAttribution(GradientAttribution):
             call.additional_forward_args,
             n_examples,
             tuple(x.dtype for x in inputs_tuple),
-            progress,
-            caller_autocast(wide[0].device),
+            autocast=caller_autocast(wide[0].device),
             pad_chunks=_pads(self.fixed_chunk_shapes, self.forward_func),
         )
-        run = evaluate_adaptive if stream.adaptive else evaluate
-        try:
-            # the caller's autocast is the model's, not ours (Model restores it); checks of
-            # the model's outputs are read once, after the last chunk
-            with torch.autocast(wide[0].device.type, enabled=False), check.deferred_checks():
-                for evaluated in run(model, stream.blocks, internal_batch_size):
-                    folder.fold(evaluated)
-                    if watcher is not None:
-                        watcher.fold(evaluated)
-                # the rule's last blocks, outside the caller's autocast too
-                attributions = folder.attributions()
-                error = None if watcher is None else watcher.error(attributions)
-        finally:
-            if progress is not None:
-                progress.close()
+        progress = type(self).__name__ if show_progress else None
+        # the caller's autocast is the model's, not ours (Model restores it); checks of the
+        # model's outputs are read once, after the last chunk
+        with torch.autocast(wide[0].device.type, enabled=False), check.deferred_checks():
+            for evaluated in evaluate_stream(model, stream, internal_batch_size, progress):
+                folder.fold(evaluated)
+                if watcher is not None:
+                    watcher.fold(evaluated)
+            # the rule's last blocks, outside the caller's autocast too
+            attributions = folder.attributions()
+            error = None if watcher is None else watcher.error(attributions)
         delta = None
         if return_convergence_delta:
             total = sum(sum_rows(a) for a in attributions)

@@ -248,9 +248,10 @@ class BlurPath(Path):
 
     def quadrature(self, with_delta: bool) -> Stream:
         """PAIR's nodes, ``i < m``; with ``with_delta``, also ``blur(x, max_sigma)`` and ``x``."""
-        extra = ends(self._blurred(self.sigmas[-1]), self.inputs) if with_delta else []
-        nodes = itertools.chain(extra, self._nodes())
-        return Stream(nodes, len(extra) + len(self.sigmas) - 1)
+        nodes = Stream(self._nodes(), len(self.sigmas) - 1)
+        if not with_delta:
+            return nodes
+        return nodes.after(ends(self._blurred(self.sigmas[-1]), self.inputs))
 
     def _nodes(self) -> Iterator[Block]:
         levels = self._levels(self.sigmas[:-1], self.grad_step)

@@ -198,16 +198,19 @@ class ReferenceDraws(Path):
 
     def quadrature(self, with_delta: bool) -> Stream:
         """The draws, one block each (and their forward-only rows with a delta)."""
-        n_blocks = self.n_samples * (1 + with_delta) + with_delta
-        return Stream(
-            self._draws(with_delta), n_blocks, samples=(self.n_samples, 1), budget="n_samples"
+        draws = Stream(
+            self._draws(with_delta),
+            self.n_samples * (1 + with_delta),
+            samples=(self.n_samples, 1),
+            budget="n_samples",
         )
+        if not with_delta:
+            return draws
+        return draws.after([Block(self.inputs, value_weight=1.0, need="value")])
 
     def _draws(self, with_delta: bool) -> Iterator[Block]:
         first = self.inputs[0]
         n_examples, device = first.shape[0], first.device
-        if with_delta:
-            yield Block(self.inputs, value_weight=1.0, need="value")
         for _ in range(self.n_samples):
             index = torch.randint(
                 self.references[0].shape[0], (n_examples,), generator=self.generator,

@@ -204,17 +204,17 @@ class NoiseBaselines(Path):
 
     def quadrature(self, with_delta: bool) -> Stream:
         """Each baseline's line in turn, its baseline drawn when its first block is needed."""
-        n_blocks = self.n_baselines * (self.n_steps + with_delta) + with_delta
-        return Stream(
+        lines = Stream(
             self._blocks(with_delta),
-            n_blocks,
+            self.n_baselines * (with_delta + self.n_steps),
             samples=(self.n_baselines, self.n_steps),
             budget="n_baselines",
         )
+        if not with_delta:
+            return lines
+        return lines.after([Block(self.inputs, value_weight=1.0, need="value")])
 
     def _blocks(self, with_delta: bool) -> Iterator[Block]:
-        if with_delta:
-            yield Block(self.inputs, value_weight=1.0, need="value")
         for _ in range(self.n_baselines):
             baselines = self.draw()
             if with_delta:
