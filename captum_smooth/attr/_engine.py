@@ -200,7 +200,7 @@ _WIDE = (torch.float32, torch.float64)
 def caller_autocast(device: torch.device) -> tuple[str, torch.dtype] | None:
     """The ``torch.autocast`` the caller runs under on ``device``: its device type and dtype.
 
-    ``None`` when there is none. The model runs under it (:class:`Model`); the engine's and
+    ``None`` when there is none. The model runs under it (:class:`ModelCall`); the engine's and
     the rules' own arithmetic runs outside it, since autocast would lower their matrix
     products (Blur IG's blur) to its dtype.
     """
@@ -298,7 +298,7 @@ class Stream(NamedTuple):
 
 
 @dataclass
-class Model:
+class ModelCall:
     """How the engine calls the model.
 
     The forward function, the method's ``value_and_grad``, the user's ``target`` and
@@ -348,7 +348,7 @@ class Model:
 
 
 def evaluate(
-    model: Model,
+    model: ModelCall,
     blocks: Iterable[Block],
     internal_batch_size: int | None,
     chunks: Chunks | None = None,
@@ -450,7 +450,7 @@ class Chunks:
         self._device = row[0].device
 
     def call(
-        self, model: Model, queue: _Queue, with_grad: bool
+        self, model: ModelCall, queue: _Queue, with_grad: bool
     ) -> tuple[Tensor, tuple[Tensor, ...] | None, list[tuple[_Pending, int]], int]:
         """Evaluate the next chunk of ``queue``: values, gradients, whose rows, how many."""
         while True:
@@ -476,7 +476,7 @@ class Chunks:
 
     def _measured(
         self,
-        model: Model,
+        model: ModelCall,
         points: tuple[Tensor, ...],
         example: Rows,
         with_grad: bool,
@@ -532,7 +532,7 @@ def _padded(
 
 
 def evaluate_stream(
-    model: Model, stream: Stream, internal_batch_size: int | None, progress: str | None = None
+    model: ModelCall, stream: Stream, internal_batch_size: int | None, progress: str | None = None
 ) -> Iterator[Evaluated]:
     """Every block of ``stream`` evaluated, by :func:`evaluate` or :func:`evaluate_adaptive`.
 
@@ -552,7 +552,7 @@ def evaluate_stream(
 
 
 def evaluate_adaptive(
-    model: Model, path: AdaptivePath, internal_batch_size: int | None
+    model: ModelCall, path: AdaptivePath, internal_batch_size: int | None
 ) -> Iterator[Evaluated]:
     """Evaluate a path whose next block depends on the evaluation of the current one.
 

@@ -38,7 +38,7 @@ from captum_smooth._utils.models import warn_if_training
 from captum_smooth.attr import _budgets as budgets
 from captum_smooth.attr._engine import (
     Block,
-    Model,
+    ModelCall,
     Stream,
     ValueAndGrad,
     caller_autocast,
@@ -319,7 +319,7 @@ class PathAttribution(GradientAttribution):
             )
         folder = rule(wide)
         watcher = estimator(rule, stream, wide) if return_error else None
-        model = Model(
+        model = ModelCall(
             self.forward_func,
             self.value_and_grad_func,
             call.target,
@@ -330,7 +330,7 @@ class PathAttribution(GradientAttribution):
             pad_chunks=_pads(self.fixed_chunk_shapes, self.forward_func),
         )
         progress = type(self).__name__ if show_progress else None
-        # the caller's autocast is the model's, not ours (Model restores it); checks of the
+        # the caller's autocast is the model's, not ours (ModelCall restores it); checks of the
         # model's outputs are read once, after the last chunk
         with torch.autocast(wide[0].device.type, enabled=False), check.deferred_checks():
             for evaluated in evaluate_stream(model, stream, internal_batch_size, progress):
