@@ -217,7 +217,11 @@ class PathAttribution(GradientAttribution):
         raise NotImplementedError
 
     def _attribute_from(self, arguments: Mapping[str, Any]) -> Any:
-        """:meth:`_attribute` with the arguments of ``attribute`` (its ``locals()``)."""
+        """:meth:`_attribute` with the arguments of ``attribute`` (its ``locals()``).
+
+        Every local but ``self`` is passed on: ``attribute`` may rebind an argument first
+        (noise-baseline IG puts ``baseline_transform`` in the user's form), but not add one.
+        """
         return self._attribute(**{k: v for k, v in arguments.items() if k != "self"})
 
     def _attribute(
