@@ -8,7 +8,13 @@ import inspect
 
 import pytest
 import torch
-from captum.attr import GradientShap, IntegratedGradients, LayerIntegratedGradients, Saliency
+from captum.attr import (
+    GradientShap,
+    IntegratedGradients,
+    LayerGradientShap,
+    LayerIntegratedGradients,
+    Saliency,
+)
 from torch import nn
 
 import captum_smooth.attr as attr_module
@@ -44,8 +50,8 @@ class Net(nn.Module):
         return self.head(torch.tanh(self.conv(x)).mean(dim=(2, 3)))
 
 
-CAPTUM_TWIN = {"ExpectedGradients": GradientShap}
-"""The Captum method each compares with where it is not IntegratedGradients."""
+CAPTUM_TWIN = {"ExpectedGradients": GradientShap, "LayerExpectedGradients": LayerGradientShap}
+"""The Captum method each compares with where it is not (Layer)IntegratedGradients."""
 
 
 def wrapped_methods():
@@ -64,7 +70,8 @@ def wrapped_methods():
             *(m(model, model.conv) for m in LAYER),
         ]:
             try:
-                cases.append((wrapper(inner), LayerIntegratedGradients))
+                twin = CAPTUM_TWIN.get(type(inner).__name__, LayerIntegratedGradients)
+                cases.append((wrapper(inner), twin))
             except (TypeError, ValueError):
                 continue
     return cases
@@ -79,7 +86,14 @@ def our_signatures():
         )
         for m in INPUT_SPACE
     ]
-    cases += [(m.__name__, public_signature(m.attribute), LayerIntegratedGradients) for m in LAYER]
+    cases += [
+        (
+            m.__name__,
+            public_signature(m.attribute),
+            CAPTUM_TWIN.get(m.__name__, LayerIntegratedGradients),
+        )
+        for m in LAYER
+    ]
     cases += [
         (f"{type(w).__name__}({type(w.attribution_method).__name__})", w.signature(), captum)
         for w, captum in wrapped_methods()

@@ -9,6 +9,7 @@ sits above the path layer and the layer variants, which it joins.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from captum.attr import GradientAttribution, IntegratedGradients, LayerIntegratedGradients
@@ -23,14 +24,21 @@ from captum_smooth.attr._paths import PathAttribution, RuleOnPath, StraightLine
 class StraightPath(PathAttribution):
     """The straight line of Captum's IntegratedGradients, for rules other than its own."""
 
+    input_settings: ClassVar[frozenset[str]] = frozenset({"baselines"})
+
     def path(
         self,
         inputs: tuple[Tensor, ...],
-        baselines: BaselineType = None,
-        n_steps: int = 50,
+        *,
+        baselines: BaselineType,
+        n_steps: int,
         method: str | None = None,
     ) -> StraightLine:
-        """The line from ``baselines`` to ``inputs`` with Captum's settings."""
+        """The line from ``baselines`` to ``inputs`` with Captum's settings.
+
+        ``method`` is absent where the rule leaves it out (``not_applicable``: a polyline's
+        rule), and its quadrature is then Captum's default.
+        """
         return StraightLine(inputs, check.format_baselines(baselines, inputs), n_steps, method)
 
 
@@ -49,6 +57,9 @@ class RuleOnIGPath(RuleOnPath):
     add up to the output's change, so a wrapped method must multiply by the inputs.
     """
 
+    not_applicable: ClassVar[Mapping[str, str]] = {
+        "grad_kwargs": "gradients are taken with torch.autograd.grad's defaults",
+    }
     straight: ClassVar[tuple[type[PathAttribution], type[LayerAttribution]]] = (
         StraightPath,
         LayerStraightPath,

@@ -17,6 +17,7 @@ the number of steps or samples.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -38,6 +39,7 @@ from captum_smooth._utils.captum_compat import (
     format_additional_forward_args,
     run_forward,
 )
+from captum_smooth._utils.progress import progress_bar
 
 Need = Literal["grad", "value", "point"]
 """What a block's rows need from the model: ``"grad"`` the output and its input gradient,
@@ -198,7 +200,7 @@ _WIDE = (torch.float32, torch.float64)
 def caller_autocast(device: torch.device) -> tuple[str, torch.dtype] | None:
     """The ``torch.autocast`` the caller runs under on ``device``: its device type and dtype.
 
-    ``None`` when there is none. The model runs under it (:class:`Model`); the engine's and
+    ``None`` when there is none. The model runs under it (:class:`ModelCall`); the engine's and
     the rules' own arithmetic runs outside it, since autocast would lower their matrix
     products (Blur IG's blur) to its dtype.
     """
@@ -270,8 +272,33 @@ AdaptivePath = Generator[Block, tuple[Tensor | None, tuple[Tensor, ...] | None],
 receives ``(values, grads)`` for it and yields the next."""
 
 
+class Stream(NamedTuple):
+    """The blocks of one view of a path, and how many the engine evaluates.
+
+    ``n_blocks`` counts the blocks with rows to evaluate (not those of ``need="point"``): the
+    path says it, and :func:`evaluate_stream` draws the progress bar from it. Also whether
+    each block depends on the evaluation of the previous one (an :data:`AdaptivePath`), and
+    what an error estimate needs to know (:mod:`~captum_smooth.attr._errors`).
+    """
+
+    blocks: Iterable[Block] | AdaptivePath
+    n_blocks: int
+    adaptive: bool = False
+    samples: tuple[int, int] | None = None
+    """For a Monte-Carlo average: how many samples, and how many nodes each (``None``: a
+    quadrature or a polyline, whose error is estimated by nesting)."""
+    budget: str = "n_steps"
+    """The argument of ``attribute`` that sets how many blocks there are."""
+
+    def after(self, first: Sequence[Block]) -> Stream:
+        """The same stream with the blocks ``first`` (a delta's forward-only rows) before it."""
+        return self._replace(
+            blocks=itertools.chain(first, self.blocks), n_blocks=len(first) + self.n_blocks
+        )
+
+
 @dataclass
-class Model:
+class ModelCall:
     """How the engine calls the model.
 
     The forward function, the method's ``value_and_grad``, the user's ``target`` and
@@ -289,6 +316,7 @@ class Model:
     n_examples: int
     dtypes: tuple[torch.dtype, ...]
     progress: Any = None
+    """The progress bar the rows advance (:func:`evaluate_stream` sets it)."""
     autocast: tuple[str, torch.dtype] | None = None
     """The caller's ``torch.autocast`` (:func:`caller_autocast`), restored around each model
     call while the rest of the method runs outside it."""
@@ -320,7 +348,7 @@ class Model:
 
 
 def evaluate(
-    model: Model,
+    model: ModelCall,
     blocks: Iterable[Block],
     internal_batch_size: int | None,
     chunks: Chunks | None = None,
@@ -422,7 +450,7 @@ class Chunks:
         self._device = row[0].device
 
     def call(
-        self, model: Model, queue: _Queue, with_grad: bool
+        self, model: ModelCall, queue: _Queue, with_grad: bool
     ) -> tuple[Tensor, tuple[Tensor, ...] | None, list[tuple[_Pending, int]], int]:
         """Evaluate the next chunk of ``queue``: values, gradients, whose rows, how many."""
         while True:
@@ -448,7 +476,7 @@ class Chunks:
 
     def _measured(
         self,
-        model: Model,
+        model: ModelCall,
         points: tuple[Tensor, ...],
         example: Rows,
         with_grad: bool,
@@ -503,8 +531,28 @@ def _padded(
     return padded, rows
 
 
+def evaluate_stream(
+    model: ModelCall, stream: Stream, internal_batch_size: int | None, progress: str | None = None
+) -> Iterator[Evaluated]:
+    """Every block of ``stream`` evaluated, by :func:`evaluate` or :func:`evaluate_adaptive`.
+
+    With ``progress``, a bar of that name over the rows the stream holds (``n_blocks`` per
+    example), advanced chunk by chunk and closed when the evaluation ends or is abandoned.
+    """
+    bar = progress_bar(progress is not None, stream.n_blocks * model.n_examples, progress or "")
+    model = dataclasses.replace(model, progress=bar)
+    try:
+        if stream.adaptive:
+            yield from evaluate_adaptive(model, stream.blocks, internal_batch_size)  # type: ignore[arg-type]
+        else:
+            yield from evaluate(model, stream.blocks, internal_batch_size)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def evaluate_adaptive(
-    model: Model, path: AdaptivePath, internal_batch_size: int | None
+    model: ModelCall, path: AdaptivePath, internal_batch_size: int | None
 ) -> Iterator[Evaluated]:
     """Evaluate a path whose next block depends on the evaluation of the current one.
 

@@ -26,10 +26,9 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from captum_smooth.attr._engine import Block, Evaluated
+from captum_smooth.attr._engine import Block, Evaluated, Stream
 
 if TYPE_CHECKING:
-    from captum_smooth.attr._paths import Stream
     from captum_smooth.attr._rules import Rule
 
 

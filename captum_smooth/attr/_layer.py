@@ -3,17 +3,16 @@
 See docs/reference.md#layer-variants.
 
 ``LayerX(forward_func, layer)`` computes the layer's activations ``a = L(x)`` on the inputs
-(and on baselines given as model inputs), runs method ``X``'s path in the space of ``a`` and
-gets ``f`` and ``∇_a f`` from the model run on the original inputs with the layer's output
-replaced by the path's points, through the method's replaceable ``value_and_grad_func``, as
-Captum's ``LayerIntegratedGradients`` replaces ``gradient_func``. So a layer variant is one
-small class naming its method, and text models and LLMs are reached through their embeddings,
-the way Captum users reach them.
+(and on the method's settings given as model inputs: baselines, a reference set), runs
+method ``X``'s path in the space of ``a`` and gets ``f`` and ``∇_a f`` from the model run on
+the original inputs with the layer's output replaced by the path's points, through the
+method's replaceable ``value_and_grad_func``, as Captum's ``LayerIntegratedGradients``
+replaces ``gradient_func``. So a layer variant is one small class naming its method, and text
+models and LLMs are reached through their embeddings, the way Captum users reach them.
 """
 
 from __future__ import annotations
 
-import inspect
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -108,14 +107,16 @@ class LayerAttribution(GradientAttribution):
             return self.method(self.forward_func, multiply_by_inputs=self._multiply_by_inputs)
         return self.method(self.forward_func)
 
+    _attribute_from = PathAttribution._attribute_from
+
     def _attribute(
         self,
         inputs: Any,
-        target: TargetType,
-        additional_forward_args: Any,
-        internal_batch_size: int | None,
-        return_convergence_delta: bool,
-        show_progress: bool,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        internal_batch_size: int | None = None,
+        return_convergence_delta: bool = False,
+        show_progress: bool = False,
         rule: type[Rule] | None = None,
         return_error: bool = False,
         attribute_to_layer_input: bool = False,
@@ -130,12 +131,15 @@ class LayerAttribution(GradientAttribution):
         activations, counts = probe.activations(self.forward_func, model_inputs, args)
         inner = self._inner()
         inner.fixed_chunk_shapes = self.fixed_chunk_shapes
-        if "baselines" in inspect.signature(inner.path).parameters:
-            # as Captum's layer methods: baselines are model inputs (None: zeros), mapped
+        for name in inner.input_settings:
+            # as Captum's layer methods: baselines and references are model inputs, mapped
             # through the layer
-            settings["baselines"] = _layer_baselines(
-                probe, self.forward_func, settings.get("baselines"), model_inputs, args
-            )
+            given = settings.get(name)
+            if name in inner.shared_settings:
+                given = _reference_set(name, given, model_inputs, args)
+            else:
+                given = check.format_baselines(given, model_inputs)
+            settings[name], _ = probe.activations(self.forward_func, given, args)
         inner.value_and_grad_func = _LayerValueAndGrad(probe, len(model_inputs))
         result = inner._attribute(
             activations,
@@ -319,21 +323,43 @@ def _in_thread(owner: int, hook: Callable[..., Any]) -> Callable[..., Any]:
     return in_thread
 
 
-def _layer_baselines(
-    probe: LayerHooks,
-    forward_func: Callable[..., Any],
-    baselines: Any,
-    model_inputs: tuple[Tensor, ...],
-    args: Any,
+def _reference_set(
+    name: str, references: Any, model_inputs: tuple[Tensor, ...], args: Any
 ) -> tuple[Tensor, ...]:
-    """Baselines given as model inputs, mapped through the layer.
+    """A reference set given as model inputs: ``R ≥ 1`` rows shaped like one example each.
 
-    The baselines take Captum's forms (token ids of ``[PAD]``, say).
+    Raises:
+        TypeError: for references that are not tensors of the inputs' kind (token ids for
+            token ids).
+        ValueError: for references of another shape, device or number of rows per tensor,
+            or additional forward arguments with per-example tensors, which a reference set
+            (mapped through the layer once, not per example) cannot be given.
     """
-    activations, _ = probe.activations(
-        forward_func, check.format_baselines(baselines, model_inputs), args
-    )
-    return activations
+    given = references if isinstance(references, tuple) else (references,)
+    if len(given) != len(model_inputs):
+        raise ValueError(f"`{name}` has {len(given)} entries for {len(model_inputs)} inputs")
+    for r, x in zip(given, model_inputs, strict=True):
+        if not isinstance(r, Tensor) or r.is_floating_point() != x.is_floating_point():
+            got = r.dtype if isinstance(r, Tensor) else type(r).__name__
+            raise TypeError(
+                f"`{name}` must be tensors of reference inputs like `inputs` ({x.dtype}), R rows "
+                f"shaped like one example, got {got}"
+            )
+        if r.dim() != x.dim() or r.shape[1:] != x.shape[1:] or r.shape[0] < 1:
+            raise ValueError(
+                f"`{name}` must hold R ≥ 1 references shaped like one example "
+                f"{tuple(x.shape[1:])}, got shape {tuple(r.shape)}"
+            )
+        check.check_device(name, r.device, x.device)
+    if len({r.shape[0] for r in given}) != 1:
+        raise ValueError(f"`{name}` tensors must have the same number of references")
+    if any(isinstance(a, Tensor) and a.dim() > 0 for a in args or ()):
+        raise ValueError(
+            f"`{name}`: the reference set is mapped through the layer once, so the "
+            "additional forward arguments cannot hold per-example tensors (they would be "
+            "the examples', not the references'); pass them as non-tensor arguments"
+        )
+    return tuple(r.detach() for r in given)
 
 
 def _model_inputs(inputs: Any) -> tuple[Tensor, ...]:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from captum.attr import GradientAttribution
@@ -35,40 +35,20 @@ from captum_smooth._utils.captum_compat import (
     sum_rows,
 )
 from captum_smooth._utils.models import warn_if_training
-from captum_smooth._utils.progress import progress_bar
 from captum_smooth.attr import _budgets as budgets
 from captum_smooth.attr._engine import (
-    AdaptivePath,
     Block,
-    Model,
+    ModelCall,
+    Stream,
     ValueAndGrad,
     caller_autocast,
-    evaluate,
-    evaluate_adaptive,
+    evaluate_stream,
     value_and_grad,
     widened,
 )
 from captum_smooth.attr._errors import estimator
 from captum_smooth.attr._quadrature import check_quadrature, quadrature
 from captum_smooth.attr._rules import RiemannSum, Rule
-
-
-class Stream(NamedTuple):
-    """The blocks of one view of a path.
-
-    With how many there are (for progress bars), whether each block depends on the
-    evaluation of the previous one (an :data:`AdaptivePath`), and what an error estimate
-    needs to know (:mod:`~captum_smooth.attr._errors`).
-    """
-
-    blocks: Iterable[Block] | AdaptivePath
-    n_blocks: int
-    adaptive: bool = False
-    samples: tuple[int, int] | None = None
-    """For a Monte-Carlo average: how many samples, and how many nodes each (``None``: a
-    quadrature or a polyline, whose error is estimated by nesting)."""
-    budget: str = "n_steps"
-    """The argument of ``attribute`` that sets how many blocks there are."""
 
 
 class Path:
@@ -162,12 +142,14 @@ class StraightLine(Path):
         )
         # the nodes only now: a rule that reads the polyline never pays for them
         rule = quadrature("gausslegendre" if self.method is None else self.method, self.n_steps)
-        nodes = (
-            Block(points, self.scale * w, direction)
-            for points, w in zip(self._points(rule.alphas), rule.weights, strict=True)
+        nodes = Stream(
+            (
+                Block(points, self.scale * w, direction)
+                for points, w in zip(self._points(rule.alphas), rule.weights, strict=True)
+            ),
+            self.n_steps,
         )
-        extra = ends(self.baselines, self.inputs) if with_delta else []
-        return Stream(_chain(extra, nodes), len(extra) + self.n_steps)
+        return nodes.after(ends(self.baselines, self.inputs)) if with_delta else nodes
 
     def polyline(self) -> Stream:
         if self.method is not None:
@@ -177,11 +159,6 @@ class StraightLine(Path):
             )
         alphas = [j / self.n_steps for j in range(self.n_steps + 1)]
         return Stream((Block(points) for points in self._points(alphas)), self.n_steps + 1)
-
-
-def _chain(first: Sequence[Block], rest: Iterable[Block]) -> Iterator[Block]:
-    yield from first
-    yield from rest
 
 
 CAPTUM_HINTS: Mapping[str, str] = {
@@ -198,8 +175,10 @@ CAPTUM_HINTS: Mapping[str, str] = {
 class PathAttribution(GradientAttribution):
     """A method of the package: a :class:`Path` and a rule, run by the engine.
 
-    Subclasses implement :meth:`path` (validate their settings, return the path) and an
-    ``attribute`` with their documented arguments that calls :meth:`_attribute`. The rule is
+    Subclasses implement ``attribute``, which declares the public signature and every
+    default once and hands its arguments on with ``return self._attribute_from(locals())``,
+    and :meth:`path`, which takes the method's settings as bound there (keyword-only, no
+    defaults), validates them and returns the path. The rule is
     :attr:`rule` unless a wrapper passes another. The model's outputs and gradients come from
     :attr:`value_and_grad_func` (:func:`~captum_smooth.attr._engine.value_and_grad`), which a
     subclass or a wrapper may replace, as Captum's layer methods replace ``gradient_func``.
@@ -214,6 +193,10 @@ class PathAttribution(GradientAttribution):
     shared_settings: ClassVar[frozenset[str]] = frozenset()
     """Settings that are not per example even when their first dimension is the batch's (a
     reference data set): an automatic budget does not cut them to the examples it runs."""
+    input_settings: ClassVar[frozenset[str]] = frozenset()
+    """Settings given in the inputs' space (baselines, references), which a layer variant
+    maps through its layer: per example, in Captum's baseline forms (``None``: zeros), or a
+    reference set of any number of rows where they are in :attr:`shared_settings`."""
     fixed_chunk_shapes: bool | None = None
     """Whether every model call gets the same number of rows (a short last chunk is padded
     with copies of its last row, whose results are dropped), so that a ``torch.compile``'d
@@ -226,17 +209,29 @@ class PathAttribution(GradientAttribution):
         self.value_and_grad_func: ValueAndGrad = value_and_grad
 
     def path(self, inputs: tuple[Tensor, ...], **settings: Any) -> Path:
-        """The method's path on ``inputs`` (formatted, validated) for its ``settings``."""
+        """The method's path on ``inputs`` (formatted, validated) for its ``settings``.
+
+        ``settings`` are the arguments of ``attribute`` other than the common ones, every one
+        of them, with the values ``attribute`` bound (its defaults included).
+        """
         raise NotImplementedError
+
+    def _attribute_from(self, arguments: Mapping[str, Any]) -> Any:
+        """:meth:`_attribute` with the arguments of ``attribute`` (its ``locals()``).
+
+        Every local but ``self`` is passed on: ``attribute`` may rebind an argument first
+        (noise-baseline IG puts ``baseline_transform`` in the user's form), but not add one.
+        """
+        return self._attribute(**{k: v for k, v in arguments.items() if k != "self"})
 
     def _attribute(
         self,
         inputs: Any,
-        target: TargetType,
-        additional_forward_args: Any,
-        internal_batch_size: int | None,
-        return_convergence_delta: bool,
-        show_progress: bool,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        internal_batch_size: int | None = None,
+        return_convergence_delta: bool = False,
+        show_progress: bool = False,
         rule: type[Rule] | None = None,
         return_error: bool = False,
         **settings: Any,
@@ -328,33 +323,27 @@ class PathAttribution(GradientAttribution):
             )
         folder = rule(wide)
         watcher = estimator(rule, stream, wide) if return_error else None
-        progress = progress_bar(show_progress, stream.n_blocks * n_examples, type(self).__name__)
-        model = Model(
+        model = ModelCall(
             self.forward_func,
             self.value_and_grad_func,
             call.target,
             call.additional_forward_args,
             n_examples,
             tuple(x.dtype for x in inputs_tuple),
-            progress,
-            caller_autocast(wide[0].device),
+            autocast=caller_autocast(wide[0].device),
             pad_chunks=_pads(self.fixed_chunk_shapes, self.forward_func),
         )
-        run = evaluate_adaptive if stream.adaptive else evaluate
-        try:
-            # the caller's autocast is the model's, not ours (Model restores it); checks of
-            # the model's outputs are read once, after the last chunk
-            with torch.autocast(wide[0].device.type, enabled=False), check.deferred_checks():
-                for evaluated in run(model, stream.blocks, internal_batch_size):
-                    folder.fold(evaluated)
-                    if watcher is not None:
-                        watcher.fold(evaluated)
-                # the rule's last blocks, outside the caller's autocast too
-                attributions = folder.attributions()
-                error = None if watcher is None else watcher.error(attributions)
-        finally:
-            if progress is not None:
-                progress.close()
+        progress = type(self).__name__ if show_progress else None
+        # the caller's autocast is the model's, not ours (ModelCall restores it); checks of the
+        # model's outputs are read once, after the last chunk
+        with torch.autocast(wide[0].device.type, enabled=False), check.deferred_checks():
+            for evaluated in evaluate_stream(model, stream, internal_batch_size, progress):
+                folder.fold(evaluated)
+                if watcher is not None:
+                    watcher.fold(evaluated)
+            # the rule's last blocks, outside the caller's autocast too
+            attributions = folder.attributions()
+            error = None if watcher is None else watcher.error(attributions)
         delta = None
         if return_convergence_delta:
             total = sum(sum_rows(a) for a in attributions)
@@ -439,21 +428,17 @@ class RuleOnPath(GradientAttribution):
                 honour (named, with what to do instead).
         """
         hints = getattr(self.attribution_method, "argument_hints", CAPTUM_HINTS)
-        call = bind_call(self._call_name(), self.signature(), (inputs, *args), kwargs, hints)
+        signature = self.signature()
+        call = bind_call(self._call_name(), signature, (inputs, *args), kwargs, hints)
         for name, reason in self.not_applicable.items():
             if name in call and call[name] is not None:
                 raise TypeError(f"{self._call_name()}: `{name}` does not apply: {reason}")
-        return self._path_method._attribute(
-            call.pop("inputs"),
-            call.pop("target", None),
-            call.pop("additional_forward_args", None),
-            call.pop("internal_batch_size", None),
-            call.pop("return_convergence_delta", False),
-            call.pop("show_progress", False),
-            rule=self.rule,
-            return_error=call.pop("return_error", False),
-            **call,
-        )
+        # the path gets every setting, defaults from the wrapped method's signature, except
+        # those the rule does not honour (Captum's default `method` is a quadrature's)
+        settings = {**defaults(signature), **call}
+        for name in self.not_applicable:
+            settings.pop(name, None)
+        return self._path_method._attribute(rule=self.rule, **settings)
 
     def _call_name(self) -> str:
         return f"{type(self).__name__}({type(self.attribution_method).__name__}).attribute()"
@@ -485,6 +470,15 @@ def _with_progress(attribute: Callable[..., Any]) -> inspect.Signature:
         if name not in signature.parameters
     ]
     return signature.replace(parameters=[*signature.parameters.values(), *added])
+
+
+def defaults(signature: inspect.Signature) -> dict[str, Any]:
+    """The default of each argument of ``signature`` that has one, by name."""
+    return {
+        name: parameter.default
+        for name, parameter in signature.parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
 
 
 def public_signature(function: Callable[..., Any]) -> inspect.Signature:

@@ -173,27 +173,16 @@ class BlurIntegratedGradients(PathAttribution):
         Returns:
             Attributions shaped like ``inputs``; and the convergence delta if asked for.
         """
-        return self._attribute(
-            inputs,
-            target,
-            additional_forward_args,
-            internal_batch_size,
-            return_convergence_delta,
-            show_progress,
-            return_error=return_error,
-            max_sigma=max_sigma,
-            n_steps=n_steps,
-            grad_step=grad_step,
-            sqrt_schedule=sqrt_schedule,
-        )
+        return self._attribute_from(locals())
 
     def path(
         self,
         inputs: tuple[Tensor, ...],
-        max_sigma: float = 50.0,
-        n_steps: int = 100,
-        grad_step: float = 0.01,
-        sqrt_schedule: bool = False,
+        *,
+        max_sigma: float,
+        n_steps: int,
+        grad_step: float,
+        sqrt_schedule: bool,
     ) -> BlurPath:
         """The blur path of ``inputs`` for the settings of :meth:`attribute`, validated.
 
@@ -259,9 +248,10 @@ class BlurPath(Path):
 
     def quadrature(self, with_delta: bool) -> Stream:
         """PAIR's nodes, ``i < m``; with ``with_delta``, also ``blur(x, max_sigma)`` and ``x``."""
-        extra = ends(self._blurred(self.sigmas[-1]), self.inputs) if with_delta else []
-        nodes = itertools.chain(extra, self._nodes())
-        return Stream(nodes, len(extra) + len(self.sigmas) - 1)
+        nodes = Stream(self._nodes(), len(self.sigmas) - 1)
+        if not with_delta:
+            return nodes
+        return nodes.after(ends(self._blurred(self.sigmas[-1]), self.inputs))
 
     def _nodes(self) -> Iterator[Block]:
         levels = self._levels(self.sigmas[:-1], self.grad_step)

@@ -61,6 +61,7 @@ class ExpectedGradients(PathAttribution):
         "method": "Expected Gradients is a Monte-Carlo average, not a quadrature",
     }
     shared_settings: ClassVar[frozenset[str]] = frozenset({"baselines"})
+    input_settings: ClassVar[frozenset[str]] = frozenset({"baselines"})
 
     def __init__(self, forward_func: Callable[..., Any], multiply_by_inputs: bool = True) -> None:
         """Wrap ``forward_func``; ``multiply_by_inputs`` as in Captum's GradientShap."""
@@ -111,27 +112,16 @@ class ExpectedGradients(PathAttribution):
         Returns:
             Attributions shaped like ``inputs``; then the delta and the error if asked for.
         """
-        return self._attribute(
-            inputs,
-            target,
-            additional_forward_args,
-            internal_batch_size,
-            return_convergence_delta,
-            show_progress,
-            return_error=return_error,
-            baselines=baselines,
-            n_samples=n_samples,
-            stdevs=stdevs,
-            generator=generator,
-        )
+        return self._attribute_from(locals())
 
     def path(
         self,
         inputs: tuple[Tensor, ...],
-        baselines: Any = None,
-        n_samples: int = 50,
-        stdevs: float | tuple[float, ...] = 0.0,
-        generator: torch.Generator | None = None,
+        *,
+        baselines: Any,
+        n_samples: int,
+        stdevs: float | tuple[float, ...],
+        generator: torch.Generator | None,
     ) -> ReferenceDraws:
         """The draws for the settings of :meth:`attribute`, validated.
 
@@ -208,16 +198,19 @@ class ReferenceDraws(Path):
 
     def quadrature(self, with_delta: bool) -> Stream:
         """The draws, one block each (and their forward-only rows with a delta)."""
-        n_blocks = self.n_samples * (1 + with_delta) + with_delta
-        return Stream(
-            self._draws(with_delta), n_blocks, samples=(self.n_samples, 1), budget="n_samples"
+        draws = Stream(
+            self._draws(with_delta),
+            self.n_samples * (1 + with_delta),
+            samples=(self.n_samples, 1),
+            budget="n_samples",
         )
+        if not with_delta:
+            return draws
+        return draws.after([Block(self.inputs, value_weight=1.0, need="value")])
 
     def _draws(self, with_delta: bool) -> Iterator[Block]:
         first = self.inputs[0]
         n_examples, device = first.shape[0], first.device
-        if with_delta:
-            yield Block(self.inputs, value_weight=1.0, need="value")
         for _ in range(self.n_samples):
             index = torch.randint(
                 self.references[0].shape[0], (n_examples,), generator=self.generator,

@@ -63,6 +63,7 @@ class GuidedIntegratedGradients(PathAttribution):
         **CAPTUM_HINTS,
         "method": "Guided IG's adaptive path is summed with PAIR's left Riemann sum",
     }
+    input_settings: ClassVar[frozenset[str]] = frozenset({"baselines"})
 
     def __init__(self, forward_func: Callable[..., Any]) -> None:
         """Wrap ``forward_func``, the model or any function returning its outputs."""
@@ -108,27 +109,16 @@ class GuidedIntegratedGradients(PathAttribution):
         Returns:
             Attributions shaped like ``inputs``; and the convergence delta if asked for.
         """
-        return self._attribute(
-            inputs,
-            target,
-            additional_forward_args,
-            internal_batch_size,
-            return_convergence_delta,
-            show_progress,
-            return_error=return_error,
-            baselines=baselines,
-            n_steps=n_steps,
-            fraction=fraction,
-            max_dist=max_dist,
-        )
+        return self._attribute_from(locals())
 
     def path(
         self,
         inputs: tuple[Tensor, ...],
-        baselines: BaselineType = None,
-        n_steps: int = 200,
-        fraction: float = 0.25,
-        max_dist: float = 0.02,
+        *,
+        baselines: BaselineType,
+        n_steps: int,
+        fraction: float,
+        max_dist: float,
     ) -> GuidedPath:
         """The guided path from ``baselines`` to ``inputs`` for the settings of :meth:`attribute`.
 
@@ -222,9 +212,9 @@ def _guided_steps(
     device = inputs[0].device
     on_device = _on_device(device)
     wide = torch.float32 if device.type == "mps" else torch.float64
-    target = _flat(inputs).to(wide)
+    end = _flat(inputs).to(wide)
     start = _flat(baselines).to(wide, copy=True)  # yielded: a copy, never written
-    distance = target - start
+    distance = end - start
     size = distance.abs()
     # features with x == x' have nothing to travel: finished from the start (PAIR gives them
     # α_max at every step, so that they are never selected)
@@ -268,7 +258,7 @@ def _guided_steps(
         if on_device:
             work = (magnitude, mask, remaining, gap, gap_size, chosen, size)
             _move_on_device(work, l1_totals * left, l1_totals > 0, rank, max_iterations)
-            grads = yield _unflat(torch.addcmul(target, distance, remaining, value=-1), shapes)
+            grads = yield _unflat(torch.addcmul(end, distance, remaining, value=-1), shapes)
             continue
         l1_targets = [total * left for total in l1_totals]
         moving = [total > 0 for total in l1_totals]
@@ -307,7 +297,7 @@ def _guided_steps(
             l1_current = [c - s for c, s in zip(l1_current, l1_selected, strict=True)]
             # the selected features are at α_max now: out of the ranking too
             _exclude(magnitude, selected)
-        grads = yield _unflat(torch.addcmul(target, distance, remaining, value=-1), shapes)
+        grads = yield _unflat(torch.addcmul(end, distance, remaining, value=-1), shapes)
 
 
 def _on_device(device: torch.device) -> bool:

@@ -279,14 +279,16 @@ def placed_alphas(outputs: Tensor, n_steps: int) -> Tensor:
 class _PlacedStraightPath(PathAttribution):
     """Captum's IntegratedGradients with the authors' adaptive sampling."""
 
+    input_settings: ClassVar[frozenset[str]] = frozenset({"baselines"})
+
     def path(
         self,
         inputs: tuple[Tensor, ...],
-        baselines: BaselineType = None,
-        n_steps: int = 50,
-        method: None = None,
+        *,
+        baselines: BaselineType,
+        n_steps: int,
     ) -> PlacedLine:
-        """The placed line from ``baselines`` to ``inputs`` (``method``: Captum's, only None)."""
+        """The placed line from ``baselines`` to ``inputs``."""
         return PlacedLine(inputs, check.format_baselines(baselines, inputs), n_steps)
 
 

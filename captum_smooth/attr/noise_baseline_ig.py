@@ -127,33 +127,20 @@ class NoiseBaselineIntegratedGradients(PathAttribution):
         Returns:
             Attributions shaped like ``inputs``; and the convergence delta if asked for.
         """
-        return self._attribute(
-            inputs,
-            target,
-            additional_forward_args,
-            internal_batch_size,
-            return_convergence_delta,
-            show_progress,
-            return_error=return_error,
-            n_baselines=n_baselines,
-            baseline_low=baseline_low,
-            baseline_high=baseline_high,
-            baseline_transform=_in_users_form(baseline_transform, isinstance(inputs, tuple)),
-            n_steps=n_steps,
-            method=method,
-            generator=generator,
-        )
+        baseline_transform = _in_users_form(baseline_transform, isinstance(inputs, tuple))
+        return self._attribute_from(locals())
 
     def path(
         self,
         inputs: tuple[Tensor, ...],
-        n_baselines: int = 10,
-        baseline_low: Any = 0.0,
-        baseline_high: Any = 1.0,
-        baseline_transform: BaselineTransform | None = None,
-        n_steps: int = 50,
-        method: str = "riemann_right",
-        generator: torch.Generator | None = None,
+        *,
+        n_baselines: int,
+        baseline_low: Any,
+        baseline_high: Any,
+        baseline_transform: BaselineTransform | None,
+        n_steps: int,
+        method: str,
+        generator: torch.Generator | None,
     ) -> NoiseBaselines:
         """The ``n_baselines`` straight lines for the settings of :meth:`attribute`, validated.
 
@@ -217,17 +204,17 @@ class NoiseBaselines(Path):
 
     def quadrature(self, with_delta: bool) -> Stream:
         """Each baseline's line in turn, its baseline drawn when its first block is needed."""
-        n_blocks = self.n_baselines * (self.n_steps + with_delta) + with_delta
-        return Stream(
+        lines = Stream(
             self._blocks(with_delta),
-            n_blocks,
+            self.n_baselines * (with_delta + self.n_steps),
             samples=(self.n_baselines, self.n_steps),
             budget="n_baselines",
         )
+        if not with_delta:
+            return lines
+        return lines.after([Block(self.inputs, value_weight=1.0, need="value")])
 
     def _blocks(self, with_delta: bool) -> Iterator[Block]:
-        if with_delta:
-            yield Block(self.inputs, value_weight=1.0, need="value")
         for _ in range(self.n_baselines):
             baselines = self.draw()
             if with_delta:

@@ -115,27 +115,16 @@ class SmoothTaylor(PathAttribution):
         Returns:
             Attributions with the shape (and tensor/tuple form) of ``inputs``.
         """
-        return self._attribute(
-            inputs,
-            target,
-            additional_forward_args,
-            internal_batch_size,
-            False,
-            show_progress,
-            return_error=return_error,
-            n_samples=n_samples,
-            noise_scale=noise_scale,
-            noise_scale_mode=noise_scale_mode,
-            generator=generator,
-        )
+        return self._attribute_from(locals())
 
     def path(
         self,
         inputs: tuple[Tensor, ...],
-        n_samples: int = 200,
-        noise_scale: NoiseScale | tuple[NoiseScale, ...] = 0.5,
-        noise_scale_mode: str = "absolute",
-        generator: torch.Generator | None = None,
+        *,
+        n_samples: int,
+        noise_scale: NoiseScale | tuple[NoiseScale, ...],
+        noise_scale_mode: str,
+        generator: torch.Generator | None,
     ) -> GaussianRoots:
         """The ``n_samples`` Gaussian roots for the settings of :meth:`attribute`, validated.
 

@@ -1,6 +1,7 @@
 """Captum conventions every method of the package follows (docs/reference.md#captum-conventions),
 one table of methods."""
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -12,11 +13,14 @@ from captum.metrics import sensitivity_max
 from captum_smooth import (
     IDGI,
     BlurIntegratedGradients,
+    ExpectedGradients,
     GuidedIntegratedGradients,
+    IntegratedDecisionGradients,
     NoiseBaselineIntegratedGradients,
     SmoothTaylor,
 )
 from captum_smooth._utils.batching import set_memory_budget
+from captum_smooth.attr import _engine as engine
 from captum_smooth.attr._engine import value_and_grad
 
 
@@ -286,3 +290,49 @@ def test_show_progress_draws_one_bar_over_the_rows_evaluated(case, cnn, images, 
     attribute(case, cnn, images, target=1, show_progress=True)
     err = capsys.readouterr().err
     assert "rows" in err and "100%" in err
+
+
+class CountingBar:
+    """A progress bar that keeps its total and the rows it was advanced by."""
+
+    def __init__(self, total):
+        self.total, self.rows, self.closed = total, 0, False
+
+    def update(self, n):
+        self.rows += n
+
+    def close(self):
+        self.closed = True
+
+
+PROGRESS_CASES = [
+    *CASES,
+    Case("expected_gradients", lambda m: _with_references(ExpectedGradients(m)), {"n_samples": 5},
+         True),
+    Case("idg_placed", lambda m: IntegratedDecisionGradients(IntegratedGradients(m), True),
+         {"n_steps": 4}, False),
+]  # fmt: skip
+
+
+def _with_references(method):
+    references = torch.rand(4, 3, 8, 8, dtype=torch.float64, generator=seeded(6))
+    method.attribute = functools.partial(method.attribute, baselines=references)
+    return method
+
+
+@pytest.mark.parametrize("case", PROGRESS_CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize("delta", [False, True], ids=["", "delta"])
+def test_the_path_says_how_many_rows_the_progress_bar_counts(case, delta, cnn, images, monkeypatch):
+    if delta and case.name == "smooth_taylor":
+        pytest.skip("SmoothTaylor has no delta")
+    bars = []
+
+    def counting(show, total, desc, unit="rows"):
+        bars.append(CountingBar(total))
+        return bars[-1]
+
+    monkeypatch.setattr(engine, "progress_bar", counting)
+    with_delta = {"return_convergence_delta": True} if delta else {}
+    attribute(case, cnn, images, target=1, show_progress=True, **with_delta)
+    (bar,) = bars
+    assert bar.rows == bar.total and bar.closed

@@ -9,7 +9,7 @@ from torch import nn
 
 from captum_smooth import SmoothTaylor
 from captum_smooth._utils.batching import AUTO_CHUNK_ELEMENTS, chunk_rows, set_memory_budget
-from captum_smooth.attr._engine import Block, Model, evaluate, value_and_grad
+from captum_smooth.attr._engine import Block, ModelCall, evaluate, value_and_grad
 
 
 def seeded(seed):
@@ -17,7 +17,7 @@ def seeded(seed):
 
 
 def model_of(forward, n_examples, target=None, args=None, dtypes=(torch.float64,)):
-    return Model(forward, value_and_grad, target, args, n_examples, dtypes)
+    return ModelCall(forward, value_and_grad, target, args, n_examples, dtypes)
 
 
 def blocks_counted(n_blocks, n_examples, produced, need="grad"):
@@ -255,7 +255,7 @@ def test_padded_chunks_have_one_shape_and_the_same_results():
     sizes = []
     model.register_forward_pre_hook(lambda m, args: sizes.append(args[0].shape[0]))
     blocks = [Block((torch.rand(4, 8, generator=seeded(j)),)) for j in range(5)]
-    padded = Model(model, value_and_grad, None, None, 4, (torch.float32,), pad_chunks=True)
+    padded = ModelCall(model, value_and_grad, None, None, 4, (torch.float32,), pad_chunks=True)
     evaluated = list(evaluate(padded, blocks, 3))
     assert set(sizes) == {3} and len(sizes) == 7  # 20 rows in 7 calls of 3
     for got, want in zip(evaluated, expected, strict=True):

@@ -111,7 +111,7 @@ def test_auto_samples_keep_the_whole_reference_set():
 
     def recording(inputs, baselines=None, **settings):
         seen.append(baselines.shape[0])
-        return path(inputs, baselines, **settings)
+        return path(inputs, baselines=baselines, **settings)
 
     eg.path = recording
     with pytest.warns(UserWarning, match="did not reach"):

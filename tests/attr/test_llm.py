@@ -22,6 +22,7 @@ from captum_smooth import IDGI, SmoothGradSquared, SmoothTaylor
 from captum_smooth._utils.captum_compat import convert_ids_to_pretty_tokens
 from captum_smooth.attr.layer import (
     LayerBlurIntegratedGradients,
+    LayerExpectedGradients,
     LayerGuidedIntegratedGradients,
     LayerNoiseBaselineIntegratedGradients,
     LayerSmoothTaylor,
@@ -297,3 +298,25 @@ def test_bad_inputs_targets_and_settings_are_refused(gpt2, tokenizer):
     listed = LLMGradientAttribution(LayerSmoothTaylor(gpt2, [wte]), tokenizer)
     with pytest.raises(TypeError, match="one output tensor"):
         listed.attribute(inp, target="mat", n_samples=1)
+
+
+def test_a_reference_set_reaches_layer_expected_gradients_through_the_route(gpt2, tokenizer):
+    # the references are rows of interpretable features (1 keeps a prompt token), mapped
+    # through the embeddings once per target token, as the layer method maps token ids
+    inp = TextTokenInput(PROMPT, tokenizer, baselines="[UNK]")
+    wte = gpt2.transformer.wte
+    features = inp.to_tensor()
+    masks = (torch.rand(5, features.shape[1], generator=seeded(3)) > 0.5).to(features.dtype)
+    result = LLMGradientAttribution(LayerExpectedGradients(gpt2, wte), tokenizer).attribute(
+        inp, target=TARGET, baselines=masks, n_samples=8, generator=seeded(1)
+    )
+    prompt = inp.to_model_input()
+    references = torch.cat([inp.to_model_input(m.unsqueeze(0)) for m in masks])
+    generator = seeded(1)  # the same draws, token after token
+    for j, token in enumerate(target_ids(tokenizer)):
+        earlier = torch.tensor([target_ids(tokenizer)[:j]], dtype=torch.long)
+        ids = torch.cat([prompt, earlier], 1)
+        starts = torch.cat([references, earlier.expand(len(masks), -1)], 1)
+        method = LayerExpectedGradients(lambda x, t=token: log_prob(gpt2, x, t), wte)
+        expected = method.attribute(ids, starts, n_samples=8, generator=generator)
+        torch.testing.assert_close(result.token_attr[j], expected[0, : prompt.shape[1]].sum(-1))

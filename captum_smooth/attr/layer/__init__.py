@@ -6,6 +6,7 @@ mechanism of :mod:`captum_smooth.attr._layer`.
 
 from captum_smooth.attr._layer import LayerAttribution
 from captum_smooth.attr.layer.blur_ig import LayerBlurIntegratedGradients
+from captum_smooth.attr.layer.expected_gradients import LayerExpectedGradients
 from captum_smooth.attr.layer.guided_ig import LayerGuidedIntegratedGradients
 from captum_smooth.attr.layer.noise_baseline_ig import LayerNoiseBaselineIntegratedGradients
 from captum_smooth.attr.layer.smooth_taylor import LayerSmoothTaylor
@@ -13,6 +14,7 @@ from captum_smooth.attr.layer.smooth_taylor import LayerSmoothTaylor
 __all__ = [
     "LayerAttribution",
     "LayerBlurIntegratedGradients",
+    "LayerExpectedGradients",
     "LayerGuidedIntegratedGradients",
     "LayerNoiseBaselineIntegratedGradients",
     "LayerSmoothTaylor",

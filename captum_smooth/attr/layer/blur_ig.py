@@ -73,9 +73,4 @@ class LayerBlurIntegratedGradients(LayerAttribution):
         Returns:
             Attributions shaped like the layer's activations; and the delta if asked for.
         """
-        return self._attribute(
-            inputs, target, additional_forward_args, internal_batch_size,
-            return_convergence_delta, show_progress, return_error=return_error,
-            attribute_to_layer_input=attribute_to_layer_input, max_sigma=max_sigma,
-            n_steps=n_steps, grad_step=grad_step, sqrt_schedule=sqrt_schedule,
-        )  # fmt: skip
+        return self._attribute_from(locals())

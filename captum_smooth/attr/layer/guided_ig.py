@@ -71,9 +71,4 @@ class LayerGuidedIntegratedGradients(LayerAttribution):
         Returns:
             Attributions shaped like the layer's activations; and the delta if asked for.
         """
-        return self._attribute(
-            inputs, target, additional_forward_args, internal_batch_size,
-            return_convergence_delta, show_progress, return_error=return_error,
-            attribute_to_layer_input=attribute_to_layer_input, baselines=baselines,
-            n_steps=n_steps, fraction=fraction, max_dist=max_dist,
-        )  # fmt: skip
+        return self._attribute_from(locals())

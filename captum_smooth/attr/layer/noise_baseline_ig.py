@@ -81,11 +81,4 @@ class LayerNoiseBaselineIntegratedGradients(LayerAttribution):
         Returns:
             Attributions shaped like the layer's activations; and the delta if asked for.
         """
-        return self._attribute(
-            inputs, target, additional_forward_args, internal_batch_size,
-            return_convergence_delta, show_progress, return_error=return_error,
-            attribute_to_layer_input=attribute_to_layer_input, n_baselines=n_baselines,
-            baseline_low=baseline_low, baseline_high=baseline_high,
-            baseline_transform=baseline_transform, n_steps=n_steps, method=method,
-            generator=generator,
-        )  # fmt: skip
+        return self._attribute_from(locals())

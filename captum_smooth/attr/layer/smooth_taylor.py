@@ -80,9 +80,4 @@ class LayerSmoothTaylor(LayerAttribution):
             Attributions shaped like the layer's activations (a tuple for a layer with
             several outputs, a list for a list of layers).
         """
-        return self._attribute(
-            inputs, target, additional_forward_args, internal_batch_size, False, show_progress,
-            return_error=return_error, attribute_to_layer_input=attribute_to_layer_input,
-            n_samples=n_samples, noise_scale=noise_scale, noise_scale_mode=noise_scale_mode,
-            generator=generator,
-        )  # fmt: skip
+        return self._attribute_from(locals())
