@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -485,7 +486,7 @@ def main() -> None:
     lines = [
         f"# The papers' tables on EfficientNet-Lite0 — preset `{args.preset}`",
         "",
-        f"Command: `{' '.join([launcher, 'benchmarks/paper_tables.py', *sys.argv[1:]])}` "
+        f"Command: `{launcher} {shlex.join(['benchmarks/paper_tables.py', *sys.argv[1:]])}` "
         f"(seed {args.seed}). Machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"{world} process(es) × {torch.get_num_threads()} torch thread(s), "
         f"{platform.processor() or 'CPU'}; Python {sys.version.split()[0]}, torch "
