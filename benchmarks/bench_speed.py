@@ -15,8 +15,15 @@ in the same process so that a busy machine slows all alike (best of ``--repeats`
   2 rows as in calls of 16);
 - **÷ nearest**: the nearest existing implementation on the same images: Captum
   (``IntegratedGradients``, ``NoiseTunnel(Saliency)``), PAIR ``saliency`` (Guided IG, Blur IG;
-  one image per call, as it runs), or, for IDGI, the wrapped method itself (same path,
+  one image per call, as it runs), or, for IDGI and IDG, the wrapped method itself (same path,
   Riemann rule).
+
+Expected Gradients is divided by Captum's ``GradientShap`` (``stdevs=0``) with the same
+references and ``n_samples``. ``GradientShap`` has no ``internal_batch_size``: it evaluates
+all ``images × n_samples`` rows in one model call. So the row that compares with it runs ours
+with ``internal_batch_size`` equal to that count and its roofline in one call of as many rows
+(same calls, same sizes); a second row runs ours at the table's ``internal_batch_size`` against
+the roofline in calls of that size.
 
 With ``--device cuda`` the models, images, baselines and generators live on the GPU (PAIR's
 images go through the host, as PAIR works in NumPy) and every timer is read after
@@ -38,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients, NoiseTunnel
+from captum.attr import GradientShap, IntegratedGradients, NoiseTunnel
 from captum.attr import Saliency as CaptumSaliency
 from torchvision.models import resnet18, resnet50
 
@@ -47,7 +54,9 @@ from captum_smooth import (
     IDGI,
     AdaptiveSmoothTaylor,
     BlurIntegratedGradients,
+    ExpectedGradients,
     GuidedIntegratedGradients,
+    IntegratedDecisionGradients,
     NoiseBaselineIntegratedGradients,
     SmoothTaylor,
     examples,
@@ -71,6 +80,8 @@ class Row:
     sequential: bool = False
     """The path's next point depends on the gradient at the current one: each model call can
     hold one row per image, whatever ``internal_batch_size``."""
+    batch: int | None = None
+    """Rows per model call of the roofline where it is not ``internal_batch_size``."""
 
 
 def pair_call(model: torch.nn.Module, targets: list[int], device: torch.device):
@@ -114,6 +125,10 @@ def rows_for(model, raw, targets, p) -> list[Row]:
         ]
 
     ig = IntegratedGradients(model)
+    references = examples.normalize(
+        torch.cat([examples.load_photo(name) for name in examples.PHOTOS]).to(device)
+    )
+    all_rows = r * len(images)  # GradientShap's one call
     guided, blur = GuidedIntegratedGradients(model), BlurIntegratedGradients(model)
     path = {"target": targets, "internal_batch_size": ibs}
     along = {**path, "n_steps": path_steps}  # Guided and Blur IG, with and without IDGI
@@ -169,6 +184,35 @@ def rows_for(model, raw, targets, p) -> list[Row]:
             lambda: IDGI(ig).attribute(images, n_steps=ig_steps, **path),
             ig_steps + 1, f"Captum IG(S={ig_steps})",
             lambda: ig.attribute(images, n_steps=ig_steps, method="riemann_right", **path),
+        ),
+        Row(
+            "IDG(IG)", f"S={ig_steps}",
+            lambda: IntegratedDecisionGradients(ig).attribute(images, n_steps=ig_steps, **path),
+            ig_steps + 1, f"Captum IG(S={ig_steps})",
+            lambda: ig.attribute(images, n_steps=ig_steps, method="riemann_right", **path),
+        ),
+        Row(
+            "ExpectedGradients", f"R={r}, {len(references)} references, one call",
+            lambda: ExpectedGradients(model).attribute(
+                images, references, n_samples=r, target=targets, internal_batch_size=all_rows,
+                generator=gen(),
+            ),
+            r, f"Captum GradientShap, {r} samples (one call)",
+            lambda: GradientShap(model).attribute(
+                images, references, n_samples=r, stdevs=0.0, target=targets
+            ),
+            batch=all_rows,
+        ),
+        Row(
+            "ExpectedGradients", f"R={r}, {len(references)} references, ibs={ibs}",
+            lambda: ExpectedGradients(model).attribute(
+                images, references, n_samples=r, target=targets, internal_batch_size=ibs,
+                generator=gen(),
+            ),
+            r, f"Captum GradientShap, {r} samples (one call)",
+            lambda: GradientShap(model).attribute(
+                images, references, n_samples=r, stdevs=0.0, target=targets
+            ),
         ),
         Row(
             "GuidedIG", f"S={path_steps}",
@@ -247,7 +291,7 @@ def measure(row: Row, model, images, p) -> dict[str, float | None]:
     n_rows = None if row.rows_per_image is None else row.rows_per_image * n
     contenders = {"ours": row.ours, "nearest": row.nearest}
     if n_rows is not None:
-        batch = len(images) if row.sequential else p.batch
+        batch = len(images) if row.sequential else row.batch or p.batch
         contenders["roofline"] = lambda: roofline(model, images, n_rows, batch)
     best = {name: float("inf") for name, fn in contenders.items() if fn is not None}
     row.ours()  # warm-up

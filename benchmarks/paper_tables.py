@@ -16,10 +16,16 @@ each as a centre crop and its mirror image; the model's top-1 class is explained
 2. IDGI table (Yang et al. 2023): IG, Guided IG, Blur IG without and with IDGI, and the
    vanilla gradient; insertion (probability and ratio; black and blurred start), SIC and AIC
    with the compression and the MS-SSIM information level (higher is better). As in the
-   paper, the methods explain the softmax probability of the class.
+   paper, the methods explain the softmax probability of the class. Also Integrated Decision
+   Gradients (Walker et al. 2024) over IG, with uniform steps and with the authors' adaptive
+   sampling, and Expected Gradients (Erion et al. 2021), for the IDG paper's claim.
 Both tables have a random-map row (chance level). Each claim of the papers gets a line:
 holds / does not hold here, with a paired Wilcoxon test over images and the number of
 photos (crops of one photo are not independent) on each side.
+
+``--methods`` and ``--metrics`` (comma-separated row and column names) run part of a table,
+e.g. only the rows and the insertion columns one claim needs; claims whose rows did not run
+are left out.
 
 The result is written as Markdown to ``benchmarks/results/paper_tables_<preset>.md``.
 """
@@ -29,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -42,7 +49,9 @@ import captum_smooth
 from captum_smooth import (
     IDGI,
     BlurIntegratedGradients,
+    ExpectedGradients,
     GuidedIntegratedGradients,
+    IntegratedDecisionGradients,
     NoiseBaselineIntegratedGradients,
     SmoothTaylor,
     examples,
@@ -309,11 +318,19 @@ def on_probability(factory):
     return lambda model: factory(softmax_model(model))
 
 
+def references() -> torch.Tensor:
+    """Expected Gradients' reference set: scikit-image's four photos (``examples.PHOTOS``),
+    224×224 centre crops, normalised (the command line's references)."""
+    return examples.normalize(torch.cat([examples.load_photo(name) for name in examples.PHOTOS]))
+
+
 def idgi_methods(p: dict) -> list[Method]:
     ibs, steps = p["internal_batch_size"], p["path_steps"]
     black = {"baselines": examples.normalize(torch.zeros(1, 3, 1, 1))}
     blur = {"n_steps": steps, "max_sigma": p["blur_sigma"], "internal_batch_size": ibs}
     straight = {"n_steps": steps, "internal_batch_size": ibs, **black}
+    # As many gradients per image as the paths' steps: one per draw of (reference, α).
+    expected = {"baselines": references(), "n_samples": steps, "internal_batch_size": ibs}
     return [
         Method(
             "IG", on_probability(IntegratedGradients), {**straight, "method": "riemann_trapezoid"}
@@ -326,8 +343,37 @@ def idgi_methods(p: dict) -> list[Method]:
         Method("BlurIG", on_probability(BlurIntegratedGradients), blur),
         Method("IDGI(BlurIG)", on_probability(lambda m: IDGI(BlurIntegratedGradients(m))), blur),
         Method("Gradient", on_probability(Saliency), {"abs": False}),
+        Method(
+            "IDG(IG)",
+            on_probability(lambda m: IntegratedDecisionGradients(IntegratedGradients(m))),
+            straight,
+        ),
+        Method(
+            "IDG(IG) adaptive",
+            on_probability(
+                lambda m: IntegratedDecisionGradients(
+                    IntegratedGradients(m), adaptive_sampling=True
+                )
+            ),
+            straight,
+        ),
+        Method("EG", on_probability(ExpectedGradients), expected, random=True),
         Method("random map", RandomMap, random=True),
     ]
+
+
+def chosen(items, names: str | None, option: str):
+    """The items (methods, or a dict of metrics) named in the comma-separated ``names``."""
+    if names is None:
+        return items
+    wanted = names.split(",")
+    known = [m.name for m in items] if isinstance(items, list) else list(items)
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise SystemExit(f"{option}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+    if isinstance(items, list):
+        return [m for m in items if m.name in wanted]
+    return {k: v for k, v in items.items() if k in wanted}
 
 
 def blurred_start(images: torch.Tensor) -> torch.Tensor:
@@ -410,6 +456,8 @@ def main() -> None:
     parser.add_argument("--photos", default=None, help="comma-separated, overrides the preset")
     parser.add_argument("--max-inputs", type=int, default=None, help="overrides the preset")
     parser.add_argument("--batch-size", type=int, default=None, help="overrides the preset")
+    parser.add_argument("--methods", default=None, help="comma-separated rows to run")
+    parser.add_argument("--metrics", default=None, help="comma-separated columns to run")
     args = parser.parse_args()
     distributed = "RANK" in os.environ
     if distributed:
@@ -438,7 +486,7 @@ def main() -> None:
     lines = [
         f"# The papers' tables on EfficientNet-Lite0 — preset `{args.preset}`",
         "",
-        f"Command: `{' '.join([launcher, 'benchmarks/paper_tables.py', *sys.argv[1:]])}` "
+        f"Command: `{launcher} {shlex.join(['benchmarks/paper_tables.py', *sys.argv[1:]])}` "
         f"(seed {args.seed}). Machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"{world} process(es) × {torch.get_num_threads()} torch thread(s), "
         f"{platform.processor() or 'CPU'}; Python {sys.version.split()[0]}, torch "
@@ -469,11 +517,16 @@ def main() -> None:
             + (" Few images: read the directions, not the decimals." if len(images) < 30 else ""),
             "",
         ]
+    if args.methods or args.metrics:
+        lines += [
+            f"Part of the tables: rows {args.methods or 'all'}; columns {args.metrics or 'all'}.",
+            "",
+        ]
     tables = args.tables.split(",")
     for name, make_table in (("smoothtaylor", smoothtaylor_table), ("idgi", idgi_table)):
         if name in tables:
             table_started = time.perf_counter()
-            lines += make_table(model, images, sources, p, args.seed)
+            lines += make_table(model, images, sources, p, args.seed, args.methods, args.metrics)
             lines += [f"(This table took {time.perf_counter() - table_started:.0f} s.)", ""]
     lines.append(f"Wall time: {time.perf_counter() - started:.0f} s.")
     if rank == 0:
@@ -484,7 +537,7 @@ def main() -> None:
         torch.distributed.destroy_process_group()
 
 
-def smoothtaylor_table(model, images, sources, p, seed):
+def smoothtaylor_table(model, images, sources, p, seed, methods=None, metric_names=None):
     ibs = p["internal_batch_size"]
     metrics = {}
     for reduction in ("sum", "abs_sum"):
@@ -492,10 +545,11 @@ def smoothtaylor_table(model, images, sources, p, seed):
             **p["aupc"], channel_reduction=reduction, batch_size=ibs
         )
         metrics[f"AUTVC {reduction}"] = autvc_metric(channel_reduction=reduction)
+    metrics = chosen(metrics, metric_names, "--metrics")
     result = evaluate_methods(
         model,
         images,
-        smoothtaylor_methods(p, seed),
+        chosen(smoothtaylor_methods(p, seed), methods, "--methods"),
         metrics,
         batch_size=p["batch_size"],
         input_transform=examples.normalize,
@@ -507,23 +561,28 @@ def smoothtaylor_table(model, images, sources, p, seed):
     lines += ["", "Claims of the SmoothTaylor paper:", ""]
     # the paper's best fixed setting, σ = 0.5 with the most samples, at the R run here
     best_st = st_label(0.5, max(p["st_samples"]))
-    for metric in ("AUPC sum", "AUTVC sum", "AUPC abs_sum", "AUTVC abs_sum"):
+    for metric in [
+        m for m in ("AUPC sum", "AUTVC sum", "AUPC abs_sum", "AUTVC abs_sum") if m in metrics
+    ]:
         lines += paired_lines(
             result,
             sources,
-            [
-                (best_st, "IG zero"),
-                (best_st, "IG noise N=20"),
-                ("ST adaptive " + metric.split()[0], best_st),
-                ("IG noise N=20", "IG zero"),
-            ],
+            ran(
+                result,
+                [
+                    (best_st, "IG zero"),
+                    (best_st, "IG noise N=20"),
+                    ("ST adaptive " + metric.split()[0], best_st),
+                    ("IG noise N=20", "IG zero"),
+                ],
+            ),
             metric,
             higher_is_better=False,
         )
     return [*lines, ""]
 
 
-def idgi_table(model, images, sources, p, seed):
+def idgi_table(model, images, sources, p, seed, methods=None, metric_names=None):
     ibs = p["internal_batch_size"]
     metrics = {
         "ins. prob": insertion_metric(batch_size=ibs),
@@ -536,10 +595,11 @@ def idgi_table(model, images, sources, p, seed):
     }
     if p.get("blurred_insertion", True):
         metrics["ins. prob blurred start"] = _blurred_insertion(ibs)
+    metrics = chosen(metrics, metric_names, "--metrics")
     result = evaluate_methods(
         model,
         images,
-        idgi_methods(p),
+        chosen(idgi_methods(p), methods, "--methods"),
         metrics,
         batch_size=p["batch_size"],
         input_transform=examples.normalize,
@@ -547,6 +607,7 @@ def idgi_table(model, images, sources, p, seed):
         show_progress=True,
     )
     aggregated = {"SIC": "median", "AIC": "mean", "MS-SSIM SIC": "median", "MS-SSIM AIC": "mean"}
+    aggregated = {k: v for k, v in aggregated.items() if k in metrics}
     lines = ["## 2. IDGI table (higher is better; SIC/AIC are data-set level areas)", ""]
     lines += table(
         result,
@@ -563,11 +624,31 @@ def idgi_table(model, images, sources, p, seed):
         ("IG", "Gradient"),
     ]
     for metric in metrics:
-        lines += paired_lines(result, sources, pairs, metric, higher_is_better=True)
-    for name in ("SIC", "AIC", "MS-SSIM SIC", "MS-SSIM AIC"):
-        kept = (~torch.isnan(result.scores["IG", name])).sum().item()
+        lines += paired_lines(result, sources, ran(result, pairs), metric, higher_is_better=True)
+    for name in [n for n in ("SIC", "AIC", "MS-SSIM SIC", "MS-SSIM AIC") if n in metrics]:
+        kept = (~torch.isnan(result.scores[result.methods[0], name])).sum().item()
         lines.append(f"- {name}: {kept}/{len(images)} images pass PAIR's filters (p ≥ 0.8, …)")
+    # The IDG paper's claim (its Table 1, insertion): IDG above IG, Guided IG, Blur IG and
+    # IDGI, with the authors' step placement and with uniform steps.
+    idg_pairs = ran(
+        result,
+        [
+            (idg, other)
+            for idg in ("IDG(IG) adaptive", "IDG(IG)")
+            for other in ("IG", "GuidedIG", "BlurIG", "IDGI(IG)")
+        ],
+    )
+    insertion_columns = [m for m in metrics if m.startswith("ins.")]
+    if idg_pairs and insertion_columns:
+        lines += ["", "Claim of the IDG paper (insertion):", ""]
+        for metric in insertion_columns:
+            lines += paired_lines(result, sources, idg_pairs, metric, higher_is_better=True)
     return [*lines, ""]
+
+
+def ran(result, pairs):
+    """The pairs whose two rows ran."""
+    return [(a, b) for a, b in pairs if a in result.methods and b in result.methods]
 
 
 def _blurred_insertion(ibs):

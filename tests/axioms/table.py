@@ -27,7 +27,9 @@ from captum.attr import (
 from captum_smooth import (
     IDGI,
     BlurIntegratedGradients,
+    ExpectedGradients,
     GuidedIntegratedGradients,
+    IntegratedDecisionGradients,
     NoiseBaselineIntegratedGradients,
     SmoothTaylor,
 )
@@ -80,6 +82,8 @@ GAUSS_LEGENDRE = {"completeness": {"rtol": 1e-3}}
 # Guided and Blur IG are left Riemann sums along their paths: O(1/n_steps) from the integral.
 QUADRATURE = {"completeness": {"rtol": 0.1}}
 GUIDED_QUADRATURE = {"completeness": {"rtol": 0.2}}
+# IDG is a right Riemann sum along the straight line: O(1/n_steps), as Guided and Blur IG.
+IDG_QUADRATURE = {"completeness": {"rtol": 0.1}}
 ROWS = [
     Row("Captum IntegratedGradients", IntegratedGradients, IG_STEPS, tolerances=GAUSS_LEGENDRE),
     Row(
@@ -176,6 +180,32 @@ ROWS = [
             "symmetry": "symmetric_pixels_with_different_neighbours",
         },
         IMAGES,
+    ),
+    # Expected Gradients' `baselines` are a reference set (R rows for the whole batch), not one
+    # baseline per example: drawn one example at a time, the check's baseline is a reference
+    # set of one row, and Expected Gradients is IG with a random α per sample (GradientShap
+    # with stdevs=0, as the row above).
+    Row(
+        "ExpectedGradients, one reference (= x')",
+        ExpectedGradients,
+        {"n_samples": 5},
+        {"completeness": "completeness_of_saturated_relu"},
+        unresolved={"sensitivity": "saturated_relu_at_100"},
+        batch_size=1,
+    ),
+    Row(
+        "IntegratedDecisionGradients(IntegratedGradients)",
+        lambda m: IntegratedDecisionGradients(IntegratedGradients(m)),
+        IG_STEPS,
+        {"linearity": "linear_plus_square"},
+        tolerances=IDG_QUADRATURE,
+    ),
+    Row(
+        "IntegratedDecisionGradients(IntegratedGradients), adaptive_sampling",
+        lambda m: IntegratedDecisionGradients(IntegratedGradients(m), adaptive_sampling=True),
+        IG_STEPS,
+        {"linearity": "linear_plus_square"},
+        tolerances=IDG_QUADRATURE,
     ),
 ]
 

@@ -5,7 +5,7 @@ import torch
 from captum.attr import DeepLift, InputXGradient, IntegratedGradients, Saliency
 from hypothesis import given
 
-from captum_smooth import IDGI, SmoothTaylor
+from captum_smooth import IDGI, IntegratedDecisionGradients, SmoothTaylor
 from captum_smooth.axioms import (
     AxiomViolation,
     check_completeness,
@@ -72,6 +72,24 @@ def test_deeplift_gives_different_numbers_on_the_two_lecture_networks():
     torch.testing.assert_close(DeepLift(g).attribute(x, baseline), tensor([2.0, -1.0]))
     with pytest.raises(AxiomViolation, match=r"model gives 1\.5, equivalent_model gives 2 "):
         check_implementation_invariance(DeepLift, f, g, x, baseline)
+
+
+def test_idg_weights_by_the_slope_and_breaks_linearity():
+    # f₁ = (2x₁ + x₂)², f₂ = 12 x₂ at (3, 3) from 0 (`linear_plus_square`): on the line
+    # f₁ + f₂ = 81α² + 36α, and the limit (f(x) - f(x')) ∫ g_i γ_i' f' / ∫ f'² is
+    # 117 · (24, 25) / 49, not the sum (54, 27) + (0, 36).
+    f1 = Function(lambda x: (2 * x[:, :1] + x[:, 1:2]) ** 2)
+    f2 = flat(linear(0.0, 12.0))
+    both = Function(lambda x: (2 * x[:, :1] + x[:, 1:2]) ** 2 + 12 * x[:, 1:2])
+    x, baseline = image(3.0, 3.0), image(0.0, 0.0)
+
+    def idg(model):
+        method = IntegratedDecisionGradients(IntegratedGradients(model))
+        return method.attribute(x, baseline, target=0, n_steps=4096).flatten()
+
+    torch.testing.assert_close(idg(f1), tensor(54.0, 27.0), rtol=1e-3, atol=0.0)
+    torch.testing.assert_close(idg(f2), tensor(0.0, 36.0), rtol=1e-3, atol=1e-9)
+    torch.testing.assert_close(idg(both), tensor(2808 / 49, 2925 / 49), rtol=1e-3, atol=0.0)
 
 
 def test_idgi_splits_a_linear_sum_by_squared_gradients_and_breaks_linearity():
