@@ -23,79 +23,127 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import captum
 import torch
 from bench_convergence import (
+    Line,
     censored_median,
     censored_value,
     distance,
-    image_gradient,
     lite0,
     machine,
     median,
-    record_line,
+    minilm,
     rows_to_reach,
 )
 from bench_overhead import source
-from captum.attr import IntegratedGradients
+from captum.attr import IntegratedGradients, LayerIntegratedGradients
+from torch import Tensor
 
 import captum_smooth
 from captum_smooth import IDGI, Placement, examples
-from captum_smooth.attr._captum_paths import StraightPath
+from captum_smooth.attr._captum_paths import LayerStraightPath, StraightPath
 
 TOLERANCES = (0.05, 0.01)
 FORWARD_COST = 1 / 3
 """A forward-only row in gradient rows: a forward pass without the backward pass."""
 
 
-def measure(args: argparse.Namespace, log) -> tuple[list[str], dict]:
-    """Per input and variant: the error at each step count."""
+@dataclass
+class Model:
+    """Inputs of one model and the calls the benchmark makes on a group of them."""
+
+    name: str
+    labels: list[str]
+    groups: list[slice]
+    record: Callable[[slice, int], Line]
+    ig: Callable[[slice, int, Placement | None], Tensor]
+    """IG on the package's straight line (Gauss–Legendre), evenly spaced or placed."""
+    idgi: Callable[[slice, int, Placement], Tensor]
+    """IDGI over Captum's IG, placed."""
+
+
+def lite0_model(args: argparse.Namespace) -> Model:
     subject, model, x, target = lite0(args)
-    labels = subject.labels
     baseline = examples.normalize(torch.zeros_like(x[:1]))
     ibs = args.internal_batch_size
-    line_method, idgi = StraightPath(model), IDGI(IntegratedGradients(model))
+    line, idgi = StraightPath(model), IDGI(IntegratedGradients(model))
+    return Model(
+        "EfficientNet-Lite0, photos of the medium preset",
+        subject.labels,
+        subject.groups,
+        subject.record,
+        lambda g, n, placement: line._attribute(
+            x[g], target[g], None, ibs, False, False, baselines=baseline, n_steps=n,
+            placement=placement,
+        ),
+        lambda g, n, placement: idgi.attribute(
+            x[g], baseline, target=target[g], n_steps=n, internal_batch_size=ibs,
+            placement=placement,
+        ),
+    )  # fmt: skip
+
+
+def minilm_model(args: argparse.Namespace) -> Model:
+    subject = minilm(args)
+    parts = subject.parts
+    classifier, ids, mask = parts["classifier"], parts["ids"], parts["mask"]
+    reference, target = parts["reference"], parts["target"]
+    ibs = args.text_batch_size
+    line = LayerStraightPath(classifier, classifier.embeddings)
+    idgi = IDGI(LayerIntegratedGradients(classifier, classifier.embeddings))
+    return Model(
+        "MiniLM sentiment classifier, held-out sentences (token embeddings)",
+        subject.labels,
+        subject.groups,
+        subject.record,
+        lambda g, n, placement: line._attribute(
+            ids[g], target[g], (mask[g],), ibs, False, False, baselines=reference[g],
+            n_steps=n, placement=placement,
+        ),
+        lambda g, n, placement: idgi.attribute(
+            ids[g], reference[g], target=target[g], additional_forward_args=(mask[g],),
+            n_steps=n, internal_batch_size=ibs, placement=placement,
+        ),
+    )  # fmt: skip
+
+
+def measure(model: Model, args: argparse.Namespace, log) -> dict:
+    """Per input and variant: the error at each step count."""
     steps = [2**k for k in range(3, args.max_steps.bit_length())]
     variants = ["IG, evenly spaced (Gauss–Legendre)", "IDGI(IG), evenly spaced"]
     for floor in args.floors:
         variants += [f"IG, placed (floor {floor:g})", f"IDGI(IG), placed (floor {floor:g})"]
     errors: dict[str, list[dict[int, float]]] = {v: [] for v in variants}
-    for i in range(len(x)):
+    n = args.reference_steps
+    for group in model.groups:
         began = time.perf_counter()
-        xi, ti = x[i : i + 1], target[i : i + 1]
-        line = record_line(image_gradient(model, ti), baseline, xi, args.reference_steps, ibs)
-        n = args.reference_steps
+        line = model.record(group, n)
         ig_ref, idgi_ref = line.trapezoid(), 2 * line.idgi(n) - line.idgi(n // 2)
-        log(f"{labels[i]}: line of {n} steps recorded, {time.perf_counter() - began:.0f} s")
-        results = {v: {} for v in variants}
+        log(f"{model.labels[group][0]}…: line of {n} steps recorded")
+        results: dict[str, dict[int, list[float]]] = {v: {} for v in variants}
         for s in steps:
-            uniform = line_method._attribute(
-                xi, ti, None, ibs, False, False, baselines=baseline, n_steps=s
-            )
-            results[variants[0]][s] = distance(uniform, ig_ref).item()
-            results[variants[1]][s] = distance(line.idgi(s), idgi_ref).item()
+            results[variants[0]][s] = distance(model.ig(group, s, None), ig_ref).tolist()
+            results[variants[1]][s] = distance(line.idgi(s), idgi_ref).tolist()
             for k, floor in enumerate(args.floors):
                 placement = Placement(probes=args.probes, floor=floor)
-                placed = line_method._attribute(
-                    xi, ti, None, ibs, False, False, baselines=baseline, n_steps=s,
-                    placement=placement,
-                )  # fmt: skip
-                results[variants[2 + 2 * k]][s] = distance(placed, ig_ref).item()
-                placed = idgi.attribute(
-                    xi, baseline, target=ti, n_steps=s, internal_batch_size=ibs,
-                    placement=placement,
-                )  # fmt: skip
-                results[variants[3 + 2 * k]][s] = distance(placed, idgi_ref).item()
+                placed = model.ig(group, s, placement)
+                results[variants[2 + 2 * k]][s] = distance(placed, ig_ref).tolist()
+                placed = model.idgi(group, s, placement)
+                results[variants[3 + 2 * k]][s] = distance(placed, idgi_ref).tolist()
         for v in variants:
-            errors[v].append(results[v])
+            for e in range(len(ig_ref)):
+                errors[v].append({s: results[v][s][e] for s in steps})
         log(
-            f"{labels[i]}: {time.perf_counter() - began:.0f} s; at {steps[-1]} steps "
-            + ", ".join(f"{v}: {results[v][steps[-1]]:.4f}" for v in variants)
+            f"{model.labels[group][0]}…: {time.perf_counter() - began:.0f} s; at {steps[-1]} "
+            "steps, medians "
+            + ", ".join(f"{v}: {median(results[v][steps[-1]]):.4f}" for v in variants)
         )
-    return labels, {"steps": steps, "errors": errors}
+    return {"steps": steps, "errors": errors}
 
 
 def gradient_rows(variant: str, steps: int) -> int:
@@ -174,12 +222,14 @@ def report(labels: Sequence[str], measured: dict, args: argparse.Namespace) -> l
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--inputs", type=int, default=4, help="Lite0 inputs")
+    parser.add_argument("--inputs", type=int, default=4, help="Lite0 inputs (0: none)")
+    parser.add_argument("--sentences", type=int, default=0, help="MiniLM sentences (0: none)")
     parser.add_argument("--reference-steps", type=int, default=1024, help="N, a power of two")
     parser.add_argument("--max-steps", type=int, default=256, help="most steps, a power of two")
     parser.add_argument("--probes", type=int, default=32)
     parser.add_argument("--floors", type=float, nargs="+", default=[0.5])
-    parser.add_argument("--internal-batch-size", type=int, default=32)
+    parser.add_argument("--internal-batch-size", type=int, default=32, help="Lite0's rows")
+    parser.add_argument("--text-batch-size", type=int, default=256, help="MiniLM's rows")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -192,7 +242,17 @@ def main() -> None:
     def log(message: str) -> None:
         print(f"[{time.perf_counter() - began:6.0f} s] {message}", file=sys.stderr, flush=True)
 
-    labels, measured = measure(args, log)
+    sections = []
+    for count, load in ((args.inputs, lite0_model), (args.sentences, minilm_model)):
+        if count:
+            model = load(args)
+            log(f"{model.name}: {len(model.labels)} inputs")
+            sections += [
+                f"## {model.name}",
+                "",
+                *report(model.labels, measure(model, args, log), args),
+                "",
+            ]
     minutes = (time.perf_counter() - began) / 60
     lines = [
         "# Step placement: rows to a relative map error, evenly spaced or placed",
@@ -205,7 +265,7 @@ def main() -> None:
         "",
         " ".join(__doc__.split("\n\n", 2)[2].split()),
         "",
-        *report(labels, measured, args),
+        *sections,
     ]
     text = "\n".join(lines) + "\n"
     if args.out is not None:
