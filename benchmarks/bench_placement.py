@@ -112,8 +112,10 @@ def minilm_model(args: argparse.Namespace) -> Model:
     )  # fmt: skip
 
 
-def measure(model: Model, args: argparse.Namespace, log) -> dict:
-    """Per input and variant: the error at each step count."""
+def measure(
+    model: Model, args: argparse.Namespace, log, done: Callable[[dict], None] = print
+) -> dict:
+    """Per input and variant: the error at each step count (``done`` after each group)."""
     steps = [2**k for k in range(3, args.max_steps.bit_length())]
     variants = ["IG, evenly spaced (Gauss–Legendre)", "IDGI(IG), evenly spaced"]
     for floor in args.floors:
@@ -143,6 +145,7 @@ def measure(model: Model, args: argparse.Namespace, log) -> dict:
             "steps, medians "
             + ", ".join(f"{v}: {median(results[v][steps[-1]]):.4f}" for v in variants)
         )
+        done({"steps": steps, "errors": errors})
     return {"steps": steps, "errors": errors}
 
 
@@ -242,35 +245,40 @@ def main() -> None:
     def log(message: str) -> None:
         print(f"[{time.perf_counter() - began:6.0f} s] {message}", file=sys.stderr, flush=True)
 
-    sections = []
+    sections: list[str] = []
+
+    def write(current: list[str]) -> str:
+        minutes = (time.perf_counter() - began) / 60
+        lines = [
+            "# Step placement: rows to a relative map error, evenly spaced or placed",
+            "",
+            "Command: `" + " ".join(["python benchmarks/bench_placement.py", *sys.argv[1:]]) + "`",
+            "",
+            f"One run on cpu ({machine()}), {minutes:.0f} min; Python {sys.version.split()[0]}, "
+            f"torch {torch.__version__}, captum {captum.__version__}, captum_smooth "
+            f"{captum_smooth.__version__} ({source()}).",
+            "",
+            " ".join(__doc__.split("\n\n", 2)[2].split()),
+            "",
+            *current,
+        ]
+        text = "\n".join(lines) + "\n"
+        if args.out is not None:  # after each group, so that a long run keeps what it has
+            args.out.write_text(text)
+        return text
+
     for count, load in ((args.inputs, lite0_model), (args.sentences, minilm_model)):
         if count:
             model = load(args)
             log(f"{model.name}: {len(model.labels)} inputs")
-            sections += [
-                f"## {model.name}",
-                "",
-                *report(model.labels, measure(model, args, log), args),
-                "",
-            ]
-    minutes = (time.perf_counter() - began) / 60
-    lines = [
-        "# Step placement: rows to a relative map error, evenly spaced or placed",
-        "",
-        "Command: `" + " ".join(["python benchmarks/bench_placement.py", *sys.argv[1:]]) + "`",
-        "",
-        f"One run on cpu ({machine()}), {minutes:.0f} min; Python {sys.version.split()[0]}, "
-        f"torch {torch.__version__}, captum {captum.__version__}, captum_smooth "
-        f"{captum_smooth.__version__} ({source()}).",
-        "",
-        " ".join(__doc__.split("\n\n", 2)[2].split()),
-        "",
-        *sections,
-    ]
-    text = "\n".join(lines) + "\n"
-    if args.out is not None:
-        args.out.write_text(text)
-    print(text)
+
+            def done(measured: dict, model: Model = model) -> None:
+                labels = model.labels[: len(next(iter(measured["errors"].values())))]
+                write([*sections, f"## {model.name}", "", *report(labels, measured, args), ""])
+
+            measured = measure(model, args, log, done)
+            sections.extend([f"## {model.name}", "", *report(model.labels, measured, args), ""])
+    print(write(sections))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
@@ -115,10 +116,10 @@ class StraightLine(Path):
     polyline is the uniform grid ``α = j/n_steps``, ``j = 0..n_steps``.
 
     With a :class:`~captum_smooth.attr._placement.Placement`, both are moved where the output
-    rises, per example, after a first pass of forward-only rows: a node ``u`` of ``method`` to
-    its cell (the rule's weights laid end to end in ``u``) to ``F⁻¹`` of it, the node at the
-    same fraction of its cell as in the rule and weighing the cell's width in ``α``; the
-    vertices to ``F⁻¹(j/n_steps)``.
+    rises, per example, after a first pass of forward-only rows. The quadrature's cells (the
+    weights of ``method`` laid end to end in ``[0, 1]``) are moved to ``F⁻¹`` of their ends;
+    each node keeps its fraction of its cell and weighs the cell's width in ``α``. The
+    vertices go to ``F⁻¹(j/n_steps)``.
 
     ``scale`` multiplies every weight (``1/N`` for one of ``N`` baselines); without
     ``multiply_by_inputs`` the direction is one (Captum's local attribution).
@@ -164,12 +165,10 @@ class StraightLine(Path):
         inner = self._points(grid[1:-1])
         sign = 1.0 if with_delta else 0.0
         return Stage(
-            _chain(
+            itertools.chain(
                 [Block(self.baselines, value_weight=-sign, need="value")],
-                _chain(
-                    (Block(points, need="value") for points in inner),
-                    [Block(self.inputs, value_weight=sign, need="value")],
-                ),
+                (Block(points, need="value") for points in inner),
+                [Block(self.inputs, value_weight=sign, need="value")],
             )
         )
 
@@ -179,7 +178,7 @@ class StraightLine(Path):
         rule = quadrature("gausslegendre" if self.method is None else self.method, self.n_steps)
         bounds = placement.place(outputs, cells(rule.weights))
         widths = bounds.diff(dim=1)
-        alphas = bounds[:, :-1] + widths * within_cells(rule)
+        alphas = bounds[:, :-1] + widths * within_cells(rule).to(widths.device)
         direction = self._direction()
 
         def weighted(width: Tensor) -> tuple[Tensor, ...]:

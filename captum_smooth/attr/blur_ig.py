@@ -310,7 +310,7 @@ class BlurPath(Path):
                 derivative = tuple((a - p).div_(step) for a, p in zip(ahead, points, strict=True))
                 yield points, derivative
 
-    def _probes(self, placement: Placement, with_delta: bool) -> tuple[list[float], Stage]:
+    def _probes(self, placement: Placement, with_delta: bool) -> Stage:
         """The first pass at ``schedule(k/P)``; its ends are the delta's rows."""
         grid = [self._schedule(t) for t in placement.grid()]
         sign = 1.0 if with_delta else 0.0
@@ -319,7 +319,7 @@ class BlurPath(Path):
             Block(points, value_weight=ends.get(k, 0.0), need="value")
             for k, (points, _) in enumerate(self._levels(grid))
         )
-        return grid, Stage(blocks)
+        return Stage(blocks)
 
     def _placed_sigmas(self, placement: Placement, values: list[Tensor]) -> Tensor:
         """``schedule(F⁻¹(i/m))``, ``i = 0..m``, per example ``(n_examples, m + 1)``."""
@@ -333,8 +333,7 @@ class BlurPath(Path):
         return self.schedule(t)
 
     def _placed_nodes(self, placement: Placement, with_delta: bool) -> AdaptivePath:
-        _, probes = self._probes(placement, with_delta)
-        values, _ = yield probes
+        values, _ = yield self._probes(placement, with_delta)
         sigmas = self._placed_sigmas(placement, values)  # type: ignore[arg-type]
         widths = sigmas.diff(dim=1)
         levels = self._placed_levels(sigmas[:, :-1], self.grad_step)
@@ -350,8 +349,7 @@ class BlurPath(Path):
         )
 
     def _placed_polyline(self, placement: Placement) -> AdaptivePath:
-        _, probes = self._probes(placement, False)
-        values, _ = yield probes
+        values, _ = yield self._probes(placement, False)
         sigmas = self._placed_sigmas(placement, values).flip(1)  # type: ignore[arg-type]
         yield Stage(Block(points) for points, _ in self._placed_levels(sigmas))
 
