@@ -1,26 +1,31 @@
 """Step placement where the output rises: rows to a relative map error, evenly spaced or placed.
 
-    python benchmarks/bench_placement.py [--inputs 4] [--reference-steps 1024]
+    python benchmarks/bench_placement.py [--inputs 4] [--sentences 0] [--reference-steps 1024]
         [--max-steps 256] [--probes 32] [--floors 0.5] [--out benchmarks/results/placement.md]
+    python benchmarks/bench_placement.py --first 2 --inputs 4 --out part2.md   # a run in parts
+    python benchmarks/bench_placement.py --combine part1.json part2.json --out placement.md
 
 EfficientNet-Lite0 on the medium preset's photos, as ``bench_convergence.py`` loads them (its
-top-1 class, from a black baseline normalised like the inputs). Per input, the straight line
-of N = ``--reference-steps`` steps is recorded once (the output and its gradient at
-``α = j/N``); the references, from those N + 1 gradients: for IG the trapezoid rule, for IDGI
-the extrapolation ``2 A_N - A_{N/2}`` (as ``bench_convergence.py``). At 8, 16, … ``--max-steps``
-steps: IG on the package's straight line (``StraightPath``, Gauss–Legendre: Captum's nodes and
-weights; evenly spaced, and placed with ``Placement(probes, floor)``), and IDGI over Captum's IG
-(evenly spaced: IDGI's rule on every ``N/n``-th recorded vertex, the map
-``IDGI(...).attribute(n_steps=n)`` returns; placed: the method with ``placement=``). A map's
-error is ``||A - A_ref|| / ||A_ref||``. Rows to a tolerance are interpolated log-log as in
-``bench_convergence.py`` (≈: extrapolated beyond the last count). Gradient rows: IG's n nodes,
-IDGI's n + 1 vertices; a placement adds ``probes + 1`` forward-only rows per call, counted as a
-third of a gradient row each in the cost (a forward pass without the backward pass).
+top-1 class, from a black baseline normalised like the inputs), and with ``--sentences`` the
+MiniLM classifier on held-out sentences (token embeddings from the [PAD] reference, as there).
+Per input, the straight line of N = ``--reference-steps`` steps is recorded once (the output and
+its gradient at ``α = j/N``; MiniLM's sentences in one batch); the references, from those N + 1
+gradients: for IG the trapezoid rule, for IDGI the extrapolation ``2 A_N - A_{N/2}`` (as
+``bench_convergence.py``). At 8, 16, … ``--max-steps`` steps: IG on the package's straight line
+(``StraightPath``, Gauss–Legendre: Captum's nodes and weights; evenly spaced, and placed with
+``Placement(probes, floor)``), and IDGI over Captum's IG (evenly spaced: IDGI's rule on every
+``N/n``-th recorded vertex, the map ``IDGI(...).attribute(n_steps=n)`` returns; placed: the
+method with ``placement=``). A map's error is ``||A - A_ref|| / ||A_ref||``. Rows to a tolerance
+are interpolated log-log as in ``bench_convergence.py`` (≈: extrapolated beyond the last count).
+Gradient rows: IG's n nodes, IDGI's n + 1 vertices; a placement adds ``probes + 1`` forward-only
+rows per call, counted as a third of a gradient row each in the cost (a forward pass without the
+backward pass).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -122,7 +127,7 @@ def measure(
         variants += [f"IG, placed (floor {floor:g})", f"IDGI(IG), placed (floor {floor:g})"]
     errors: dict[str, list[dict[int, float]]] = {v: [] for v in variants}
     n = args.reference_steps
-    for group in model.groups:
+    for group in model.groups[args.first :]:
         began = time.perf_counter()
         line = model.record(group, n)
         ig_ref, idgi_ref = line.trapezoid(), 2 * line.idgi(n) - line.idgi(n // 2)
@@ -209,6 +214,21 @@ def report(labels: Sequence[str], measured: dict, args: argparse.Namespace) -> l
             f"| {s} | " + " | ".join(f"{median([e[s] for e in errors[v]]):.4f}" for v in variants)
             + " |"
         )  # fmt: skip
+    placed = [v for v in variants if "placed" in v]
+    out += [
+        "",
+        "### Placed error ÷ evenly spaced error at the same steps (median over inputs, [range])",
+        "",
+        "| steps | " + " | ".join(placed) + " |",
+        "|---|" + "---|" * len(placed),
+    ]
+    for s in steps:
+        cells = []
+        for v in placed:
+            even = variants[1] if v.startswith("IDGI") else variants[0]
+            ratios = [p[s] / e[s] for p, e in zip(errors[v], errors[even], strict=True)]
+            cells.append(f"{median(ratios):.2f} [{min(ratios):.2f}–{max(ratios):.2f}]")
+        out.append(f"| {s} | " + " | ".join(cells) + " |")
     out += [
         "",
         f"### Per input: error at {steps[-1]} steps",
@@ -223,10 +243,36 @@ def report(labels: Sequence[str], measured: dict, args: argparse.Namespace) -> l
     return out
 
 
+def combined(paths: Sequence[Path]) -> dict[str, dict]:
+    """The errors that several runs wrote (``--out``'s ``.json``), per model, in order."""
+    out: dict[str, dict] = {}
+    for path in paths:
+        for name, part in json.loads(path.read_text()).items():
+            errors = {
+                v: [{int(s): e for s, e in per.items()} for per in values]
+                for v, values in part["errors"].items()
+            }
+            if name not in out:
+                empty = {v: [] for v in errors}
+                out[name] = {"labels": [], "steps": part["steps"], "errors": empty}
+            if part["steps"] != out[name]["steps"] or set(errors) != set(out[name]["errors"]):
+                raise ValueError(f"{path}: other steps or variants than the runs before it")
+            out[name]["labels"] += part["labels"]
+            for v, values in errors.items():
+                out[name]["errors"][v] += values
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--inputs", type=int, default=4, help="Lite0 inputs (0: none)")
     parser.add_argument("--sentences", type=int, default=0, help="MiniLM sentences (0: none)")
+    parser.add_argument(
+        "--first",
+        type=int,
+        default=0,
+        help="skip the first groups (Lite0: inputs), to split a run in parts",
+    )
     parser.add_argument("--reference-steps", type=int, default=1024, help="N, a power of two")
     parser.add_argument("--max-steps", type=int, default=256, help="most steps, a power of two")
     parser.add_argument("--probes", type=int, default=32)
@@ -234,7 +280,11 @@ def main() -> None:
     parser.add_argument("--internal-batch-size", type=int, default=32, help="Lite0's rows")
     parser.add_argument("--text-batch-size", type=int, default=256, help="MiniLM's rows")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None, help="the report (and its .json)")
+    parser.add_argument(
+        "--combine", type=Path, nargs="+", default=None,
+        help="report over the .json of earlier runs instead of measuring",
+    )  # fmt: skip
     args = parser.parse_args()
     n, most = args.reference_steps, args.max_steps
     if n < 16 or n & (n - 1) or most < 8 or most & (most - 1) or most > n // 2:
@@ -246,6 +296,7 @@ def main() -> None:
         print(f"[{time.perf_counter() - began:6.0f} s] {message}", file=sys.stderr, flush=True)
 
     sections: list[str] = []
+    raw: dict[str, dict] = {}  # the errors, for a report over several runs (--first)
 
     def write(current: list[str]) -> str:
         minutes = (time.perf_counter() - began) / 60
@@ -265,19 +316,28 @@ def main() -> None:
         text = "\n".join(lines) + "\n"
         if args.out is not None:  # after each group, so that a long run keeps what it has
             args.out.write_text(text)
+            args.out.with_suffix(".json").write_text(json.dumps(raw))
         return text
 
+    if args.combine:
+        for name, part in combined(args.combine).items():
+            sections.extend([f"## {name}", "", *report(part["labels"], part, args), ""])
+        print(write(sections))
+        return
     for count, load in ((args.inputs, lite0_model), (args.sentences, minilm_model)):
         if count:
             model = load(args)
             log(f"{model.name}: {len(model.labels)} inputs")
 
             def done(measured: dict, model: Model = model) -> None:
-                labels = model.labels[: len(next(iter(measured["errors"].values())))]
+                count = len(next(iter(measured["errors"].values())))
+                labels = model.labels[args.first : args.first + count]
+                raw[model.name] = {"labels": labels, **measured}
                 write([*sections, f"## {model.name}", "", *report(labels, measured, args), ""])
 
             measured = measure(model, args, log, done)
-            sections.extend([f"## {model.name}", "", *report(model.labels, measured, args), ""])
+            labels = model.labels[args.first :]
+            sections.extend([f"## {model.name}", "", *report(labels, measured, args), ""])
     print(write(sections))
 
 

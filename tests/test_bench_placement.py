@@ -50,3 +50,23 @@ def test_the_smallest_configuration_is_refused_below_its_bounds(bench, monkeypat
     with pytest.raises(SystemExit):
         bench.main()
     assert "powers of two" in capsys.readouterr().err
+
+
+def test_runs_in_parts_combine_into_one_report(bench, tmp_path, monkeypatch, capsys):
+    steps = [8, 16, 32]
+    variants = ["IG, evenly spaced (Gauss–Legendre)", "IDGI(IG), evenly spaced"]
+    variants += ["IG, placed (floor 0.5)", "IDGI(IG), placed (floor 0.5)"]
+    for part, labels in (("a", ["x", "y"]), ("b", ["z"])):
+        errors = {v: [{str(s): 1 / s for s in steps} for _ in labels] for v in variants}
+        raw = {"Lite0": {"labels": labels, "steps": steps, "errors": errors}}
+        (tmp_path / f"{part}.json").write_text(bench.json.dumps(raw))
+    out = tmp_path / "placement.md"
+    monkeypatch.setattr(
+        sys, "argv", ["bench_placement.py", "--combine", str(tmp_path / "a.json"),
+                      str(tmp_path / "b.json"), "--out", str(out)],
+    )  # fmt: skip
+    bench.main()
+    text = out.read_text()
+    assert "median over 3 inputs" in text
+    assert all(f"| {label} |" in text for label in "xyz")
+    assert "| 16 | 1.00 [1.00–1.00] | 1.00 [1.00–1.00] |" in text
