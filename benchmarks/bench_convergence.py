@@ -291,6 +291,8 @@ class Subject:
     """Captum's IG at ``n`` steps on every example, with its convergence delta."""
     idgi: Callable[[int | Auto], tuple[Tensor, Tensor]]
     """IDGI over Captum's IG on every example, with ``return_error``."""
+    parts: dict[str, object] = field(default_factory=dict)
+    """What the calls are made of (model, inputs, targets, …), for other benchmarks."""
 
 
 @dataclass
@@ -492,6 +494,8 @@ def minilm(args: argparse.Namespace) -> Subject:
             ids, reference, n_steps=n, return_convergence_delta=True, **common
         ),
         idgi=lambda n: idgi.attribute(ids, reference, n_steps=n, return_error=True, **common),
+        parts={"classifier": classifier, "ids": ids, "mask": mask, "reference": reference,
+               "target": target},
     )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ from captum_smooth._utils.batching import set_memory_budget
 from captum_smooth._utils.models import SelectOutput
 from captum_smooth.attr._budgets import Auto
 from captum_smooth.attr._errors import relative_error
+from captum_smooth.attr._placement import Placement
 from captum_smooth.attr._rules import RiemannSum, Rule, fold_recorded
 from captum_smooth.attr.adaptive import AdaptiveResult, AdaptiveSmoothTaylor
 from captum_smooth.attr.blur_ig import BlurIntegratedGradients, gaussian_blur
@@ -29,6 +30,7 @@ __all__ = [
     "IntegratedDecisionGradients",
     "NoiseBaselineIntegratedGradients",
     "NoiseTunnel",
+    "Placement",
     "RiemannSum",
     "Rule",
     "SelectOutput",

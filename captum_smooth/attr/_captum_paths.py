@@ -9,6 +9,7 @@ sits above the path layer and the layer variants, which it joins.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -19,6 +20,7 @@ from captum_smooth._utils import validation as check
 from captum_smooth._utils.captum_compat import BaselineType
 from captum_smooth.attr._layer import LayerAttribution
 from captum_smooth.attr._paths import PathAttribution, RuleOnPath, StraightLine
+from captum_smooth.attr._placement import Placement, check_placement
 
 
 class StraightPath(PathAttribution):
@@ -33,13 +35,21 @@ class StraightPath(PathAttribution):
         baselines: BaselineType,
         n_steps: int,
         method: str | None = None,
+        placement: Placement | str | None = None,
     ) -> StraightLine:
         """The line from ``baselines`` to ``inputs`` with Captum's settings.
 
         ``method`` is absent where the rule leaves it out (``not_applicable``: a polyline's
-        rule), and its quadrature is then Captum's default.
+        rule), and its quadrature is then Captum's default. ``placement`` (not Captum's):
+        where the steps go (:class:`Placement`).
         """
-        return StraightLine(inputs, check.format_baselines(baselines, inputs), n_steps, method)
+        return StraightLine(
+            inputs,
+            check.format_baselines(baselines, inputs),
+            n_steps,
+            method,
+            placement=check_placement(placement),
+        )
 
 
 class LayerStraightPath(LayerAttribution):
@@ -98,6 +108,19 @@ class RuleOnIGPath(RuleOnPath):
                 "multiplied by inputs) variant; wrap the method with multiply_by_inputs=True"
             )
         return path_method
+
+    def signature(self) -> inspect.Signature:
+        """The wrapped method's arguments; on Captum's IG and Layer IG, with ``placement``.
+
+        ``placement`` (keyword only, after ``return_error``) places the straight line's steps
+        where the output rises (:class:`Placement`); the package's path methods that have it
+        take it among their own arguments.
+        """
+        signature = super().signature()
+        if not isinstance(self.attribution_method, (IntegratedGradients, LayerIntegratedGradients)):
+            return signature
+        added = inspect.Parameter("placement", inspect.Parameter.KEYWORD_ONLY, default=None)
+        return signature.replace(parameters=[*signature.parameters.values(), added])
 
     @property
     def multiplies_by_inputs(self) -> bool:

@@ -267,9 +267,22 @@ def _contiguous(shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...
     return shape, tuple(reversed(strides))
 
 
-AdaptivePath = Generator[Block, tuple[Tensor | None, tuple[Tensor, ...] | None], None]
+class Stage(NamedTuple):
+    """Blocks that an adaptive path hands over together: they are evaluated in chunks.
+
+    The blocks depend on what the path received before the stage, not on one another (a
+    first pass of forward-only rows, then the steps it placed); the path receives the list
+    of their outputs (``(values, None)``), not their gradients.
+    """
+
+    blocks: Iterable[Block]
+
+
+AdaptivePath = Generator[
+    Block | Stage, tuple[Tensor | list[Tensor | None] | None, tuple[Tensor, ...] | None], None
+]
 """A path whose next block depends on the evaluation of the current one: it yields a block,
-receives ``(values, grads)`` for it and yields the next."""
+receives ``(values, grads)`` for it and yields the next; or it yields a :class:`Stage`."""
 
 
 class Stream(NamedTuple):
@@ -559,24 +572,42 @@ def evaluate_adaptive(
     Each block is evaluated alone (split under ``internal_batch_size``), its ``(values,
     grads)`` are sent back to ``path``, and it is yielded once the next block is known: a
     block without a ``direction`` gets the chord ``x_{j+1} - x_j`` to the next block (zero for
-    the last), so that any rule can consume it.
+    the last, or before a stage), so that any rule can consume it. The blocks of a
+    :class:`Stage` are evaluated together, packed into chunks as :func:`evaluate` packs a
+    path's, and yielded as they are; the path then receives their outputs.
     """
-    block = next(path)
-    chunks = Chunks(internal_batch_size, block.points, model.pad_chunks)
+    step = next(path)
+    if isinstance(step, Stage):
+        blocks = iter(step.blocks)
+        first = next(blocks)
+        step = Stage(itertools.chain([first], blocks))
+    else:
+        first = step
+    chunks = Chunks(internal_batch_size, first.points, model.pad_chunks)
     while True:
-        (evaluated,) = evaluate(model, [block], internal_batch_size, chunks)
+        if isinstance(step, Stage):
+            values = []
+            for evaluated in evaluate(model, step.blocks, internal_batch_size, chunks):
+                values.append(evaluated.values)
+                yield evaluated
+            try:
+                step = path.send((values, None))
+            except StopIteration:
+                return
+            continue
+        (evaluated,) = evaluate(model, [step], internal_batch_size, chunks)
         try:
             following = path.send((evaluated.values, evaluated.grads))
         except StopIteration:
             following = None
-        if block.direction is None:
-            ends = block.points if following is None else following.points
-            chord = tuple(e - p for e, p in zip(ends, block.points, strict=True))
-            evaluated = evaluated._replace(block=block._replace(direction=chord))
+        if step.direction is None:
+            ends = step.points if not isinstance(following, Block) else following.points
+            chord = tuple(e - p for e, p in zip(ends, step.points, strict=True))
+            evaluated = evaluated._replace(block=step._replace(direction=chord))
         yield evaluated
         if following is None:
             return
-        block = following
+        step = following
 
 
 class _Pending:

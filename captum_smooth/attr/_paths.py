@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -37,8 +38,10 @@ from captum_smooth._utils.captum_compat import (
 from captum_smooth._utils.models import warn_if_training
 from captum_smooth.attr import _budgets as budgets
 from captum_smooth.attr._engine import (
+    AdaptivePath,
     Block,
     ModelCall,
+    Stage,
     Stream,
     ValueAndGrad,
     caller_autocast,
@@ -47,6 +50,7 @@ from captum_smooth.attr._engine import (
     widened,
 )
 from captum_smooth.attr._errors import estimator
+from captum_smooth.attr._placement import Placement, cells, within_cells
 from captum_smooth.attr._quadrature import check_quadrature, quadrature
 from captum_smooth.attr._rules import RiemannSum, Rule
 
@@ -92,6 +96,12 @@ class StraightLine(Path):
     Its quadrature is at the nodes of ``method`` (Captum's IG, weights summing to one); its
     polyline is the uniform grid ``α = j/n_steps``, ``j = 0..n_steps``.
 
+    With a :class:`~captum_smooth.attr._placement.Placement`, both are moved where the output
+    rises, per example, after a first pass of forward-only rows. The quadrature's cells (the
+    weights of ``method`` laid end to end in ``[0, 1]``) are moved to ``F⁻¹`` of their ends;
+    each node keeps its fraction of its cell and weighs the cell's width in ``α``. The
+    vertices go to ``F⁻¹(j/n_steps)``.
+
     ``scale`` multiplies every weight (``1/N`` for one of ``N`` baselines); without
     ``multiply_by_inputs`` the direction is one (Captum's local attribution).
     """
@@ -104,13 +114,67 @@ class StraightLine(Path):
         method: str | None = None,
         scale: float = 1.0,
         multiply_by_inputs: bool = True,
+        placement: Placement | None = None,
     ) -> None:
         """Validate the settings; points are made when a view is iterated."""
         self.inputs, self.baselines = inputs, baselines
         self.n_steps = check.check_count("n_steps", n_steps)
         self.method, self.scale, self.multiply_by_inputs = method, scale, multiply_by_inputs
         check_quadrature("gausslegendre" if method is None else method, n_steps)
+        self.placement = placement
         self._distance: tuple[Tensor, ...] | None = None
+
+    def _direction(self) -> tuple[Tensor, ...]:
+        return tuple(
+            x - z if self.multiply_by_inputs else torch.ones_like(x)
+            for x, z in zip(self.inputs, self.baselines, strict=True)
+        )
+
+    def _placed(self, alphas: Tensor) -> Iterator[tuple[Tensor, ...]]:
+        """The points ``x' + α (x - x')`` at ``alphas`` ``(n_examples, k)``, a column each."""
+        if self._distance is None:
+            self._distance = tuple(x - z for x, z in zip(self.inputs, self.baselines, strict=True))
+        for column in alphas.T:
+            yield tuple(
+                torch.addcmul(z, column.to(z.dtype).view(-1, *(1,) * (z.dim() - 1)), d)
+                for z, d in zip(self.baselines, self._distance, strict=True)
+            )
+
+    def _probes(self, placement: Placement, with_delta: bool) -> Stage:
+        """The first pass; its ends are the delta's rows (``x'`` and ``x`` themselves)."""
+        grid = placement.grid()
+        inner = self._points(grid[1:-1])
+        sign = 1.0 if with_delta else 0.0
+        return Stage(
+            itertools.chain(
+                [Block(self.baselines, value_weight=-sign, need="value")],
+                (Block(points, need="value") for points in inner),
+                [Block(self.inputs, value_weight=sign, need="value")],
+            )
+        )
+
+    def _placed_quadrature(self, placement: Placement, with_delta: bool) -> AdaptivePath:
+        values, _ = yield self._probes(placement, with_delta)
+        outputs = torch.stack(values, dim=1)  # type: ignore[arg-type]
+        rule = quadrature("gausslegendre" if self.method is None else self.method, self.n_steps)
+        bounds = placement.place(outputs, cells(rule.weights))
+        widths = bounds.diff(dim=1)
+        alphas = bounds[:, :-1] + widths * within_cells(rule).to(widths.device)
+        direction = self._direction()
+
+        def weighted(width: Tensor) -> tuple[Tensor, ...]:
+            return tuple(d * width.to(d.dtype).view(-1, *(1,) * (d.dim() - 1)) for d in direction)
+
+        yield Stage(
+            Block(points, self.scale, weighted(width))
+            for points, width in zip(self._placed(alphas), widths.T, strict=True)
+        )
+
+    def _placed_polyline(self, placement: Placement) -> AdaptivePath:
+        values, _ = yield self._probes(placement, False)
+        outputs = torch.stack(values, dim=1)  # type: ignore[arg-type]
+        alphas = placement.place(outputs, [j / self.n_steps for j in range(self.n_steps + 1)])
+        yield Stage(Block(points) for points in self._placed(alphas))
 
     def _points(self, alphas: Sequence[float]) -> Iterator[tuple[Tensor, ...]]:
         """The points ``x' + α (x - x')`` at ``alphas``, in order, a group at a time.
@@ -136,10 +200,10 @@ class StraightLine(Path):
             yield from zip(*points, strict=True)
 
     def quadrature(self, with_delta: bool) -> Stream:
-        direction = tuple(
-            x - z if self.multiply_by_inputs else torch.ones_like(x)
-            for x, z in zip(self.inputs, self.baselines, strict=True)
-        )
+        if self.placement is not None:
+            blocks = self.placement.probes + 1 + self.n_steps
+            return Stream(self._placed_quadrature(self.placement, with_delta), blocks, True)
+        direction = self._direction()
         # the nodes only now: a rule that reads the polyline never pays for them
         rule = quadrature("gausslegendre" if self.method is None else self.method, self.n_steps)
         nodes = Stream(
@@ -157,6 +221,9 @@ class StraightLine(Path):
                 "`method` does not apply: the polyline is the uniform grid of n_steps + 1 "
                 "points from the baseline to the input"
             )
+        if self.placement is not None:
+            blocks = self.placement.probes + 2 + self.n_steps
+            return Stream(self._placed_polyline(self.placement), blocks, True)
         alphas = [j / self.n_steps for j in range(self.n_steps + 1)]
         return Stream((Block(points) for points in self._points(alphas)), self.n_steps + 1)
 

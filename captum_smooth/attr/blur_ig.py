@@ -17,7 +17,7 @@ from torch import Tensor
 
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.captum_compat import TargetType, TensorOrTupleOfTensorsGeneric
-from captum_smooth.attr._engine import Block
+from captum_smooth.attr._engine import AdaptivePath, Block, Stage
 from captum_smooth.attr._paths import (
     CAPTUM_HINTS,
     Path,
@@ -26,6 +26,7 @@ from captum_smooth.attr._paths import (
     checked_call,
     ends,
 )
+from captum_smooth.attr._placement import Placement, check_placement
 
 # scipy.ndimage.gaussian_filter's default: the kernel reaches 4 σ on each side
 _TRUNCATE = 4.0
@@ -149,6 +150,7 @@ class BlurIntegratedGradients(PathAttribution):
         show_progress: bool = False,
         *,
         return_error: bool = False,
+        placement: Placement | str | None = None,
     ) -> TensorOrTupleOfTensorsGeneric | tuple[TensorOrTupleOfTensorsGeneric, Tensor]:
         """Attribute the target output to the inputs along the blur path.
 
@@ -169,6 +171,9 @@ class BlurIntegratedGradients(PathAttribution):
             show_progress: show a progress bar over the rows evaluated.
             return_error: also return an estimate of each attribution's error, shaped like
                 the attributions (after the delta, if any; :func:`relative_error`).
+            placement: where the blur levels go: ``None`` or ``"uniform"`` (the schedule's
+                even steps), ``"rise"`` or a :class:`Placement` (where the output changes,
+                from a first pass of forward-only rows; per example).
 
         Returns:
             Attributions shaped like ``inputs``; and the convergence delta if asked for.
@@ -183,6 +188,7 @@ class BlurIntegratedGradients(PathAttribution):
         n_steps: int,
         grad_step: float,
         sqrt_schedule: bool,
+        placement: Placement | str | None = None,  # the layer variant has no placement
     ) -> BlurPath:
         """The blur path of ``inputs`` for the settings of :meth:`attribute`, validated.
 
@@ -200,10 +206,13 @@ class BlurIntegratedGradients(PathAttribution):
                 "`inputs` must have two spatial dimensions after the batch dimension for "
                 "BlurIntegratedGradients (e.g. N×C×H×W or N×H×W)"
             )
-        sigmas = [i * max_sigma / n_steps for i in range(n_steps + 1)]
-        if sqrt_schedule:
-            sigmas = [math.sqrt(s) for s in sigmas]
-        return BlurPath(inputs, sigmas, grad_step)
+        placement = check_placement(placement)
+
+        def schedule(t: float) -> float:
+            return math.sqrt(t * max_sigma) if sqrt_schedule else t * max_sigma
+
+        sigmas = [schedule(i / n_steps) for i in range(n_steps + 1)]
+        return BlurPath(inputs, sigmas, grad_step, placement, schedule)
 
 
 class BlurPath(Path):
@@ -213,11 +222,27 @@ class BlurPath(Path):
     ``-(σ_{i+1} - σ_i)`` and direction ``∂x/∂σ`` by a forward difference of ``grad_step``; the
     path runs from ``blur(x, max_sigma)`` to ``x``, the polyline through the blurs in that
     order.
+
+    With a :class:`~captum_smooth.attr._placement.Placement`, the levels are
+    ``σ_i = schedule(F⁻¹(i/m))`` per example, after a first pass of forward-only rows at
+    ``schedule(k/P)``: the same sums over each example's own levels.
     """
 
-    def __init__(self, inputs: tuple[Tensor, ...], sigmas: list[float], grad_step: float) -> None:
-        """The blur levels ``sigmas`` (ascending) of ``inputs``."""
+    def __init__(
+        self,
+        inputs: tuple[Tensor, ...],
+        sigmas: list[float],
+        grad_step: float,
+        placement: Placement | None = None,
+        schedule: Callable[[float], float] | None = None,
+    ) -> None:
+        """The blur levels ``sigmas`` (ascending) of ``inputs``.
+
+        With a ``placement``, ``schedule`` maps ``t ∈ [0, 1]`` to ``σ`` (``sigmas`` is then
+        only its number of levels).
+        """
         self.inputs, self.sigmas, self.grad_step = inputs, sigmas, grad_step
+        self.placement, self.schedule = placement, schedule
 
     def _blurred(self, sigma: float) -> tuple[Tensor, ...]:
         return tuple(gaussian_blur(x, sigma) for x in self.inputs)
@@ -246,8 +271,81 @@ class BlurPath(Path):
             derivatives = tuple((b[len(part) :] - b[: len(part)]).div_(step) for b in both)
             yield from zip(zip(*blurred, strict=True), zip(*derivatives, strict=True), strict=True)
 
+    def _placed_levels(
+        self, sigmas: Tensor, step: float = 0.0
+    ) -> Iterator[tuple[tuple[Tensor, ...], tuple[Tensor, ...] | None]]:
+        """As :meth:`_levels`, with each example's own ``sigmas`` ``(n_examples, k)``."""
+        per_example = sigmas.tolist()  # the blur matrices are built from host numbers
+        group = max(1, _GROUP_ELEMENTS // max(1, sum(x[:1].numel() for x in self.inputs)))
+        group = max(1, group // (2 if step else 1))
+        for start in range(0, sigmas.shape[1], group):
+            levels = []  # per example: its levels of this group, per input
+            for e, row in enumerate(per_example):
+                part = row[start : start + group]
+                wanted = [*part, *(s + step for s in part)] if step else part
+                levels.append(tuple(gaussian_blurs(x[e : e + 1], wanted) for x in self.inputs))
+            k = len(per_example[0][start : start + group])
+            for j in range(k):
+                points = tuple(
+                    torch.cat([lv[i][j] for lv in levels]) for i in range(len(self.inputs))
+                )
+                if not step:
+                    yield points, None
+                    continue
+                ahead = tuple(
+                    torch.cat([lv[i][k + j] for lv in levels]) for i in range(len(self.inputs))
+                )
+                derivative = tuple((a - p).div_(step) for a, p in zip(ahead, points, strict=True))
+                yield points, derivative
+
+    def _probes(self, placement: Placement, with_delta: bool) -> Stage:
+        """The first pass at ``schedule(k/P)``; its ends are the delta's rows."""
+        grid = [self._schedule(t) for t in placement.grid()]
+        sign = 1.0 if with_delta else 0.0
+        ends = {0: sign, len(grid) - 1: -sign}  # σ = 0 is the path's end, x itself
+        blocks = (
+            Block(points, value_weight=ends.get(k, 0.0), need="value")
+            for k, (points, _) in enumerate(self._levels(grid))
+        )
+        return Stage(blocks)
+
+    def _placed_sigmas(self, placement: Placement, values: list[Tensor]) -> Tensor:
+        """``schedule(F⁻¹(i/m))``, ``i = 0..m``, per example ``(n_examples, m + 1)``."""
+        m = len(self.sigmas) - 1
+        t = placement.place(torch.stack(values, dim=1), [i / m for i in range(m + 1)])
+        return t.cpu().apply_(self._schedule)
+
+    def _schedule(self, t: float) -> float:
+        if self.schedule is None:
+            raise ValueError("a placed blur path needs the schedule of its σ's")
+        return self.schedule(t)
+
+    def _placed_nodes(self, placement: Placement, with_delta: bool) -> AdaptivePath:
+        values, _ = yield self._probes(placement, with_delta)
+        sigmas = self._placed_sigmas(placement, values)  # type: ignore[arg-type]
+        widths = sigmas.diff(dim=1)
+        levels = self._placed_levels(sigmas[:, :-1], self.grad_step)
+
+        def weighted(width: Tensor, derivative: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+            return tuple(
+                d * -width.to(d.device, d.dtype).view(-1, *(1,) * (d.dim() - 1)) for d in derivative
+            )
+
+        yield Stage(
+            Block(points, 1.0, weighted(width, derivative))  # type: ignore[arg-type]
+            for width, (points, derivative) in zip(widths.T, levels, strict=True)
+        )
+
+    def _placed_polyline(self, placement: Placement) -> AdaptivePath:
+        values, _ = yield self._probes(placement, False)
+        sigmas = self._placed_sigmas(placement, values).flip(1)  # type: ignore[arg-type]
+        yield Stage(Block(points) for points, _ in self._placed_levels(sigmas))
+
     def quadrature(self, with_delta: bool) -> Stream:
         """PAIR's nodes, ``i < m``; with ``with_delta``, also ``blur(x, max_sigma)`` and ``x``."""
+        if self.placement is not None:
+            blocks = self.placement.probes + len(self.sigmas)
+            return Stream(self._placed_nodes(self.placement, with_delta), blocks, True)
         nodes = Stream(self._nodes(), len(self.sigmas) - 1)
         if not with_delta:
             return nodes
@@ -262,5 +360,8 @@ class BlurPath(Path):
 
     def polyline(self) -> Stream:
         """The blurs from ``σ_m = max_sigma`` down to ``σ_0 = 0`` (the input itself)."""
+        if self.placement is not None:
+            blocks = self.placement.probes + 1 + len(self.sigmas)
+            return Stream(self._placed_polyline(self.placement), blocks, True)
         vertices = (Block(points) for points, _ in self._levels(self.sigmas[::-1]))
         return Stream(vertices, len(self.sigmas))

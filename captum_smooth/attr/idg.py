@@ -6,6 +6,7 @@ sampling of the straight line (docs/reference.md#integrated-decision-gradients).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -16,9 +17,9 @@ from torch import Tensor
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.captum_compat import BaselineType
 from captum_smooth.attr._captum_paths import RuleOnIGPath
-from captum_smooth.attr._engine import AdaptivePath, Block, Evaluated
+from captum_smooth.attr._engine import AdaptivePath, Block, Evaluated, Stage
 from captum_smooth.attr._layer import LayerAttribution
-from captum_smooth.attr._paths import Path, PathAttribution, Stream
+from captum_smooth.attr._paths import Path, PathAttribution, StraightLine, Stream
 from captum_smooth.attr._rules import Rule
 
 
@@ -133,8 +134,9 @@ class IntegratedDecisionGradients(RuleOnIGPath):
     first pass of ``n_steps`` forward-only outputs at ``α = k / (n_steps - 1)`` gives each
     interval's slope, and the ``n_steps`` steps are shared among the intervals in proportion
     to ``slope - min(0, min slope)`` and spread evenly within each: more steps where the output
-    changes fastest. It costs ``n_steps`` forward passes more, and the path is evaluated one
-    step at a time (as Guided IG's).
+    changes fastest. It costs ``n_steps`` forward passes more; each pass is evaluated in
+    chunks. (``placement=`` is the package's placement, a density with an even floor, for
+    any rule on the straight line: :class:`Placement`.)
 
     ``attribute`` takes the wrapped method's arguments in the wrapped method's order
     (``idg.signature()``), Captum's own for Captum's ``IntegratedGradients`` and
@@ -205,45 +207,33 @@ class IntegratedDecisionGradients(RuleOnIGPath):
         return path_method
 
 
-class PlacedLine(Path):
-    """The straight line from ``x'`` to ``x`` with its steps placed by a first pass.
+class PlacedLine(StraightLine):
+    """The straight line from ``x'`` to ``x`` with its steps placed by the authors' first pass.
 
     Its polyline: ``n_steps`` forward-only rows at ``α = k / (n_steps - 1)``, then the
-    ``n_steps`` placed vertices from ``x'`` and ``x`` (:func:`placed_alphas`), one at a time.
+    ``n_steps`` placed vertices from ``x'`` (:func:`placed_alphas`) and ``x``, each pass
+    evaluated in chunks (a :class:`~captum_smooth.attr._engine.Stage`), as the straight line
+    evaluates its :class:`~captum_smooth.attr._placement.Placement`.
     """
 
     def __init__(
         self, inputs: tuple[Tensor, ...], baselines: tuple[Tensor, ...], n_steps: int
     ) -> None:
         """Validate ``n_steps`` (at least 2: the first pass needs an interval)."""
-        self.inputs, self.baselines = inputs, baselines
-        self.n_steps = check.check_count("n_steps", n_steps)
+        super().__init__(inputs, baselines, n_steps)
         if n_steps < 2:
             raise ValueError(f"`n_steps` must be at least 2 with adaptive_sampling, got {n_steps}")
-        self._distance = tuple(x - z for x, z in zip(inputs, baselines, strict=True))
-
-    def _at(self, alpha: Tensor) -> tuple[Tensor, ...]:
-        """``x' + α (x - x')`` with one ``α`` per example."""
-        return tuple(
-            z + alpha.view((-1,) + (1,) * (d.dim() - 1)).to(d.dtype) * d
-            for z, d in zip(self.baselines, self._distance, strict=True)
-        )
 
     def polyline(self) -> Stream:
         """The first pass, then the ``n_steps + 1`` vertices from ``x'`` to ``x``."""
         return Stream(self._blocks(), 2 * self.n_steps + 1, adaptive=True)
 
     def _blocks(self) -> AdaptivePath:
-        n_examples, device = self.inputs[0].shape[0], self.inputs[0].device
-        grid = torch.linspace(0, 1, self.n_steps, dtype=torch.float64, device=device)
-        outputs = []
-        for alpha in grid:
-            values, _ = yield Block(self._at(alpha.expand(n_examples)), need="value")
-            outputs.append(values)
-        alphas = placed_alphas(torch.stack(outputs, dim=1), self.n_steps)
-        for j in range(self.n_steps):
-            yield Block(self._at(alphas[:, j]))
-        yield Block(self.inputs)
+        grid = [k / (self.n_steps - 1) for k in range(self.n_steps)]
+        values, _ = yield Stage(Block(points, need="value") for points in self._points(grid))
+        alphas = placed_alphas(torch.stack(values, dim=1), self.n_steps)  # type: ignore[arg-type]
+        vertices = (Block(points) for points in self._placed(alphas))
+        yield Stage(itertools.chain(vertices, [Block(self.inputs)]))
 
 
 def placed_alphas(outputs: Tensor, n_steps: int) -> Tensor:
@@ -287,8 +277,19 @@ class _PlacedStraightPath(PathAttribution):
         *,
         baselines: BaselineType,
         n_steps: int,
+        method: None = None,
+        placement: None = None,
     ) -> PlacedLine:
-        """The placed line from ``baselines`` to ``inputs``."""
+        """The placed line from ``baselines`` to ``inputs`` (``method``: Captum's, only None).
+
+        Raises:
+            ValueError: for a ``placement``: the authors' adaptive sampling places the steps.
+        """
+        if placement is not None:
+            raise ValueError(
+                "`placement` does not apply with adaptive_sampling=True, which places the "
+                "steps as the authors do; pass one or the other"
+            )
         return PlacedLine(inputs, check.format_baselines(baselines, inputs), n_steps)
 
 

@@ -64,7 +64,12 @@ class IDGIRule(Rule):
         return path.polyline()
 
     def fold(self, evaluated: Evaluated) -> None:
-        """Take the next vertex; segments are added a few at a time, in one pass each."""
+        """Take the next vertex; segments are added a few at a time, in one pass each.
+
+        Forward-only rows (the first pass of a placement) are not vertices.
+        """
+        if evaluated.block.need == "value":
+            return
         if evaluated.values is None or evaluated.grads is None:
             raise ValueError("IDGI needs the value and gradient at every vertex of the path")
         if self._first is None:

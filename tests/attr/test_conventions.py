@@ -17,6 +17,7 @@ from captum_smooth import (
     GuidedIntegratedGradients,
     IntegratedDecisionGradients,
     NoiseBaselineIntegratedGradients,
+    Placement,
     SmoothTaylor,
 )
 from captum_smooth._utils.batching import set_memory_budget
@@ -35,6 +36,7 @@ class Case(NamedTuple):
     random: bool  # takes a `generator`
 
 
+PLACED = Placement(probes=3)
 # Every method of the package, with Captum conventions to keep. Adding a method is one line.
 CASES = [
     Case("smooth_taylor", SmoothTaylor, {"n_samples": 6, "noise_scale": 0.3}, True),
@@ -49,6 +51,18 @@ CASES = [
     Case("idgi_ig", idgi_of(IntegratedGradients), {"n_steps": 4}, False),
     Case("idgi_guided_ig", idgi_of(GuidedIntegratedGradients), {"n_steps": 4}, False),
     Case("idgi_blur_ig", idgi_of(BlurIntegratedGradients), {"n_steps": 4, "max_sigma": 2.0}, False),
+    Case(
+        "idgi_ig_placed",
+        idgi_of(IntegratedGradients),
+        {"n_steps": 4, "placement": PLACED},
+        False,
+    ),
+    Case(
+        "blur_ig_placed",
+        BlurIntegratedGradients,
+        {"n_steps": 4, "max_sigma": 2.0, "placement": PLACED},
+        False,
+    ),
 ]
 RANDOM = [c for c in CASES if c.random]
 # Methods (and keywords) whose result does not depend on random draws.
