@@ -45,6 +45,7 @@ from captum_smooth.attr._engine import (
     caller_autocast,
     evaluate,
     evaluate_adaptive,
+    parts_of,
     value_and_grad,
     widened,
 )
@@ -150,7 +151,7 @@ class StraightLine(Path):
         )
         for start in range(0, len(alphas), group):
             points = tuple(
-                torch.addcmul(z, alpha[start : start + group], d).unbind()
+                parts_of(torch.addcmul(z, alpha[start : start + group], d))
                 for z, d, alpha in zip(self.baselines, self._distance, steps, strict=True)
             )
             yield from zip(*points, strict=True)
