@@ -139,8 +139,6 @@ class StraightLine(Path):
         A group is one tensor per input: its points are consecutive views, which the engine
         sends to the model, and the rules stack, without copying them.
         """
-        if self._distance is None:  # x - x', once per path
-            self._distance = tuple(x - z for x, z in zip(self.inputs, self.baselines, strict=True))
         group = max(1, GROUP_ELEMENTS // max(1, sum(x.numel() for x in self.inputs)))
         # the α's in each input's dtype, copied to its device without waiting for queued work
         steps = tuple(
@@ -152,14 +150,21 @@ class StraightLine(Path):
         for start in range(0, len(alphas), group):
             points = tuple(
                 parts_of(torch.addcmul(z, alpha[start : start + group], d))
-                for z, d, alpha in zip(self.baselines, self._distance, steps, strict=True)
+                for z, d, alpha in zip(self.baselines, self._distances(), steps, strict=True)
             )
             yield from zip(*points, strict=True)
 
+    def _distances(self) -> tuple[Tensor, ...]:
+        """``x - x'``, once per path: the points' steps and the quadrature's direction."""
+        if self._distance is None:
+            self._distance = tuple(x - z for x, z in zip(self.inputs, self.baselines, strict=True))
+        return self._distance
+
     def quadrature(self, with_delta: bool) -> Stream:
-        direction = tuple(
-            x - z if self.multiply_by_inputs else torch.ones_like(x)
-            for x, z in zip(self.inputs, self.baselines, strict=True)
+        direction = (
+            self._distances()
+            if self.multiply_by_inputs
+            else tuple(torch.ones_like(x) for x in self.inputs)
         )
         # the nodes only now: a rule that reads the polyline never pays for them
         rule = quadrature("gausslegendre" if self.method is None else self.method, self.n_steps)
