@@ -504,6 +504,17 @@ def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
+def fill_randn(out: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Fill ``out`` with standard normal noise, in place; returns ``out``.
+
+    The numbers :func:`randn_like` would draw for a tensor like ``out`` (``torch.randn`` is
+    ``normal_`` into a new tensor), drawn where they are kept.
+    """
+    if generator is not None and generator.device != out.device:
+        check_device("generator", generator.device, out.device)
+    return out.normal_(generator=generator)
+
+
 def rand_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     """Uniform [0, 1) noise shaped like ``x``.
 

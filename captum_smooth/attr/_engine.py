@@ -213,58 +213,86 @@ def widened(tensors: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     return tuple(t.to(bookkeeping_dtype(t.dtype)) for t in tensors)
 
 
-def stacked(tensors: Sequence[Tensor]) -> Tensor:
-    """``torch.stack(tensors)``: a view, not a copy, where they lie one after the other.
+def parts_of(tensor: Tensor, sizes: Sequence[int] | None = None) -> tuple[Tensor, ...]:
+    """``tensor.unbind()``, or with ``sizes`` ``tensor.split(sizes)``: views that remember.
 
-    The blocks of one chunk get slices of its outputs (:func:`evaluate`), and a path may make
-    a group of blocks as one tensor: stacking those back is free. The result may share memory
+    Each view of a contiguous ``tensor`` records the rows of it that it is (a path's group of
+    blocks, the outputs of a chunk), so that :func:`stacked` and :func:`joined` give a run of
+    them back as a slice of ``tensor`` after reading one attribute per view, where checking
+    that views lie one after the other reads six per view (with 50 blocks, a few hundred
+    reads per call). The views are ordinary tensors; one whose layout is later changed in
+    place (``squeeze_``, ``set_``) must not be stacked.
+    """
+    views = tensor.unbind() if sizes is None else tensor.split(sizes)
+    if tensor.is_contiguous() and tensor.dim() > (1 if sizes is None else 0):
+        # the rows each view is: of the tensor, or of its first two dimensions as one
+        rows = tensor.flatten(0, 1) if sizes is None else tensor
+        stops = (
+            range(tensor.shape[1], rows.shape[0] + 1, tensor.shape[1])
+            if sizes is None
+            else itertools.accumulate(sizes)
+        )
+        start = 0
+        for view, stop in zip(views, stops, strict=True):
+            setattr(view, _ROWS, (rows, start, stop))
+            start = stop
+    return views
+
+
+def rows_of(tensor: Tensor, start: int, stop: int) -> Tensor:
+    """``tensor[start:stop]``, remembering where it lies as :func:`parts_of` does."""
+    view = tensor[start:stop]
+    tag = getattr(tensor, _ROWS, None)
+    if tag is not None:
+        setattr(view, _ROWS, (tag[0], tag[1] + start, tag[1] + view.shape[0] + start))
+    return view
+
+
+_ROWS = "_captum_smooth_rows"
+"""The attribute in which a view made by :func:`parts_of` records the rows it is: ``(rows,
+start, stop)`` for ``rows[start:stop]``."""
+
+
+def stacked(tensors: Sequence[Tensor]) -> Tensor:
+    """``torch.stack(tensors)``: a view, not a copy, of consecutive :func:`parts_of` one tensor.
+
+    The blocks of one chunk get parts of its outputs (:func:`evaluate`), and a path makes a
+    group of blocks as one tensor: stacking those back is free. The result may share memory
     with ``tensors``: never write into it.
     """
-    first = tensors[0]
-    if all(t.shape == first.shape for t in tensors) and _consecutive(tensors):
-        return first.as_strided(*_contiguous((len(tensors), *first.shape)))
-    return torch.stack(tensors)
+    run = _run(tensors, equal=True)
+    return torch.stack(tensors) if run is None else run.unflatten(0, (len(tensors), -1))
 
 
 def joined(tensors: Sequence[Tensor]) -> Tensor:
-    """``torch.cat(tensors)`` (batch first): a view where they lie one after the other.
+    """``torch.cat(tensors)`` (batch first): a view of consecutive :func:`parts_of` a tensor.
 
     As :func:`stacked`: never write into the result.
     """
-    first = tensors[0]
     if len(tensors) == 1:
-        return first
-    if all(t.shape[1:] == first.shape[1:] for t in tensors) and _consecutive(tensors):
-        rows = sum(t.shape[0] for t in tensors)
-        return first.as_strided(*_contiguous((rows, *first.shape[1:])))
-    return torch.cat(tensors)
+        return tensors[0]
+    run = _run(tensors, equal=False)
+    return torch.cat(tensors) if run is None else run
 
 
-def _consecutive(tensors: Sequence[Tensor]) -> bool:
-    """Whether ``tensors`` are contiguous views of one tensor, each where the last ends.
+def _run(tensors: Sequence[Tensor], equal: bool) -> Tensor | None:
+    """The rows that ``tensors`` are one after the other, where they are parts of one tensor.
 
-    Then one view of that tensor holds them all.
+    ``None`` unless each is a part (:func:`parts_of`, :func:`rows_of`) of the same tensor,
+    beginning where the previous ends (and, if ``equal``, of as many rows as the first).
     """
-    first = tensors[0]
-    base, address = first._base, first.data_ptr()
-    if len(tensors) < 2 or base is None or first.numel() == 0:
-        return False
-    for t in tensors:
-        if t._base is not base or t.data_ptr() != address or t.dtype != first.dtype:
-            return False
-        if not t.is_contiguous():
-            return False
-        address += t.numel() * t.element_size()
-    return True
-
-
-def _contiguous(shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """``shape`` and the strides of a contiguous tensor of that shape."""
-    strides, step = [], 1
-    for size in reversed(shape):
-        strides.append(step)
-        step *= size
-    return shape, tuple(reversed(strides))
+    tags = [getattr(t, _ROWS, None) for t in tensors]
+    if tags[0] is None:
+        return None
+    rows, start, stop = tags[0]
+    size = stop - start
+    for tag in tags[1:]:
+        if tag is None or tag[0] is not rows or tag[1] != stop:
+            return None
+        if equal and tag[2] - tag[1] != size:
+            return None
+        stop = tag[2]
+    return rows[start:stop]
 
 
 class Stage(NamedTuple):
@@ -391,8 +419,8 @@ def evaluate(
             value_parts, grad_parts = [values], iter([grads] if grads else [])
         else:
             sizes = [n for _, n in parts]
-            value_parts = values.split(sizes)
-            grad_parts = zip(*(g.split(sizes) for g in grads or ()), strict=True)
+            value_parts = parts_of(values, sizes)
+            grad_parts = zip(*(parts_of(g, sizes) for g in grads or ()), strict=True)
         for i, (entry, n) in enumerate(parts):
             entry.values.append(value_parts[i])
             if grads:
@@ -669,7 +697,7 @@ class _Queue:
             taken.append((entry, end - start))
             self._taken.append((entry, points, start, end))
             whole = start == 0 and end == points[0].shape[0]
-            columns.append(points if whole else tuple(p[start:end] for p in points))
+            columns.append(points if whole else tuple(rows_of(p, start, end) for p in points))
             indices.append(range(start, end))
             if end < stop:
                 self._parts.appendleft((entry, points, end, stop))

@@ -46,6 +46,7 @@ from captum_smooth.attr._engine import (
     ValueAndGrad,
     caller_autocast,
     evaluate_stream,
+    parts_of,
     value_and_grad,
     widened,
 )
@@ -125,19 +126,17 @@ class StraightLine(Path):
         self._distance: tuple[Tensor, ...] | None = None
 
     def _direction(self) -> tuple[Tensor, ...]:
-        return tuple(
-            x - z if self.multiply_by_inputs else torch.ones_like(x)
-            for x, z in zip(self.inputs, self.baselines, strict=True)
-        )
+        """The quadrature's direction: ``x - x'`` (computed once), or ones without it."""
+        if self.multiply_by_inputs:
+            return self._distances()
+        return tuple(torch.ones_like(x) for x in self.inputs)
 
     def _placed(self, alphas: Tensor) -> Iterator[tuple[Tensor, ...]]:
         """The points ``x' + α (x - x')`` at ``alphas`` ``(n_examples, k)``, a column each."""
-        if self._distance is None:
-            self._distance = tuple(x - z for x, z in zip(self.inputs, self.baselines, strict=True))
         for column in alphas.T:
             yield tuple(
                 torch.addcmul(z, column.to(z.dtype).view(-1, *(1,) * (z.dim() - 1)), d)
-                for z, d in zip(self.baselines, self._distance, strict=True)
+                for z, d in zip(self.baselines, self._distances(), strict=True)
             )
 
     def _probes(self, placement: Placement, with_delta: bool) -> Stage:
@@ -182,8 +181,6 @@ class StraightLine(Path):
         A group is one tensor per input: its points are consecutive views, which the engine
         sends to the model, and the rules stack, without copying them.
         """
-        if self._distance is None:  # x - x', once per path
-            self._distance = tuple(x - z for x, z in zip(self.inputs, self.baselines, strict=True))
         group = max(1, GROUP_ELEMENTS // max(1, sum(x.numel() for x in self.inputs)))
         # the α's in each input's dtype, copied to its device without waiting for queued work
         steps = tuple(
@@ -194,10 +191,16 @@ class StraightLine(Path):
         )
         for start in range(0, len(alphas), group):
             points = tuple(
-                torch.addcmul(z, alpha[start : start + group], d).unbind()
-                for z, d, alpha in zip(self.baselines, self._distance, steps, strict=True)
+                parts_of(torch.addcmul(z, alpha[start : start + group], d))
+                for z, d, alpha in zip(self.baselines, self._distances(), steps, strict=True)
             )
             yield from zip(*points, strict=True)
+
+    def _distances(self) -> tuple[Tensor, ...]:
+        """``x - x'``, once per path: the points' steps and the quadrature's direction."""
+        if self._distance is None:
+            self._distance = tuple(x - z for x, z in zip(self.inputs, self.baselines, strict=True))
+        return self._distance
 
     def quadrature(self, with_delta: bool) -> Stream:
         if self.placement is not None:

@@ -89,8 +89,11 @@ def _blur_matrices(
     sigma, radius = settings[0, :, None], settings[1, :, None]
     safe = torch.where(sigma > 0, sigma, 1.0)
     taps = torch.arange(-reach, reach + 1, dtype=dtype, device=device)
-    weights = torch.exp(-0.5 * (taps / safe) ** 2)
-    weights = torch.where(taps.abs() <= radius, weights, 0.0)
+    inside = taps.abs() <= radius
+    # taps beyond the radius get exp(0), then zero: their own exponents, down to -2·10⁸ for
+    # σ = δ, underflow through exp's slow path (subnormal results) on a CPU
+    weights = torch.exp(torch.where(inside, -0.5 * (taps / safe) ** 2, 0.0))
+    weights = torch.where(inside, weights, 0.0)
     # the offsets -(n - 1) … n - 1 of the matrix, normalised over the whole truncated kernel
     kernel = weights[:, reach - n + 1 : reach + n] / weights.sum(-1, True)
     # row i is kernel[n - 1 + i - j] over j: the windows of the reversed kernel, last first

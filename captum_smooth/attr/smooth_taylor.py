@@ -16,7 +16,7 @@ from torch import Tensor
 
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.captum_compat import TargetType, TensorOrTupleOfTensorsGeneric
-from captum_smooth.attr._engine import Block
+from captum_smooth.attr._engine import Block, parts_of
 from captum_smooth.attr._paths import (
     CAPTUM_HINTS,
     GROUP_ELEMENTS,
@@ -180,16 +180,19 @@ class GaussianRoots(Path):
         for start in range(0, self.n_samples, group):
             size = min(group, self.n_samples - start)
             steps = tuple(x.new_empty((size, *x.shape)) for x in self.inputs)
-            for root in zip(*(step.unbind() for step in steps), strict=True):
-                # the draws root by root, input by input
-                for x, scale, out in zip(self.inputs, scales, root, strict=True):
-                    torch.mul(check.randn_like(x, self.generator), scale, out=out)
-            roots = (torch.sub(x, step) for x, step in zip(self.inputs, steps, strict=True))
-            for points, direction in zip(
-                zip(*(r.unbind() for r in roots), strict=True),
-                zip(*(step.unbind() for step in steps), strict=True),
+            directions = list(zip(*(parts_of(step) for step in steps), strict=True))
+            for root in directions:
+                # the draws root by root, input by input, each made in its place in the group
+                # (the numbers torch.randn would give)
+                for out in root:
+                    check.fill_randn(out, self.generator)
+            for step, scale in zip(steps, scales, strict=True):
+                step.mul_(scale)
+            roots = zip(
+                *(parts_of(torch.sub(x, step)) for x, step in zip(self.inputs, steps, strict=True)),
                 strict=True,
-            ):
+            )
+            for points, direction in zip(roots, directions, strict=True):
                 yield Block(points, 1.0 / self.n_samples, direction)
 
 

@@ -165,7 +165,11 @@ def noise_drawn_in_float64(monkeypatch: pytest.MonkeyPatch) -> None:
 
         return like
 
+    def filled_in_float64(out: Tensor, generator: torch.Generator | None) -> Tensor:
+        return out.copy_(drawn_in_float64(torch.randn)(out, generator))
+
     monkeypatch.setattr(validation, "randn_like", drawn_in_float64(torch.randn))
+    monkeypatch.setattr(validation, "fill_randn", filled_in_float64)
     monkeypatch.setattr(validation, "rand_like", drawn_in_float64(torch.rand))
 
 

@@ -71,7 +71,7 @@ def test_smoothgrad_squared_equals_captums_noise_tunnel_on_the_same_noise(cnn, m
     monkeypatch.undo()
     (noise,) = drawn  # (2·R, …), example-major: row i·R + r is example i's root r
     roots = iter(noise.view(2, n_samples, 3, 8, 8).transpose(0, 1) / sigma)
-    monkeypatch.setattr(validation, "randn_like", lambda x, generator: next(roots))
+    monkeypatch.setattr(validation, "fill_randn", lambda out, generator: out.copy_(next(roots)))
     ours = SmoothGradSquared(SmoothTaylor(cnn)).attribute(
         images, target=2, n_samples=n_samples, noise_scale=sigma, internal_batch_size=3
     )
