@@ -101,18 +101,38 @@ class CallCounter:
 
     def __init__(self, model: nn.Module) -> None:
         self.calls = self.rows = 0
+        self.recorded: list[torch.Tensor] | None = None
         model.register_forward_pre_hook(self._hook)
 
     def _hook(self, module, args) -> None:
         self.calls += 1
         self.rows += args[0].shape[0]
+        if self.recorded is not None:
+            self.recorded.append(args[0].detach().clone())
 
-    def profile(self, fn: Callable[[], object]) -> tuple[int, int, Counter[str]]:
-        """One call of ``fn`` (the warm-up): its model calls, rows and host reads."""
+    def profile(
+        self, fn: Callable[[], object]
+    ) -> tuple[int, int, Counter[str], list[torch.Tensor]]:
+        """One call of ``fn`` (the warm-up): its model calls, rows, host reads and the inputs
+        of each model call."""
         self.calls = self.rows = 0
+        self.recorded = []
         with HostReads() as mode:
             fn()
-        return self.calls, self.rows, mode.counts
+        recorded, self.recorded = self.recorded, None
+        return self.calls, self.rows, mode.counts, recorded
+
+
+def bare(model: nn.Module, calls: list[torch.Tensor]) -> Callable[[], None]:
+    """The model's forward and backward passes alone on the points a method evaluated, call
+    for call: what those rows cost, whoever sends them."""
+
+    def run() -> None:
+        for points in calls:
+            points = points.detach().requires_grad_()
+            torch.autograd.grad(model(points).sum(), points)
+
+    return run
 
 
 @dataclass
@@ -221,6 +241,7 @@ def main() -> None:
     counter = CallCounter(model)
 
     ratios: dict[str, dict[int, float]] = {}
+    data: dict[str, dict[int, float]] = {}
     reads: dict[str, dict[int, Counter[str]]] = {}
     rows_per_example: dict[str, str] = {}
     calls: dict[str, dict[int, str]] = {}
@@ -231,13 +252,19 @@ def main() -> None:
         methods, references = rows_for(model, x, targets, args.rows, device)
         contenders = {**references, **{row.method: row.run for row in methods}}
         profiles = {name: counter.profile(fn) for name, fn in contenders.items()}
+        points = {name: profile[3] for name, profile in profiles.items()}
+        contenders |= {f"bare {name}": bare(model, calls) for name, calls in points.items()}
         best = measure(contenders, args.rounds, device, args.floor)
+        points.clear()
         for row in methods:
             ratios.setdefault(row.method, {})[batch] = best[row.method] / best[row.reference]
+            data.setdefault(row.method, {})[batch] = (
+                best[f"bare {row.method}"] / best[f"bare {row.reference}"]
+            )
             ours, theirs = profiles[row.method], profiles[row.reference]
             rows_per_example[row.method] = f"{ours[1] / batch:g} / {theirs[1] / batch:g}"
             calls.setdefault(row.method, {})[batch] = f"{ours[0]} / {theirs[0]}"
-        for name, (_, _, counts) in profiles.items():
+        for name, (_, _, counts, _) in profiles.items():
             label = f"Captum IG ({name})" if name in references else name
             reads.setdefault(label, {})[batch] = counts
         done = ", ".join(f"{row.method} {ratios[row.method][batch]:.2f}" for row in methods)
@@ -278,6 +305,30 @@ def main() -> None:
             + " | "
             + " | ".join(f"{values[b]:.2f}" for b in args.batches)
             + f" | ≤ {row.target} | {'yes' if met else 'no'} |"
+        )
+    lines += [
+        "",
+        "What the rows themselves cost: the model's forward and backward passes alone on the "
+        "points each method evaluated (recorded call for call), ÷ the same on Captum IG's "
+        "points, timed in the same interleaved rounds. The same number of rows can cost more "
+        "when the points differ (noisy points activate more of a ReLU network than IG's scaled "
+        "inputs do); the last columns divide that out, leaving what the method adds around "
+        "the model:",
+        "",
+        "| method | "
+        + " | ".join(f"rows' cost B={b}" for b in args.batches)
+        + " | "
+        + " | ".join(f"ratio ÷ rows' cost B={b}" for b in args.batches)
+        + " |",
+        "|---|" + "---|" * (2 * len(args.batches)),
+    ]
+    for row in methods:
+        lines.append(
+            f"| {row.method} | "
+            + " | ".join(f"{data[row.method][b]:.2f}" for b in args.batches)
+            + " | "
+            + " | ".join(f"{ratios[row.method][b] / data[row.method][b]:.2f}" for b in args.batches)
+            + " |"
         )
     lines += [
         "",
