@@ -384,19 +384,24 @@ def main() -> None:
                 f"{row.reference} | {near} |"
             )
             print(lines[-1], flush=True)
-        lines += [
-            "",
-            f"Convergence delta on {model_name}: the same method with and without "
-            "`return_convergence_delta=True`, interleaved, best of "
-            f"{args.repeats}; the delta's extra rows (the path's ends) need a forward pass only.",
-            "",
-            "| method | settings | gradient rows / image | delta rows / image (forward) "
-            "| with delta ÷ without |",
-            "|---|---|---|---|---|",
+        with_delta = [
+            row
+            for row in delta_rows(model, raw, targets, args)
+            if args.methods is None or row[0] in args.methods
         ]
-        for name, settings, run, grad_rows, value_rows in delta_rows(model, raw, targets, args):
-            if args.methods is not None and name not in args.methods:
-                continue
+        if with_delta:
+            lines += [
+                "",
+                f"Convergence delta on {model_name}: the same method with and without "
+                "`return_convergence_delta=True`, interleaved, best of "
+                f"{args.repeats}; the delta's extra rows (the path's ends) need a forward pass "
+                "only.",
+                "",
+                "| method | settings | gradient rows / image | delta rows / image (forward) "
+                "| with delta ÷ without |",
+                "|---|---|---|---|---|",
+            ]
+        for name, settings, run, grad_rows, value_rows in with_delta:
             run(True)  # warm-up
             best = {True: float("inf"), False: float("inf")}
             for _ in range(args.repeats):
