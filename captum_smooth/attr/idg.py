@@ -251,6 +251,10 @@ def placed_alphas(outputs: Tensor, n_steps: int) -> Tensor:
     raised = slopes - slopes.amin(dim=1, keepdim=True).clamp(max=0)
     total = raised.sum(dim=1, keepdim=True)
     shares = torch.where(total > 0, raised / torch.where(total > 0, total, 1.0), 1 / intervals)
+    # on a grid of 2⁻³⁰: the same function computed another way (another summation order, an
+    # equivalent network) differs in the last bits, which at a tie (equal slopes, a share
+    # times n_steps at an integer) would give other counts and another map
+    shares = torch.round(shares * 2.0**30) / 2.0**30
     counts = (shares * n_steps).floor().long()
     left = n_steps - counts.sum(dim=1, keepdim=True)
     # those without a step first, each group by decreasing share
