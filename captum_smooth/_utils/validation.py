@@ -499,9 +499,7 @@ def randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
 
     Drawn from ``generator`` (on ``x``'s device: see :func:`check_generator`) when one is given.
     """
-    if generator is not None and generator.device != x.device:
-        check_device("generator", generator.device, x.device)
-    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return fill_randn(torch.empty_like(x, memory_format=torch.contiguous_format), generator)
 
 
 def fill_randn(out: Tensor, generator: torch.Generator | None) -> Tensor:
