@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import tifffile
 import torch
 from captum.attr import Saliency
 from hypothesis import HealthCheck, given, settings
@@ -402,22 +403,54 @@ def test_every_mode_pillow_writes_keeps_its_content(tmp_path: Path, mode, fmt, r
         assert difference.max() <= tolerance, (mode, fmt, read_mode, difference.max())
 
 
-def test_an_uncompressed_ycbcr_tiff_keeps_its_colours_where_pillow_reads_it_as_rgbx(
-    tmp_path: Path, monkeypatch
-):
-    """Pillow before 13 opens it as RGB and decodes 4-byte RGBX pixels from its 3-byte ones.
+def _ycbcr_tiff(path: Path, layout: str) -> np.ndarray:
+    """Write MODES["YCbCr"]'s image as an uncompressed TIFF; return the RGB it must read as.
 
-    Pillow 13 reads it: its older table entry is put back so that every Pillow runs the case.
+    ``contiguous``: Y, Cb, Cr of a pixel together, as Pillow writes it; ``planes``: a plane
+    each (TIFF's PlanarConfiguration 2), as tifffile writes it and Pillow does not.
+    """
+    image, expected, _ = MODES["YCbCr"]()
+    if layout == "contiguous":
+        image.save(path, "TIFF")
+    else:
+        planes = np.moveaxis(np.asarray(image), -1, 0)
+        tifffile.imwrite(path, planes, photometric="ycbcr", planarconfig="separate")
+    return expected
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "planes"])
+def test_an_uncompressed_ycbcr_tiff_keeps_its_colours_where_pillow_reads_it_as_rgbx(
+    tmp_path: Path, monkeypatch, layout
+):
+    """Pillow before 13 opens it as RGB and decodes RGBX pixels, or the planes as R, G and B.
+
+    Pillow 13 reads the first and refuses the second (below): its older table entry is put
+    back so that every Pillow runs both cases.
     """
     from PIL import TiffImagePlugin
 
-    key = (TiffImagePlugin.II, 6, (1,), 1, (8, 8, 8), ())  # little-endian, as Pillow writes
+    key = (TiffImagePlugin.II, 6, (1,), 1, (8, 8, 8), ())  # little-endian, as both write
     monkeypatch.setitem(TiffImagePlugin.OPEN_INFO, key, ("RGB", "RGBX"))
-    image, expected, tolerance = MODES["YCbCr"]()
     path = tmp_path / "image.tiff"
-    image.save(path, "TIFF")
+    expected = _ycbcr_tiff(path, layout)
     pixels = examples.read_image(path)
-    assert np.abs(pixels.astype(int) - expected.astype(int)).max() <= tolerance
+    assert np.abs(pixels.astype(int) - expected.astype(int)).max() <= MODES["YCbCr"]()[2]
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "planes"])
+def test_an_uncompressed_ycbcr_tiff_is_read_with_its_colours_or_refused(tmp_path: Path, layout):
+    """Whichever Pillow is installed: never Y, Cb and Cr read as red, green and blue.
+
+    Pillow 13 refuses YCbCr planes ("unknown raw mode"); before 13, read_image decodes them.
+    """
+    path = tmp_path / "image.tiff"
+    expected = _ycbcr_tiff(path, layout)
+    try:
+        pixels = examples.read_image(path)
+    except ValueError as error:
+        assert layout == "planes" and str(path) in str(error), error
+        return
+    assert np.abs(pixels.astype(int) - expected.astype(int)).max() <= MODES["YCbCr"]()[2]
 
 
 @given(

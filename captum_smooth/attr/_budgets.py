@@ -60,6 +60,8 @@ class Auto:
         >>> x = torch.randn(3, 4)
         >>> attr, error = IDGI(IntegratedGradients(model)).attribute(
         ...     x, target=0, n_steps=Auto(tolerance=0.02, cap=4096), return_error=True)
+        >>> bool((error.norm(dim=1) <= 0.02 * attr.norm(dim=1)).all())  # every example reached it
+        True
     """
 
     tolerance: float = 0.05

@@ -166,7 +166,8 @@ def read_image(path: str | Path) -> np.ndarray:
     are kept as they are, not composited). Deeper images are scaled to 8 bits, not clipped:
     16-bit ones (``I;16``, and ``I`` with values in [0, 65535], as 16-bit PNG and PPM files
     read) by ``round(v / 257)``, floating-point ones (``F``) with values in [0, 1] by
-    ``round(255 v)``. Grey images are repeated over the three channels.
+    ``round(255 v)``. Grey images are repeated over the three channels. An uncompressed YCbCr
+    TIFF, which Pillow before 13 misreads, has its pixels decoded here.
 
     Raises:
         FileNotFoundError: no such file.
@@ -206,9 +207,11 @@ def read_image(path: str | Path) -> np.ndarray:
 def _misread_ycbcr_tiff(image: Any) -> bool:
     """Whether Pillow (before 13) is about to misread an uncompressed YCbCr TIFF.
 
-    It opens such a file as ``RGB`` and decodes its strips as 4-byte ``RGBX`` pixels, the
-    layout libtiff gives for compressed YCbCr, where the file holds 3 bytes per pixel: the
-    load fails ("image file is truncated"). Pillow 13 opens the file as ``YCbCr``.
+    It opens such a file as ``RGB``, the mode libtiff gives compressed YCbCr in. Pixels stored
+    together it decodes as 4-byte ``RGBX`` ones, where the file holds 3 bytes per pixel: the
+    load fails ("image file is truncated"). Pixels stored in three planes (as tifffile writes
+    them) it decodes as the planes of ``R``, ``G`` and ``B``: Y, Cb and Cr read as colours,
+    without an error. Pillow 13 opens the first as ``YCbCr`` and refuses the second.
     """
     if image.format != "TIFF" or image.mode != "RGB":
         return False
@@ -217,22 +220,24 @@ def _misread_ycbcr_tiff(image: Any) -> bool:
         tags.get(_PHOTOMETRIC) == _YCBCR
         and tags.get(_SAMPLES_PER_PIXEL) == 3
         and tuple(tags.get(_YCBCR_SUBSAMPLING, (2, 2))) == (1, 1)
-        and all(tile[0] == "raw" and tile[3][0] == "RGBX" for tile in image.tile)
+        and all(tile[0] == "raw" and tile[3][0] in ("RGBX", "R", "G", "B") for tile in image.tile)
     )
 
 
 def _read_ycbcr_tiff(image: Any, image_module: ModuleType) -> np.ndarray:
     """The RGB pixels of an uncompressed YCbCr TIFF that :func:`_misread_ycbcr_tiff` spotted.
 
-    Its strips are decoded as the 3-byte pixels they are (Pillow's ``RGB`` raw mode copies
-    the bytes), then the bytes are read as ``YCbCr`` and converted as Pillow 13 does.
+    Pixels stored together are decoded as the 3-byte pixels they are (Pillow's ``RGB`` raw
+    mode copies the bytes); planes already land in the bands as they are. The bytes are then
+    read as ``YCbCr`` and converted as Pillow 13 does.
     """
-    image.tile = [
-        tile._replace(args=("RGB", *tile[3][1:]))
-        if hasattr(tile, "_replace")
-        else (*tile[:3], ("RGB", *tile[3][1:]))
-        for tile in image.tile
-    ]
+    tiles = []
+    for tile in image.tile:
+        if tile[3][0] == "RGBX":
+            args = ("RGB", *tile[3][1:])
+            tile = tile._replace(args=args) if hasattr(tile, "_replace") else (*tile[:3], args)
+        tiles.append(tile)
+    image.tile = tiles
     image.load()
     ycbcr = image_module.frombytes("YCbCr", image.size, image.tobytes())
     return np.asarray(ycbcr.convert("RGB"))
