@@ -11,7 +11,7 @@ from captum_smooth.attr.blur_ig import BlurIntegratedGradients, gaussian_blur
 from captum_smooth.attr.expected_gradients import ExpectedGradients
 from captum_smooth.attr.guided_ig import GuidedIntegratedGradients
 from captum_smooth.attr.idg import IDGRule, IntegratedDecisionGradients
-from captum_smooth.attr.idgi import IDGI, IDGIRule
+from captum_smooth.attr.idgi import IDGI, IDGIRule, TrapezoidIDGIRule
 from captum_smooth.attr.noise_baseline_ig import NoiseBaselineIntegratedGradients
 from captum_smooth.attr.noise_tunnel import NoiseTunnel
 from captum_smooth.attr.smooth_taylor import SmoothTaylor
@@ -37,6 +37,7 @@ __all__ = [
     "SmoothGradSquared",
     "SmoothTaylor",
     "SquaredGradients",
+    "TrapezoidIDGIRule",
     "fold_recorded",
     "gaussian_blur",
     "relative_error",

@@ -48,6 +48,8 @@ class IDGIRule(Rule):
 
     complete = True
     view = "polyline"
+    balance = 0.0
+    """The share of a segment's rise taken along its end's direction (0: the paper's rule)."""
 
     def __init__(self, inputs: tuple[Tensor, ...]) -> None:
         """Start from zero attributions shaped like ``inputs``, before the first vertex."""
@@ -109,7 +111,9 @@ class IDGIRule(Rule):
         rise, grads, steps = _segments(vertices, self.totals[0].dtype)
         squares = _squares(grads)
         norms = _norms(squares)
-        starts, ends, by_step = _coefficients(rise, norms[:-1], norms[1:], _norms(steps))
+        starts, ends, by_step = _coefficients(
+            rise, norms[:-1], norms[1:], _norms(steps), self.balance
+        )
         # segment j starts at vertex j and ends at vertex j + 1
         by_vertex = functional.pad(starts, (0, 0, 0, 1)) + functional.pad(ends, (0, 0, 1, 0))
         for total, square, step in zip(self.totals, squares, steps, strict=True):
@@ -135,11 +139,50 @@ class MovingIDGIRule(IDGIRule):
         moving = tuple(step > 0 for step in steps)
         starts = tuple(torch.where(m, s[:-1], 0.0) for m, s in zip(moving, squares, strict=True))
         ends = tuple(torch.where(m, s[1:], 0.0) for m, s in zip(moving, squares, strict=True))
-        by_start, by_end, by_step = _coefficients(rise, _norms(starts), _norms(ends), _norms(steps))
+        by_start, by_end, by_step = _coefficients(
+            rise, _norms(starts), _norms(ends), _norms(steps), self.balance
+        )
         for total, start, end, step in zip(self.totals, starts, ends, steps, strict=True):
             total.add_(
                 _contract(by_start, start) + _contract(by_end, end) + _contract(by_step, step)
             )
+
+
+class TrapezoidIDGIRule(IDGIRule):
+    r"""IDGI's rule with each segment's rise shared along the mean of its ends' directions.
+
+    .. math:: R = \sum_{j<m} \frac12\Big(\frac{g_j \odot g_j}{\|g_j\|^2}
+              + \frac{g_{j+1} \odot g_{j+1}}{\|g_{j+1}\|^2}\Big) (f_{j+1} - f_j)
+
+    The trapezoid rule for the same integral as :class:`IDGIRule` (the paper's rule, the
+    left end's direction), on the same rows: exactly complete as well, and of second order
+    where the model is smooth (its error falls four times per doubling of the steps where the
+    paper's halves). ``IDGI(method, segment_rule="trapezoid")``.
+
+    Example:
+        >>> from captum_smooth.attr import IDGIRule, TrapezoidIDGIRule, fold_recorded
+        >>> def line(n):  # f = x₁² + x₂³ on the straight path to x = (1, 1), n steps
+        ...     points = [torch.tensor([[1.0, 1.0]], dtype=torch.float64) * j / n
+        ...               for j in range(n + 1)]
+        ...     values = [p[:, 0] ** 2 + p[:, 1] ** 3 for p in points]
+        ...     grads = [torch.stack([2 * p[:, 0], 3 * p[:, 1] ** 2], dim=1) for p in points]
+        ...     return points, values, grads
+        >>> limit = fold_recorded(IDGIRule, *line(20000))
+        >>> for n in (8, 16):
+        ...     left = fold_recorded(IDGIRule, *line(n))
+        ...     trapezoid = fold_recorded(TrapezoidIDGIRule, *line(n))
+        ...     print(n, f"{(left - limit).norm():.0e}", f"{(trapezoid - limit).norm():.0e}")
+        8 1e-01 8e-03
+        16 6e-02 2e-03
+    """
+
+    balance = 0.5
+
+
+class MovingTrapezoidIDGIRule(MovingIDGIRule):
+    """:class:`TrapezoidIDGIRule` shared among the features that move along each segment."""
+
+    balance = 0.5
 
 
 def _segments(
@@ -180,19 +223,25 @@ def _norms(parts: tuple[Tensor, ...]) -> Tensor:
 
 
 def _coefficients(
-    rise: Tensor, start: Tensor, end: Tensor, step: Tensor
+    rise: Tensor, start: Tensor, end: Tensor, step: Tensor, balance: float = 0.0
 ) -> tuple[Tensor, Tensor, Tensor]:
     """What multiplies each segment's start, end and step direction, ``(k, n)`` each.
 
-    A segment's rise is shared along its start direction divided by its total, where that is
-    positive; else along its end direction; else along its step. (A quotient by zero is
-    computed and not used.)
+    A segment whose two ends have a direction (a positive total) shares ``1 - balance`` of
+    its rise along its start direction divided by its total and ``balance`` along its end
+    direction (``balance=0``: the paper's rule, ``0.5``: the trapezoid); a segment with one
+    of them shares all of it along that one; with neither, along its step. (A quotient by
+    zero is computed and not used.)
     """
     has_start, has_end = start > 0, end > 0
-    by_start = torch.where(has_start, rise / start, 0.0)
-    rest = rise.masked_fill(has_start, 0.0)  # the rise of segments without a start direction
-    by_end = torch.where(has_end, rest / end, 0.0)
-    rest = rest.masked_fill(has_end, 0.0)
+    at_start, at_end = rise, rise.masked_fill(has_start, 0.0)
+    if balance:
+        both = has_start & has_end
+        at_start = torch.where(both, rise * (1 - balance), rise)
+        at_end = torch.where(both, rise * balance, at_end)
+    by_start = torch.where(has_start, at_start / start, 0.0)
+    by_end = torch.where(has_end, at_end / end, 0.0)
+    rest = rise.masked_fill(has_start | has_end, 0.0)  # segments without a direction
     return by_start, by_end, torch.where(step > 0, rest / step, 0.0)
 
 
@@ -268,7 +317,12 @@ class IDGI(RuleOnIGPath):
         "grad_kwargs": "IDGI takes gradients with torch.autograd.grad's defaults",
     }
 
-    def __init__(self, attribution_method: GradientAttribution, only_moving: bool = False) -> None:
+    def __init__(
+        self,
+        attribution_method: GradientAttribution,
+        only_moving: bool = False,
+        segment_rule: str = "left",
+    ) -> None:
         """Wrap ``attribution_method``, whose path IDGI integrates along.
 
         Args:
@@ -277,12 +331,28 @@ class IDGI(RuleOnIGPath):
                 method of the package (Guided IG, Blur IG and their layer variants).
             only_moving: share each segment's rise only among the features that move along
                 it, so that features equal to the baseline get zero (see the class).
+            segment_rule: ``"left"`` (the paper's): each segment's rise along its start's
+                direction; ``"trapezoid"``: along the mean of its two ends' directions
+                (:class:`~captum_smooth.attr.TrapezoidIDGIRule`), the same limit on the same
+                rows, of second order on smooth models (docs/steps.md).
 
         Raises:
-            TypeError: for a method without a path, or a non-bool ``only_moving``.
-            ValueError: for a wrapped method with ``multiply_by_inputs=False``.
+            TypeError: for a method without a path, a non-bool ``only_moving`` or a
+                non-string ``segment_rule``.
+            ValueError: for a wrapped method with ``multiply_by_inputs=False``, or another
+                ``segment_rule``.
         """
         check.check_flag("only_moving", only_moving)
-        if only_moving:
-            self.rule = MovingIDGIRule
+        if not isinstance(segment_rule, str):
+            kind = type(segment_rule).__name__
+            raise TypeError(f"`segment_rule` must be 'left' or 'trapezoid', got {kind}")
+        rules = {
+            ("left", False): IDGIRule,
+            ("left", True): MovingIDGIRule,
+            ("trapezoid", False): TrapezoidIDGIRule,
+            ("trapezoid", True): MovingTrapezoidIDGIRule,
+        }
+        if (segment_rule, only_moving) not in rules:
+            raise ValueError(f"`segment_rule` must be 'left' or 'trapezoid', got {segment_rule!r}")
+        self.rule = rules[segment_rule, only_moving]
         super().__init__(attribution_method)
