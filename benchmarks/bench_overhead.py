@@ -1,7 +1,8 @@
 """Per-call overhead: every method ÷ Captum's IG at the same rows on a tiny CNN.
 
     python benchmarks/bench_overhead.py [--device cpu|cuda] [--batches 1 4 64] [--rows 50]
-        [--rounds 7] [--keep-freed-memory] [--out benchmarks/results/overhead.md]
+        [--rounds 7] [--methods BlurIG ...] [--keep-freed-memory]
+        [--out benchmarks/results/overhead.md]
 
 On a large model the model's passes hide whatever a method does around them; on a GPU they
 do not, and neither do they on a tiny model. This script runs Captum's CIFAR tutorial net
@@ -222,6 +223,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50, help="rows per example (Captum's n_steps)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument(
+        "--methods", nargs="+", default=None, help="only these rows (e.g. BlurIG 'IDGI(BlurIG)')"
+    )
+    parser.add_argument(
         "--floor", type=float, default=0.02, help="seconds a timing lasts at least (repeated calls)"
     )
     parser.add_argument(
@@ -250,6 +254,10 @@ def main() -> None:
         x = torch.rand(batch, 3, 32, 32, generator=torch.Generator().manual_seed(1)).to(device)
         targets = torch.arange(batch, device=device) % 10
         methods, references = rows_for(model, x, targets, args.rows, device)
+        if args.methods is not None:
+            methods = [row for row in methods if row.method in args.methods]
+            wanted = {"one call"} | {row.reference for row in methods}
+            references = {name: fn for name, fn in references.items() if name in wanted}
         contenders = {**references, **{row.method: row.run for row in methods}}
         profiles = {name: counter.profile(fn) for name, fn in contenders.items()}
         points = {name: profile[3] for name, profile in profiles.items()}
@@ -311,9 +319,13 @@ def main() -> None:
         "What the rows themselves cost: the model's forward and backward passes alone on the "
         "points each method evaluated (recorded call for call), ÷ the same on Captum IG's "
         "points, timed in the same interleaved rounds. The same number of rows can cost more "
-        "when the points differ (noisy points activate more of a ReLU network than IG's scaled "
-        "inputs do); the last columns divide that out, leaving what the method adds around "
-        "the model:",
+        "when the points differ: this network's max pooling compares values with branches on "
+        "a CPU, and on noisy points (SmoothTaylor's roots, noise baselines) the processor "
+        "mispredicts more of them, so that its pooling layers take up to twice as long as on "
+        "Captum IG's scaled inputs, the same shape, contiguous and in the same dtype (its "
+        "convolutions, ReLUs and linear layers take the same time on both). That is a cost "
+        "of the points, not of the method; the last columns divide it out, leaving what the "
+        "method adds around the model:",
         "",
         "| method | "
         + " | ".join(f"rows' cost B={b}" for b in args.batches)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -17,7 +19,7 @@ from torch import Tensor
 
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.captum_compat import TargetType, TensorOrTupleOfTensorsGeneric
-from captum_smooth.attr._engine import AdaptivePath, Block, Stage
+from captum_smooth.attr._engine import AdaptivePath, Block, Stage, parts_of
 from captum_smooth.attr._paths import (
     CAPTUM_HINTS,
     Path,
@@ -72,10 +74,86 @@ def gaussian_blurs(x: Tensor, sigmas: Sequence[float]) -> Tensor:
     return levels.reshape(len(sigmas), *x.shape)
 
 
+def _blurs_and_derivatives(
+    x: Tensor, sigmas: Sequence[float], step: float, scratch: dict[str, Tensor]
+) -> tuple[Tensor, Tensor]:
+    """:func:`gaussian_blurs` of ``x`` at ``sigmas``, and ``(blur(x, σ + δ) - blur(x, σ)) / δ``.
+
+    The same two products as :func:`gaussian_blurs`, at the levels and at the levels ``+ δ``
+    together. What is only needed until the difference is taken (the products along the
+    height, the blurs at ``σ + δ``) goes to ``scratch``, buffers kept from one group of levels
+    to the next: a call allocates the memory that its points and derivatives keep, and no
+    fresh memory per group besides (on a CPU, every fresh page is a fault). The blurs are a
+    strided view, as :func:`gaussian_blurs`'; the derivatives one contiguous tensor.
+    """
+    k = len(sigmas)
+    height, width = x.shape[-2:]
+    both = [*sigmas, *(s + step for s in sigmas)]
+    rows = _blur_matrices(height, both, x.dtype, x.device)
+    columns = rows if width == height else _blur_matrices(width, both, x.dtype, x.device)
+    images = x.reshape(-1, height, width)
+    right = images.transpose(0, 1).reshape(height, -1)
+    tall = _buffer(scratch, "tall", (2 * k * height, right.shape[1]), x)
+    tall = torch.mm(rows.reshape(-1, height), right, out=tall).view(2 * k, -1, width)
+    at = torch.bmm(tall[:k], columns[:k].mT)
+    ahead = torch.bmm(tall[k:], columns[k:].mT, out=_buffer(scratch, "ahead", at.shape, x))
+
+    def levels(products: Tensor) -> Tensor:
+        return products.view(k, height, images.shape[0], width).transpose(1, 2).reshape(k, *x.shape)
+
+    blurred = levels(at)
+    difference = torch.sub(levels(ahead), blurred, out=x.new_empty((k, *x.shape)))
+    return blurred, difference.div_(step)
+
+
+def _buffer(scratch: dict[str, Tensor], name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """``scratch[name]``'s first elements as a tensor of ``shape``; a larger one if it is short."""
+    size = math.prod(shape)
+    held = scratch.get(name)
+    if held is None or held.numel() < size:
+        held = scratch[name] = like.new_empty(size)
+    return held[:size].view(shape)
+
+
 def _blur_matrices(
     n: int, sigmas: Sequence[float], dtype: torch.dtype, device: torch.device
 ) -> Tensor:
     """``K[s, i, j] = k_s(i - j)``: 1-D Gaussian filters with zero padding, as matrices.
+
+    Built once per size, levels, dtype and device and kept (:data:`_CACHED_ELEMENTS`): the
+    same levels recur on every call of a method, and building them is a dozen small operations
+    and a copy of every matrix. The result is shared: never write into it.
+    """
+    key = (n, tuple(sigmas), dtype, device)
+    with _MATRICES_LOCK:
+        matrices = _MATRICES.get(key)
+        if matrices is not None:
+            _MATRICES.move_to_end(key)
+            return matrices
+    # ordinary tensors even when first built under torch.inference_mode(): autograd may
+    # save them for a later call's backward pass
+    with torch.inference_mode(False), torch.no_grad():
+        matrices = _built_matrices(n, sigmas, dtype, device)
+    if matrices.numel() <= _CACHED_ELEMENTS:
+        with _MATRICES_LOCK:
+            _MATRICES[key] = matrices
+            while sum(m.numel() for m in _MATRICES.values()) > _CACHED_ELEMENTS:
+                _MATRICES.popitem(last=False)
+    return matrices
+
+
+_CACHED_ELEMENTS = 2**22
+"""The blur matrices kept between calls hold at most this many elements in all (the least
+recently used go first); larger sets of matrices are built on every call."""
+
+_MATRICES: OrderedDict[tuple[Any, ...], Tensor] = OrderedDict()
+_MATRICES_LOCK = threading.Lock()
+
+
+def _built_matrices(
+    n: int, sigmas: Sequence[float], dtype: torch.dtype, device: torch.device
+) -> Tensor:
+    """The matrices of :func:`_blur_matrices`, computed.
 
     The ``2n - 1`` values of each ``k_s`` are computed once and laid out as the rows of the
     Toeplitz matrix (windows of the reversed kernel), so a blur matrix costs ``2n``
@@ -263,15 +341,22 @@ class BlurPath(Path):
         size = max(sum(x.numel() for x in self.inputs), side * side)
         # with a step, two blurs per level (at σ and σ + δ), computed together
         group = max(1, _GROUP_ELEMENTS // (size * (2 if step else 1)))
+        scratch: list[dict[str, Tensor]] = [{} for _ in self.inputs]
         for start in range(0, len(sigmas), group):
             part = sigmas[start : start + group]
             if not step:
                 blurred = tuple(gaussian_blurs(x, part) for x in self.inputs)
                 yield from ((points, None) for points in zip(*blurred, strict=True))
                 continue
-            both = tuple(gaussian_blurs(x, [*part, *(s + step for s in part)]) for x in self.inputs)
-            blurred = tuple(b[: len(part)] for b in both)
-            derivatives = tuple((b[len(part) :] - b[: len(part)]).div_(step) for b in both)
+            pairs = [
+                _blurs_and_derivatives(x, part, step, scratch[i]) for i, x in enumerate(self.inputs)
+            ]
+            if start + group >= len(sigmas):
+                # the model runs while the last group's blocks wait: without the scratch
+                scratch = []
+            blurred = tuple(b for b, _ in pairs)
+            # a rule stacks a group's derivatives without a copy: they are one tensor
+            derivatives = tuple(parts_of(d) for _, d in pairs)
             yield from zip(zip(*blurred, strict=True), zip(*derivatives, strict=True), strict=True)
 
     def _placed_levels(

@@ -89,3 +89,34 @@ def test_blur_levels_are_batched_under_internal_batch_size(cnn):
 def test_bad_settings_name_the_argument(inputs, kwargs, error, match):
     with pytest.raises(error, match=match):
         BlurIntegratedGradients(lambda t: t.flatten(1).sum(1)).attribute(inputs, **kwargs)
+
+
+def test_blur_matrices_are_built_once_per_levels_and_kept_within_their_bound(monkeypatch):
+    from captum_smooth.attr import blur_ig
+
+    monkeypatch.setattr(blur_ig, "_MATRICES", type(blur_ig._MATRICES)())
+    built = []
+    build = blur_ig._built_matrices
+    monkeypatch.setattr(blur_ig, "_built_matrices", lambda *a: built.append(a) or build(*a))
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    first = gaussian_blur(x, 1.5)
+    assert torch.equal(gaussian_blur(x, 1.5), first) and len(built) == 1
+    gaussian_blur(x.double(), 1.5)  # another dtype: other matrices
+    assert len(built) == 2
+    monkeypatch.setattr(blur_ig, "_CACHED_ELEMENTS", 64 + 10)  # one 8×8 matrix and no more
+    gaussian_blur(x, 2.5)
+    assert list(blur_ig._MATRICES) == [(8, (2.5,), torch.float32, x.device)]
+    gaussian_blur(torch.rand(1, 1, 20, 20), 1.0)  # too large to keep
+    assert list(blur_ig._MATRICES) == [(8, (2.5,), torch.float32, x.device)]
+
+
+def test_blur_matrices_first_built_under_inference_mode_serve_autograd_later(monkeypatch):
+    from captum_smooth.attr import blur_ig
+
+    monkeypatch.setattr(blur_ig, "_MATRICES", type(blur_ig._MATRICES)())
+    x = torch.rand(1, 1, 6, 6, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        gaussian_blur(x, 0.7)
+    leaf = x.clone().requires_grad_()
+    (grad,) = torch.autograd.grad(gaussian_blur(leaf, 0.7).sum(), leaf)
+    assert grad.shape == x.shape
