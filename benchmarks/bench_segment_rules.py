@@ -136,7 +136,8 @@ def section(name: str, measured: dict, steps: list[int], tolerances: list[float]
             lines.append(f"| {r}, {'placed' if placed else 'even'} | " + " | ".join(cells) + " |")
     lines += ["", "### `n_steps=Auto(tolerance)` replayed (even steps)", "",
               "| rule | tolerance | rows spent, median [range] | true error, median [range] | "
-              "true error ≤ tolerance | stopped unconverged at the cap |", "|---|---|---|---|---|---|"]  # fmt: skip
+              "true error ≤ tolerance | stopped unconverged at the cap |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
     for r in RULES:
         for t in tolerances:
             spent, true, stopped = [], [], 0
