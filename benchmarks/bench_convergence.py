@@ -289,8 +289,9 @@ class Subject:
     record: Callable[[slice, int], Line]
     ig: Callable[[int], tuple[Tensor, Tensor]]
     """Captum's IG at ``n`` steps on every example, with its convergence delta."""
-    idgi: Callable[[int | Auto], tuple[Tensor, Tensor]]
-    """IDGI over Captum's IG on every example, with ``return_error``."""
+    idgi: Callable[..., tuple[Tensor, Tensor]]
+    """IDGI over Captum's IG on every example at ``n_steps`` (an int or an ``Auto``), with
+    ``return_error``; a second argument names the segment rule (default the paper's)."""
     parts: dict[str, object] = field(default_factory=dict)
     """What the calls are made of (model, inputs, targets, …), for other benchmarks."""
 
@@ -434,7 +435,7 @@ def lite0(args: argparse.Namespace) -> tuple[Subject, nn.Module, Tensor, Tensor]
         target = model(x).argmax(dim=1)
     categories = examples.imagenet_categories()
     ibs = args.internal_batch_size
-    ig, idgi = IntegratedGradients(model), IDGI(IntegratedGradients(model))
+    ig = IntegratedGradients(model)
     subject = Subject(
         name="Lite0",
         labels=[f"{s} ({categories[t]})" for s, t in zip(sources, target.tolist(), strict=True)],
@@ -447,7 +448,7 @@ def lite0(args: argparse.Namespace) -> tuple[Subject, nn.Module, Tensor, Tensor]
             x, baseline, target=target, n_steps=n, internal_batch_size=ibs,
             return_convergence_delta=True,
         ),
-        idgi=lambda n: idgi.attribute(
+        idgi=lambda n, rule="left": IDGI(ig, segment_rule=rule).attribute(
             x, baseline, target=target, n_steps=n, internal_batch_size=ibs, return_error=True
         ),
     )  # fmt: skip
@@ -476,7 +477,6 @@ def minilm(args: argparse.Namespace) -> Subject:
         )
     ibs = args.text_batch_size
     lig = LayerIntegratedGradients(classifier, classifier.embeddings)
-    idgi = IDGI(LayerIntegratedGradients(classifier, classifier.embeddings))
     common = {"target": target, "additional_forward_args": (mask,), "internal_batch_size": ibs}
     return Subject(
         name="MiniLM",
@@ -493,7 +493,9 @@ def minilm(args: argparse.Namespace) -> Subject:
         ig=lambda n: lig.attribute(
             ids, reference, n_steps=n, return_convergence_delta=True, **common
         ),
-        idgi=lambda n: idgi.attribute(ids, reference, n_steps=n, return_error=True, **common),
+        idgi=lambda n, rule="left": IDGI(lig, segment_rule=rule).attribute(
+            ids, reference, n_steps=n, return_error=True, **common
+        ),
         parts={"classifier": classifier, "ids": ids, "mask": mask, "reference": reference,
                "target": target},
     )  # fmt: skip

@@ -93,3 +93,39 @@ def test_the_median_of_censored_rows_stays_a_bound(bench):
     assert bench.censored_value([("", 100), ("", 300)]) == ("", 200)
     # the upper middle is only known to be above 400: so is the median above 250
     assert bench.censored_value([(">", 400), ("", 100), (">", 400), ("", 50)]) == (">", 250)
+
+
+def test_segment_rules_fold_the_vertices_the_methods_evaluate(bench):
+    # bench_segment_rules folds a recorded line: evenly spaced, its vertices are the method's
+    # own, and its maps equal IDGI(..., segment_rule=...) at those steps; placed, the vertices
+    # are the placement's rounded to the line, sorted, with both ends
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "bench_segment_rules", BENCHMARKS / "bench_segment_rules.py"
+        )
+        rules = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(rules)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.Tanh(), torch.nn.Linear(6, 1))
+    net = net.double()
+    x = torch.rand(2, 3, dtype=torch.float64) * 3
+    start = torch.zeros(2, 3, dtype=torch.float64)
+
+    def gradient(points):
+        p = points.detach().requires_grad_(True)
+        out = net(p)[:, 0]
+        return out, torch.autograd.grad(out.sum(), p)[0]
+
+    line = bench.record_line(gradient, start, x, 64, 1000)
+    assert rules.vertices(line, 8, False)[1] == list(range(0, 65, 8))
+    for segment_rule, rule in rules.RULES.items():
+        method = IDGI(IntegratedGradients(lambda t: net(t)[:, 0]), segment_rule=segment_rule)
+        expected = method.attribute(x, start, n_steps=8)
+        folded = torch.cat([rules.fold(line, rule, rules.vertices(line, 8, False)[e], e)
+                            for e in range(2)])  # fmt: skip
+        torch.testing.assert_close(folded, expected)
+    for index in rules.vertices(line, 8, True):
+        assert index == sorted(set(index)) and index[0] == 0 and index[-1] == 64
