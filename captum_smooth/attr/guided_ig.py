@@ -251,25 +251,25 @@ def _guided_steps(
         # features behind α_min jump to it (PAIR checks at every inner iteration, but within a
         # step features only move toward α_max, so none falls behind after the first)
         remaining.clamp_(max=1 - alpha_min)
-        # features at α_max (or with nothing to travel) are done for this step
-        _exclude(work.magnitude, torch.le(remaining, remaining_max, out=work.mask))
         # a feature keeps its gap to α_max until the iteration that selects it
         torch.sub(remaining, remaining_max, out=gap)
         torch.mul(gap, size, out=gap_size)
         if host is None:
+            # features at α_max (or with nothing to travel) are done for this step
+            _exclude(work.magnitude, torch.le(remaining, remaining_max, out=work.mask))
             _move_on_device(work, l1_totals * left, l1_totals > 0, rank, max_iterations)
         else:
-            _move_on_host(work, host, left, max_iterations)
+            _move_on_host(work, host, remaining_max, left, max_iterations)
         grads = yield _unflat(torch.addcmul(end, distance, remaining, value=-1), shapes)
 
 
 class _Work(NamedTuple):
     """The per-feature work space of :func:`_guided_steps`, ``(n_examples, n_features)``.
 
-    ``magnitude``: ``|∇f|``, inf where a feature is out of the ranking; ``mask``: the
-    selection, 0/1 in ``magnitude``'s dtype; ``remaining``: β, updated in place; ``gap``:
-    ``β - β_max``; ``gap_size``: ``|d|·(β - β_max)``; ``chosen``: the selection in float64,
-    times each example's share of its move; ``size``: ``|d|``.
+    ``magnitude``: ``|∇f|``, out of the ranking (inf, or on a CPU inf or NaN) where a feature
+    is done; ``mask``: a 0/1 mask in ``magnitude``'s dtype; ``remaining``: β, updated in
+    place; ``gap``: ``β - β_max``; ``gap_size``: ``|d|·(β - β_max)``; ``chosen``: the
+    selection in float64, times each example's share of its move; ``size``: ``|d|``.
     """
 
     magnitude: Tensor
@@ -305,13 +305,18 @@ class _Host:
         self.np_column, self.np_threshold = self.column.numpy(), self.threshold.numpy()
 
 
-def _move_on_host(work: _Work, host: _Host, left: float, max_iterations: int) -> None:
+def _move_on_host(
+    work: _Work, host: _Host, remaining_max: float, left: float, max_iterations: int
+) -> None:
     """The inner loop of a step on a CPU, as PAIR's: it stops once every example is done.
 
     The same decisions as :func:`_move_on_device` (the same points), with the per-example
-    scalars in NumPy; ``work.remaining`` is updated in place.
+    scalars in Python; ``work.remaining`` is updated in place. The selection is made in
+    float64 directly (``chosen``), and features leave the ranking by :func:`_keep_only`.
     """
     magnitude, mask, remaining, gap, gap_size, chosen, size = work
+    # features at α_max (or with nothing to travel) are done for this step
+    _keep_only(magnitude, torch.gt(remaining, remaining_max, out=mask))
     l1_targets = [total * left for total in host.l1_totals]
     moving = [total > 0 for total in host.l1_totals]
     torch.linalg.vecdot(size, remaining, out=host.current)
@@ -324,11 +329,10 @@ def _move_on_host(work: _Work, host: _Host, left: float, max_iterations: int) ->
         if not any(moving):
             return
         _kth_smallest(host.magnitude, host.rank, host.ranked, host.np_threshold)
-        selected = torch.le(magnitude, host.threshold, out=mask)
+        torch.le(magnitude, host.threshold, out=chosen)
         if not all(moving):
             host.np_column[:, 0] = moving
-            selected.mul_(host.column)
-        chosen.copy_(selected)
+            chosen.mul_(host.column)
         torch.linalg.vecdot(gap_size, chosen, out=host.selected)
         l1_selected = host.np_selected.tolist()
         gamma = [
@@ -348,7 +352,7 @@ def _move_on_host(work: _Work, host: _Host, left: float, max_iterations: int) ->
         # distance fell by what those had left
         l1_current = [c - s for c, s in zip(l1_current, l1_selected, strict=True)]
         # the selected features are at α_max now: out of the ranking too
-        _exclude(magnitude, selected)
+        _keep_only(magnitude, torch.gt(magnitude, host.threshold, out=mask))
 
 
 def _on_device(device: torch.device) -> bool:
@@ -410,16 +414,30 @@ def _exclude(magnitude: Tensor, mask: Tensor) -> None:
     magnitude.addcdiv_(mask, torch.rsub(mask, 1))
 
 
-def _kth_smallest(values: np.ndarray, rank: int, ranked: np.ndarray, out: np.ndarray) -> None:
-    """Write ``torch.kthvalue(values, rank, dim=1)``, at most the largest finite value, to ``out``.
+def _keep_only(magnitude: Tensor, keep: Tensor) -> None:
+    """Take ``magnitude`` (≥ 0) out of the ranking in place where ``keep`` (0 or 1) is 0.
 
-    ``out`` is a column ``(n_rows, 1)``. Through NumPy's introselect (the same value, by a
-    partial partition) in ``ranked``, an array like ``values`` that is overwritten: on a CPU,
-    torch's ``kthvalue`` takes several times as long.
+    A division by ``keep``: exactly ``m`` where it is 1; where it is 0, inf, or NaN for a
+    zero magnitude. NumPy's partition ranks both after every finite value (NaN last, as
+    torch's ``kthvalue``), and neither is at most a finite threshold. One pass, where
+    :func:`_exclude` takes two.
+    """
+    magnitude.div_(keep)
+
+
+def _kth_smallest(values: np.ndarray, rank: int, ranked: np.ndarray, out: np.ndarray) -> None:
+    """Write each row's ``rank``-th smallest value, at most the largest finite one, to ``out``.
+
+    ``torch.kthvalue(values, rank, dim=1)`` clamped, as a column ``(n_rows, 1)``. Through
+    NumPy's introselect (the same value, by a partial partition) in ``ranked``, an array like
+    ``values`` that is overwritten: on a CPU, torch's ``kthvalue`` takes several times as
+    long.
     """
     np.copyto(ranked, values)
     ranked.partition(rank - 1, axis=1)
-    np.minimum(ranked[:, rank - 1 : rank], np.finfo(ranked.dtype).max, out=out)
+    # fewer than `rank` features left to move: the threshold is an excluded one (inf or
+    # NaN); the largest finite value selects exactly the features still in the ranking
+    np.fmin(ranked[:, rank - 1 : rank], np.finfo(ranked.dtype).max, out=out)
 
 
 def _flat(tensors: tuple[Tensor, ...]) -> Tensor:
