@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
+import numpy as np
 import torch
 from captum.log import log_usage
 from torch import Tensor
@@ -219,9 +220,7 @@ def _guided_steps(
     # features with x == x' have nothing to travel: finished from the start (PAIR gives them
     # α_max at every step, so that they are never selected)
     remaining = torch.ne(size, 0).to(size.dtype)
-    # the per-example scalars (L1 distances, γ, which examples still move) are Python floats,
-    # as in PAIR: a handful of numbers, not worth a tensor operation each
-    l1_totals = size.sum(dim=1) if on_device else size.sum(dim=1).tolist()
+    l1_totals = size.sum(dim=1)
     # the selection threshold is PAIR's np.quantile(|g|, fraction, interpolation="lower"):
     # numpy's virtual index n·q + (1 - q) - 1, floored, computed with the same float ops
     rank = math.floor(size.shape[1] * fraction + (1 - fraction) - 1) + 1
@@ -232,17 +231,19 @@ def _guided_steps(
     # dtype to rank them, in float64 to move β): multiplying by it is exact and, unlike
     # torch.where, does not branch on each element of a scattered mask.
     gap, gap_size, chosen = (torch.empty_like(size) for _ in range(3))
-    magnitude = mask = ranked = None
+    work = host = None
 
     grads = yield _unflat(start, shapes)
     for step in range(n_steps):
         flat = _flat(grads)
-        if magnitude is None:
-            magnitude, mask, ranked = (torch.empty_like(flat) for _ in range(3))
-        # the gradients stay in the engine's dtype (the model's, float32 at least): the
-        # selection only ranks their magnitudes, which a float64 copy would order the same,
-        # at twice the memory traffic
-        torch.abs(flat, out=magnitude)
+        if work is None:
+            # the gradients stay in the engine's dtype (the model's, float32 at least, which
+            # NumPy ranks): the selection only ranks their magnitudes, which a float64 copy
+            # would order the same, at twice the memory traffic
+            magnitude, mask = (torch.empty_like(flat) for _ in "mm")
+            work = _Work(magnitude, mask, remaining, gap, gap_size, chosen, size)
+            host = None if on_device else _Host(work, l1_totals, rank)
+        torch.abs(flat, out=work.magnitude)
         alpha = (step + 1.0) / n_steps
         alpha_min, alpha_max = max(alpha - max_dist, 0.0), min(alpha + max_dist, 1.0)
         remaining_max = 1 - alpha_max
@@ -250,54 +251,108 @@ def _guided_steps(
         # features behind α_min jump to it (PAIR checks at every inner iteration, but within a
         # step features only move toward α_max, so none falls behind after the first)
         remaining.clamp_(max=1 - alpha_min)
-        # features at α_max (or with nothing to travel) are done for this step
-        _exclude(magnitude, torch.le(remaining, remaining_max, out=mask))
         # a feature keeps its gap to α_max until the iteration that selects it
         torch.sub(remaining, remaining_max, out=gap)
         torch.mul(gap, size, out=gap_size)
-        if on_device:
-            work = (magnitude, mask, remaining, gap, gap_size, chosen, size)
+        if host is None:
+            # features at α_max (or with nothing to travel) are done for this step
+            _exclude(work.magnitude, torch.le(remaining, remaining_max, out=work.mask))
             _move_on_device(work, l1_totals * left, l1_totals > 0, rank, max_iterations)
-            grads = yield _unflat(torch.addcmul(end, distance, remaining, value=-1), shapes)
-            continue
-        l1_targets = [total * left for total in l1_totals]
-        moving = [total > 0 for total in l1_totals]
-        l1_current = _row_dots(size, remaining)
-        for _ in range(max_iterations):
-            moving = [
-                m and not math.isclose(current, goal, rel_tol=_EPSILON, abs_tol=_EPSILON)
-                for m, current, goal in zip(moving, l1_current, l1_targets, strict=True)
-            ]
-            if not any(moving):
-                break
-            threshold = _kth_smallest(magnitude, rank, ranked)
-            # fewer than `rank` features left to move: the threshold is an excluded one (inf);
-            # the largest finite value selects exactly the features still in the ranking
-            threshold.clamp_(max=torch.finfo(threshold.dtype).max)
-            selected = torch.le(magnitude, threshold[:, None], out=mask)
-            if not all(moving):
-                selected.mul_(_column(moving, selected))
-            chosen.copy_(selected)
-            l1_selected = _row_dots(gap_size, chosen)
-            gamma = [
-                (current - goal) / share if share > 0 else math.inf
-                for current, goal, share in zip(l1_current, l1_targets, l1_selected, strict=True)
-            ]
-            finishes = [g > 1 for g in gamma]  # the selected features reach α_max
-            # the others move by γ of their gap: β - (β - β_max)·γ
-            if not all(finishes):
-                shares = [1.0 if f else g for f, g in zip(finishes, gamma, strict=True)]
-                chosen.mul_(_column(shares, chosen))
-            remaining.addcmul_(gap, chosen, value=-1)
-            moving = [m and f for m, f in zip(moving, finishes, strict=True)]
-            if not any(moving):
-                break
-            # the examples still moving took their selected features to α_max: their L1
-            # distance fell by what those had left
-            l1_current = [c - s for c, s in zip(l1_current, l1_selected, strict=True)]
-            # the selected features are at α_max now: out of the ranking too
-            _exclude(magnitude, selected)
+        else:
+            _move_on_host(work, host, remaining_max, left, max_iterations)
         grads = yield _unflat(torch.addcmul(end, distance, remaining, value=-1), shapes)
+
+
+class _Work(NamedTuple):
+    """The per-feature work space of :func:`_guided_steps`, ``(n_examples, n_features)``.
+
+    ``magnitude``: ``|∇f|``, out of the ranking (inf, or on a CPU inf or NaN) where a feature
+    is done; ``mask``: a 0/1 mask in ``magnitude``'s dtype; ``remaining``: β, updated in
+    place; ``gap``: ``β - β_max``; ``gap_size``: ``|d|·(β - β_max)``; ``chosen``: the
+    selection in float64, times each example's share of its move; ``size``: ``|d|``.
+    """
+
+    magnitude: Tensor
+    mask: Tensor
+    remaining: Tensor
+    gap: Tensor
+    gap_size: Tensor
+    chosen: Tensor
+    size: Tensor
+
+
+class _Host:
+    """The work space of the inner loop on a CPU, where the per-example scalars are Python's.
+
+    They travel between the tensors and Python through NumPy views of the tensors' memory:
+    torch writes the dot products into ``current`` and ``selected``, NumPy writes the
+    threshold and each example's share of its move into ``threshold`` and ``column``. So no
+    tensor is made, or read with ``tolist``, for a handful of numbers (in a step's dozen
+    iterations' worth of them, those calls cost as much as the arithmetic). ``ranked`` is
+    the scratch in which NumPy ranks the magnitudes.
+    """
+
+    def __init__(self, work: _Work, l1_totals: Tensor, rank: int) -> None:
+        n_examples = work.size.shape[0]
+        self.rank = rank
+        self.l1_totals = l1_totals.tolist()
+        self.current, self.selected = (l1_totals.new_empty(n_examples) for _ in "cs")
+        self.column = work.size.new_empty(n_examples, 1)
+        self.threshold = work.magnitude.new_empty(n_examples, 1)
+        self.magnitude = work.magnitude.numpy()
+        self.ranked = np.empty_like(self.magnitude)
+        self.np_current, self.np_selected = self.current.numpy(), self.selected.numpy()
+        self.np_column, self.np_threshold = self.column.numpy(), self.threshold.numpy()
+
+
+def _move_on_host(
+    work: _Work, host: _Host, remaining_max: float, left: float, max_iterations: int
+) -> None:
+    """The inner loop of a step on a CPU, as PAIR's: it stops once every example is done.
+
+    The same decisions as :func:`_move_on_device` (the same points), with the per-example
+    scalars in Python; ``work.remaining`` is updated in place. The selection is made in
+    float64 directly (``chosen``), and features leave the ranking by :func:`_keep_only`.
+    """
+    magnitude, mask, remaining, gap, gap_size, chosen, size = work
+    # features at α_max (or with nothing to travel) are done for this step
+    _keep_only(magnitude, torch.gt(remaining, remaining_max, out=mask))
+    l1_targets = [total * left for total in host.l1_totals]
+    moving = [total > 0 for total in host.l1_totals]
+    torch.linalg.vecdot(size, remaining, out=host.current)
+    l1_current = host.np_current.tolist()
+    for _ in range(max_iterations):
+        moving = [
+            m and not math.isclose(current, goal, rel_tol=_EPSILON, abs_tol=_EPSILON)
+            for m, current, goal in zip(moving, l1_current, l1_targets, strict=True)
+        ]
+        if not any(moving):
+            return
+        _kth_smallest(host.magnitude, host.rank, host.ranked, host.np_threshold)
+        torch.le(magnitude, host.threshold, out=chosen)
+        if not all(moving):
+            host.np_column[:, 0] = moving
+            chosen.mul_(host.column)
+        torch.linalg.vecdot(gap_size, chosen, out=host.selected)
+        l1_selected = host.np_selected.tolist()
+        gamma = [
+            (current - goal) / share if share > 0 else math.inf
+            for current, goal, share in zip(l1_current, l1_targets, l1_selected, strict=True)
+        ]
+        finishes = [g > 1 for g in gamma]  # the selected features reach α_max
+        # the others move by γ of their gap: β - (β - β_max)·γ
+        if not all(finishes):
+            host.np_column[:, 0] = [1.0 if f else g for f, g in zip(finishes, gamma, strict=True)]
+            chosen.mul_(host.column)
+        remaining.addcmul_(gap, chosen, value=-1)
+        moving = [m and f for m, f in zip(moving, finishes, strict=True)]
+        if not any(moving):
+            return
+        # the examples still moving took their selected features to α_max: their L1
+        # distance fell by what those had left
+        l1_current = [c - s for c, s in zip(l1_current, l1_selected, strict=True)]
+        # the selected features are at α_max now: out of the ranking too
+        _keep_only(magnitude, torch.gt(magnitude, host.threshold, out=mask))
 
 
 def _on_device(device: torch.device) -> bool:
@@ -306,29 +361,26 @@ def _on_device(device: torch.device) -> bool:
 
 
 def _move_on_device(
-    work: tuple[Tensor, ...],
-    l1_targets: Tensor,
-    moving: Tensor,
-    rank: int,
-    max_iterations: int,
+    work: _Work, l1_targets: Tensor, moving: Tensor, rank: int, max_iterations: int
 ) -> None:
     """The inner loop of a step without reading the device: PAIR's decisions as masks.
 
-    ``work`` is ``(magnitude, mask, remaining, gap, gap_size, chosen, size)`` of
-    :func:`_guided_steps`; ``remaining`` is updated in place. Every iteration runs: an example
-    that has reached its L1 target selects no feature, so the iterations after the last
-    example is done leave ``remaining`` as it is.
+    ``work.remaining`` is updated in place. Every iteration runs: an example that has reached
+    its L1 target selects no feature, so the iterations after the last example is done leave
+    ``remaining`` as it is.
     """
     magnitude, mask, remaining, gap, gap_size, chosen, size = work
-    l1_current = _row_dots_on_device(size, remaining)
+    l1_current = torch.linalg.vecdot(size, remaining)
     for _ in range(max_iterations):
         moving = moving & ~_isclose(l1_current, l1_targets)
         threshold = magnitude.kthvalue(rank, dim=1).values
+        # fewer than `rank` features left to move: the threshold is an excluded one (inf);
+        # the largest finite value selects exactly the features still in the ranking
         threshold.clamp_(max=torch.finfo(threshold.dtype).max)
         selected = torch.le(magnitude, threshold[:, None], out=mask)
         selected.mul_(moving[:, None].to(selected.dtype))
         chosen.copy_(selected)
-        l1_selected = _row_dots_on_device(gap_size, chosen)
+        l1_selected = torch.linalg.vecdot(gap_size, chosen)
         positive = l1_selected > 0
         gamma = torch.where(
             positive,
@@ -352,22 +404,6 @@ def _isclose(a: Tensor, b: Tensor) -> Tensor:
     return (a == b) | ((a - b).abs() <= scale)
 
 
-def _row_dots_on_device(a: Tensor, b: Tensor) -> Tensor:
-    """:func:`_row_dots`, left on the device (the same dot products)."""
-    return torch.linalg.vecdot(a, b)
-
-
-def _column(values: list[bool] | list[float], like: Tensor) -> Tensor:
-    """Per-example scalars as a column broadcasting over ``like``'s features."""
-    dtype = torch.bool if isinstance(values[0], bool) else like.dtype
-    return torch.tensor(values, dtype=dtype, device=like.device)[:, None]
-
-
-def _row_dots(a: Tensor, b: Tensor) -> list[float]:
-    """``Σ_j a_ij · b_ij`` for each row ``i``, as Python floats (one operation for all rows)."""
-    return _row_dots_on_device(a, b).tolist()
-
-
 def _exclude(magnitude: Tensor, mask: Tensor) -> None:
     """Set ``magnitude`` (≥ 0) to inf in place where ``mask`` (0 or 1, same dtype) is 1.
 
@@ -378,20 +414,30 @@ def _exclude(magnitude: Tensor, mask: Tensor) -> None:
     magnitude.addcdiv_(mask, torch.rsub(mask, 1))
 
 
-def _kth_smallest(values: Tensor, rank: int, scratch: Tensor | None = None) -> Tensor:
-    """``values.kthvalue(rank, dim=1).values``.
+def _keep_only(magnitude: Tensor, keep: Tensor) -> None:
+    """Take ``magnitude`` (≥ 0) out of the ranking in place where ``keep`` (0 or 1) is 0.
 
-    On a CPU through numpy's introselect (the same value, by a partial partition); in
-    ``scratch`` (a tensor like ``values``, overwritten) where given, else in a copy.
+    A division by ``keep``: exactly ``m`` where it is 1; where it is 0, inf, or NaN for a
+    zero magnitude. NumPy's partition ranks both after every finite value (NaN last, as
+    torch's ``kthvalue``), and neither is at most a finite threshold. One pass, where
+    :func:`_exclude` takes two.
     """
-    if values.device.type == "cpu" and values.dtype in _NUMPY_FLOATS:
-        work = values.numpy().copy() if scratch is None else scratch.copy_(values).numpy()
-        work.partition(rank - 1, axis=1)
-        return torch.from_numpy(work[:, rank - 1])
-    return values.kthvalue(rank, dim=1).values
+    magnitude.div_(keep)
 
 
-_NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
+def _kth_smallest(values: np.ndarray, rank: int, ranked: np.ndarray, out: np.ndarray) -> None:
+    """Write each row's ``rank``-th smallest value, at most the largest finite one, to ``out``.
+
+    ``torch.kthvalue(values, rank, dim=1)`` clamped, as a column ``(n_rows, 1)``. Through
+    NumPy's introselect (the same value, by a partial partition) in ``ranked``, an array like
+    ``values`` that is overwritten: on a CPU, torch's ``kthvalue`` takes several times as
+    long.
+    """
+    np.copyto(ranked, values)
+    ranked.partition(rank - 1, axis=1)
+    # fewer than `rank` features left to move: the threshold is an excluded one (inf or
+    # NaN); the largest finite value selects exactly the features still in the ranking
+    np.fmin(ranked[:, rank - 1 : rank], np.finfo(ranked.dtype).max, out=out)
 
 
 def _flat(tensors: tuple[Tensor, ...]) -> Tensor:

@@ -198,7 +198,12 @@ def _segments(
     grads = tuple(stacked(g) for g in zip(*(v.grads for v in vertices), strict=True))
     if all(v.block.direction is not None for v in vertices[:-1]):
         chords = zip(*(v.block.direction for v in vertices[:-1]), strict=True)
-        steps = tuple(torch.stack(c).abs_().to(dtype) for c in chords)
+        # rounded to `dtype` as they are stacked (Guided IG's chords are float64): one pass
+        # over a chord where stacking, taking |·| and rounding took three
+        steps = tuple(
+            torch.stack(c, out=c[0].new_empty((len(c), *c[0].shape), dtype=dtype)).abs_()
+            for c in chords
+        )
     else:
         points = (stacked(p) for p in zip(*(v.block.points for v in vertices), strict=True))
         steps = tuple((p[1:] - p[:-1]).abs_().to(dtype) for p in points)
