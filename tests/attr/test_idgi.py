@@ -32,21 +32,26 @@ def test_check_values_hold_for_any_step_count(function, expected, n_steps):
     assert delta.abs().item() < 1e-12
 
 
-def idgi_by_the_formula(function, points):
-    """docs/reference.md#idgi written out over recorded path points (all gradients non-zero)."""
-    values, grads = [], []
+def idgi_by_the_formula(function, points, segment_rule="left"):
+    """docs/reference.md#idgi written out over recorded path points (all gradients non-zero).
+
+    ``"left"``: each segment's rise along ``g ⊙ g / ||g||²`` at its start; ``"trapezoid"``:
+    along the mean of that at its two ends.
+    """
+    values, directions = [], []
     for p in points:
         p = p.clone().requires_grad_(True)
         out = function(p)
         (g,) = torch.autograd.grad(out.sum(), p)
         values.append(out.detach())
-        grads.append(g)
+        directions.append(g * g / (g * g).flatten(1).sum(1).view(-1, *([1] * (g.dim() - 1))))
     total = torch.zeros_like(points[0])
     for j in range(len(points) - 1):
-        g = grads[j]
-        norm = (g * g).flatten(1).sum(1).view(-1, *([1] * (g.dim() - 1)))
-        rise = (values[j + 1] - values[j]).view(-1, *([1] * (g.dim() - 1)))
-        total += g * g / norm * rise
+        rise = (values[j + 1] - values[j]).view(-1, *([1] * (points[0].dim() - 1)))
+        if segment_rule == "left":
+            total += directions[j] * rise
+        else:
+            total += (directions[j] + directions[j + 1]) / 2 * rise
     return total
 
 
@@ -70,7 +75,8 @@ def smooth_model():
     ],
     ids=["straight", "guided", "blur"],
 )
-def test_idgi_equals_the_formula_on_the_paths_points(method, kwargs, n_points):
+@pytest.mark.parametrize("segment_rule", ["left", "trapezoid"])
+def test_idgi_equals_the_formula_on_the_paths_points(method, kwargs, n_points, segment_rule):
     model = smooth_model()
     x = torch.rand(2, 2, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     rows = []
@@ -79,11 +85,11 @@ def test_idgi_equals_the_formula_on_the_paths_points(method, kwargs, n_points):
         rows.append(t.detach().clone())
         return model(t)
 
-    attr = IDGI(method(recording)).attribute(x, **kwargs)
+    attr = IDGI(method(recording), segment_rule=segment_rule).attribute(x, **kwargs)
     points = list(torch.cat(rows).split(x.shape[0]))
     assert len(points) == n_points
     torch.testing.assert_close(points[-1], x)
-    torch.testing.assert_close(attr, idgi_by_the_formula(model, points))
+    torch.testing.assert_close(attr, idgi_by_the_formula(model, points, segment_rule))
 
 
 def random_relu_net(seed, width):

@@ -8,50 +8,10 @@ from captum.attr import IntegratedGradients, LayerIntegratedGradients
 from hypothesis import given
 from hypothesis import strategies as st
 
-from captum_smooth import IDGI, Auto, BlurIntegratedGradients, GuidedIntegratedGradients
+from captum_smooth import IDGI, Auto, GuidedIntegratedGradients
 from captum_smooth.attr import IDGIRule, TrapezoidIDGIRule, fold_recorded
 
 from .test_idgi import random_relu_net, smooth_model
-
-
-def trapezoid_by_the_formula(function, points):
-    """Each segment's rise along the mean of its ends' g ⊙ g / ||g||² (all gradients non-zero)."""
-    values, directions = [], []
-    for p in points:
-        p = p.clone().requires_grad_(True)
-        out = function(p)
-        (g,) = torch.autograd.grad(out.sum(), p)
-        values.append(out.detach())
-        directions.append(g * g / (g * g).flatten(1).sum(1).view(-1, *([1] * (g.dim() - 1))))
-    total = torch.zeros_like(points[0])
-    for j in range(len(points) - 1):
-        rise = (values[j + 1] - values[j]).view(-1, *([1] * (points[0].dim() - 1)))
-        total += (directions[j] + directions[j + 1]) / 2 * rise
-    return total
-
-
-@pytest.mark.parametrize(
-    ("method", "kwargs", "n_points"),
-    [
-        (IntegratedGradients, {"baselines": 0.1, "n_steps": 6}, 7),
-        (GuidedIntegratedGradients, {"baselines": 0.1, "n_steps": 6, "max_dist": 0.2}, 7),
-        (BlurIntegratedGradients, {"max_sigma": 2.0, "n_steps": 6}, 7),
-    ],
-    ids=["straight", "guided", "blur"],
-)
-def test_trapezoid_equals_the_formula_on_the_paths_points(method, kwargs, n_points):
-    model = smooth_model()
-    x = torch.rand(2, 2, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    rows = []
-
-    def recording(t):
-        rows.append(t.detach().clone())
-        return model(t)
-
-    attr = IDGI(method(recording), segment_rule="trapezoid").attribute(x, **kwargs)
-    points = list(torch.cat(rows).split(x.shape[0]))
-    assert len(points) == n_points
-    torch.testing.assert_close(attr, trapezoid_by_the_formula(model, points))
 
 
 @given(
