@@ -105,14 +105,17 @@ def random_relu_net(seed, width):
     width=st.integers(1, 8),
     n_steps=st.integers(1, 12),
     path=st.sampled_from(["straight", "guided"]),
+    segment_rule=st.sampled_from(["left", "trapezoid"]),
+    only_moving=st.booleans(),
 )
-def test_idgi_is_complete_for_any_step_count(seed, width, n_steps, path):
+def test_idgi_is_complete_for_any_step_count(seed, width, n_steps, path, segment_rule, only_moving):
     net = random_relu_net(seed, width)
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(3, 4, dtype=torch.float64, generator=generator)
     baseline = torch.randn(3, 4, dtype=torch.float64, generator=generator)
     method = IntegratedGradients(net) if path == "straight" else GuidedIntegratedGradients(net)
-    attr, delta = IDGI(method).attribute(
+    idgi = IDGI(method, only_moving=only_moving, segment_rule=segment_rule)
+    attr, delta = idgi.attribute(
         x, baselines=baseline, target=[0, 1, 2], n_steps=n_steps, return_convergence_delta=True
     )
     with torch.no_grad():

@@ -1,41 +1,18 @@
-"""IDGI's trapezoid segment rule (``segment_rule="trapezoid"``, docs/reference.md#idgi)."""
+"""IDGI's trapezoid segment rule (``segment_rule="trapezoid"``, docs/reference.md#idgi).
+
+Its formula on three paths and its completeness are tested with the paper's rule in
+test_idgi.py."""
 
 import itertools
 
 import pytest
 import torch
 from captum.attr import IntegratedGradients, LayerIntegratedGradients
-from hypothesis import given
-from hypothesis import strategies as st
 
-from captum_smooth import IDGI, Auto, GuidedIntegratedGradients
+from captum_smooth import IDGI, Auto
 from captum_smooth.attr import IDGIRule, TrapezoidIDGIRule, fold_recorded
 
-from .test_idgi import random_relu_net, smooth_model
-
-
-@given(
-    seed=st.integers(0, 2**16),
-    width=st.integers(1, 8),
-    n_steps=st.integers(1, 12),
-    path=st.sampled_from(["straight", "guided"]),
-    only_moving=st.booleans(),
-)
-def test_trapezoid_is_complete_for_any_step_count(seed, width, n_steps, path, only_moving):
-    net = random_relu_net(seed, width)
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(3, 4, dtype=torch.float64, generator=generator)
-    baseline = torch.randn(3, 4, dtype=torch.float64, generator=generator)
-    method = IntegratedGradients(net) if path == "straight" else GuidedIntegratedGradients(net)
-    idgi = IDGI(method, only_moving=only_moving, segment_rule="trapezoid")
-    attr, delta = idgi.attribute(
-        x, baselines=baseline, target=[0, 1, 2], n_steps=n_steps, return_convergence_delta=True
-    )
-    with torch.no_grad():
-        gap = net(x)[range(3), [0, 1, 2]] - net(baseline)[range(3), [0, 1, 2]]
-    assert torch.isfinite(attr).all()
-    torch.testing.assert_close(attr.sum(dim=1), gap, rtol=1e-9, atol=1e-9)
-    assert delta.abs().max() < 1e-9
+from .test_idgi import smooth_model
 
 
 def test_a_segment_with_one_direction_takes_it_whole():
