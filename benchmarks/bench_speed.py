@@ -191,28 +191,20 @@ def rows_for(model, raw, targets, p) -> list[Row]:
             ig_steps + 1, f"Captum IG(S={ig_steps})",
             lambda: ig.attribute(images, n_steps=ig_steps, method="riemann_right", **path),
         ),
-        Row(
-            "ExpectedGradients", f"R={r}, {len(references)} references, one call",
-            lambda: ExpectedGradients(model).attribute(
-                images, references, n_samples=r, target=targets, internal_batch_size=all_rows,
-                generator=gen(),
-            ),
-            r, f"Captum GradientShap, {r} samples (one call)",
-            lambda: GradientShap(model).attribute(
-                images, references, n_samples=r, stdevs=0.0, target=targets
-            ),
-            batch=all_rows,
-        ),
-        Row(
-            "ExpectedGradients", f"R={r}, {len(references)} references, ibs={ibs}",
-            lambda: ExpectedGradients(model).attribute(
-                images, references, n_samples=r, target=targets, internal_batch_size=ibs,
-                generator=gen(),
-            ),
-            r, f"Captum GradientShap, {r} samples (one call)",
-            lambda: GradientShap(model).attribute(
-                images, references, n_samples=r, stdevs=0.0, target=targets
-            ),
+        *(
+            Row(
+                "ExpectedGradients", f"R={r}, {len(references)} references, {calls}",
+                lambda b=batch: ExpectedGradients(model).attribute(
+                    images, references, n_samples=r, target=targets, internal_batch_size=b,
+                    generator=gen(),
+                ),
+                r, f"Captum GradientShap, {r} samples (one call)",
+                lambda: GradientShap(model).attribute(
+                    images, references, n_samples=r, stdevs=0.0, target=targets
+                ),
+                batch=None if batch == ibs else batch,
+            )
+            for calls, batch in (("one call", all_rows), (f"ibs={ibs}", ibs))
         ),
         Row(
             "GuidedIG", f"S={path_steps}",

@@ -63,15 +63,32 @@ def gaussian_blurs(x: Tensor, sigmas: Sequence[float]) -> Tensor:
     products, a level each (a product per image and level is dominated by its call on small
     images). The result is a strided view (levels, height, images, width), permuted.
     """
+    tall, columns = _along_height(x, sigmas)
+    return _as_levels(tall @ columns.mT, x)
+
+
+def _along_height(
+    x: Tensor, sigmas: Sequence[float], out: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """The blur along the height at every level, and the levels' matrices for the width.
+
+    One product of every level's matrix with every image's columns, ``(levels · height,
+    height) @ (height, images · width)`` (into ``out`` if given), viewed as ``(levels,
+    height · images, width)``.
+    """
     height, width = x.shape[-2:]
     rows = _blur_matrices(height, sigmas, x.dtype, x.device)
     columns = rows if width == height else _blur_matrices(width, sigmas, x.dtype, x.device)
-    images = x.reshape(-1, height, width)
-    # (levels · height, height) @ (height, images · width): every column of every image
-    tall = rows.reshape(-1, height) @ images.transpose(0, 1).reshape(height, -1)
-    blurred = tall.view(len(sigmas), -1, width) @ columns.mT
-    levels = blurred.view(len(sigmas), height, images.shape[0], width).transpose(1, 2)
-    return levels.reshape(len(sigmas), *x.shape)
+    images = x.reshape(-1, height, width).transpose(0, 1).reshape(height, -1)
+    tall = torch.mm(rows.reshape(-1, height), images, out=out)
+    return tall.view(len(sigmas), -1, width), columns
+
+
+def _as_levels(products: Tensor, x: Tensor) -> Tensor:
+    """Products ``(levels, height · images, width)`` as blurs of ``x``: a strided view."""
+    k, (height, width) = products.shape[0], x.shape[-2:]
+    levels = products.view(k, height, -1, width).transpose(1, 2)
+    return levels.reshape(k, *x.shape)
 
 
 def _blurs_and_derivatives(
@@ -87,22 +104,13 @@ def _blurs_and_derivatives(
     strided view, as :func:`gaussian_blurs`'; the derivatives one contiguous tensor.
     """
     k = len(sigmas)
-    height, width = x.shape[-2:]
-    both = [*sigmas, *(s + step for s in sigmas)]
-    rows = _blur_matrices(height, both, x.dtype, x.device)
-    columns = rows if width == height else _blur_matrices(width, both, x.dtype, x.device)
-    images = x.reshape(-1, height, width)
-    right = images.transpose(0, 1).reshape(height, -1)
-    tall = _buffer(scratch, "tall", (2 * k * height, right.shape[1]), x)
-    tall = torch.mm(rows.reshape(-1, height), right, out=tall).view(2 * k, -1, width)
+    height = x.shape[-2]
+    tall = _buffer(scratch, "tall", (2 * k * height, x.numel() // height), x)
+    tall, columns = _along_height(x, [*sigmas, *(s + step for s in sigmas)], out=tall)
     at = torch.bmm(tall[:k], columns[:k].mT)
     ahead = torch.bmm(tall[k:], columns[k:].mT, out=_buffer(scratch, "ahead", at.shape, x))
-
-    def levels(products: Tensor) -> Tensor:
-        return products.view(k, height, images.shape[0], width).transpose(1, 2).reshape(k, *x.shape)
-
-    blurred = levels(at)
-    difference = torch.sub(levels(ahead), blurred, out=x.new_empty((k, *x.shape)))
+    blurred = _as_levels(at, x)
+    difference = torch.sub(_as_levels(ahead, x), blurred, out=x.new_empty((k, *x.shape)))
     return blurred, difference.div_(step)
 
 
