@@ -225,7 +225,7 @@ NESTED = [
     lambda m, x, n: IDGI(IntegratedGradients(m)).attribute(
         x, target=0, n_steps=n, return_error=True),
     lambda m, x, n: IDGI(IntegratedGradients(m), segment_rule="trapezoid").attribute(
-        x, target=0, n_steps=n, return_error=True),
+        x, target=0, n_steps=n, return_error=True, internal_batch_size=7),  # kept across chunks
     lambda m, x, n: IDGI(BlurIntegratedGradients(nn.Sequential(nn.Flatten(), m))).attribute(
         x.view(len(x), 1, 2, 3), target=0, n_steps=n, max_sigma=2.0, return_error=True),
 ]  # fmt: skip
