@@ -307,6 +307,7 @@ class PathAttribution(GradientAttribution):
         show_progress: bool = False,
         rule: type[Rule] | None = None,
         return_error: bool = False,
+        label: str | None = None,
         **settings: Any,
     ) -> Any:
         """The template of every ``attribute``: check, build the path, evaluate it, fold it.
@@ -314,7 +315,10 @@ class PathAttribution(GradientAttribution):
         Formats and checks the common arguments, builds the path, evaluates the view the rule
         integrates and folds it; returns the attributions in the user's form, then the delta
         and the error estimate (:mod:`~captum_smooth.attr._errors`) where asked for.
+        ``label`` names the method in warnings, errors and the progress bar as the user made
+        it (a wrapper's or a layer variant's name; default: this class's).
         """
+        label = label or type(self).__name__
         inputs_tuple, is_tuple = check.format_inputs(inputs)
         n_examples = inputs_tuple[0].shape[0]
         check.check_batch_size(internal_batch_size)
@@ -352,6 +356,7 @@ class PathAttribution(GradientAttribution):
                 None if auto is None else auto[0],
                 kept,
                 rows,
+                label,
             )
 
         if auto is None:
@@ -361,7 +366,7 @@ class PathAttribution(GradientAttribution):
                 fold,
                 n_examples,
                 *auto,
-                type(self).__name__,
+                label,
                 reuses=lambda steps: kept is not None and kept.reuses(steps),
             )
 
@@ -389,6 +394,7 @@ class PathAttribution(GradientAttribution):
         auto: str | None,
         kept: budgets.Kept | None = None,
         rows: Sequence[int] | None = None,
+        label: str | None = None,
     ) -> tuple[tuple[Tensor, ...], Tensor | None, tuple[Tensor, ...] | None]:
         """Build the path, evaluate the view the rule integrates, fold it.
 
@@ -406,7 +412,7 @@ class PathAttribution(GradientAttribution):
         stream = rule.stream(self.path(wide, **call.settings), return_convergence_delta)
         if auto is not None and stream.budget != auto:
             raise ValueError(
-                f"`{auto}='auto'`: the error of {type(self).__name__} is estimated over "
+                f"`{auto}='auto'`: the error of {label or type(self).__name__} is estimated over "
                 f"`{stream.budget}`; set {stream.budget}='auto' instead"
             )
         folder = rule(wide)
@@ -421,7 +427,7 @@ class PathAttribution(GradientAttribution):
             autocast=caller_autocast(wide[0].device),
             pad_chunks=_pads(self.fixed_chunk_shapes, self.forward_func),
         )
-        progress = type(self).__name__ if show_progress else None
+        progress = (label or type(self).__name__) if show_progress else None
         # the caller's autocast is the model's, not ours (ModelCall restores it); checks of the
         # model's outputs are read once, after the last chunk
         steps = None if auto is None else call.settings[auto]
@@ -576,10 +582,14 @@ class RuleOnPath(GradientAttribution):
         settings = {**defaults(signature), **call}
         for name in self.not_applicable:
             settings.pop(name, None)
-        return self._path_method._attribute(rule=self.rule, **settings)
+        return self._path_method._attribute(rule=self.rule, label=self._label(), **settings)
+
+    def _label(self) -> str:
+        """The method as the user made it: ``IDGI(IntegratedGradients)``."""
+        return f"{type(self).__name__}({type(self.attribution_method).__name__})"
 
     def _call_name(self) -> str:
-        return f"{type(self).__name__}({type(self.attribution_method).__name__}).attribute()"
+        return f"{self._label()}.attribute()"
 
     def has_convergence_delta(self) -> bool:
         """Whether ``attribute`` can return a convergence delta (the rule is complete)."""

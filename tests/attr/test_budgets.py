@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pytest
@@ -297,3 +298,19 @@ def test_a_round_that_reuses_rows_counts_only_its_new_steps_against_the_cap():
     finally:
         set_memory_budget(previous)
     assert counter.rows == 17 + 33  # 16 + 32 steps; 64 more would pass the cap
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda m: IDGI(IntegratedGradients(m)), "IDGI(IntegratedGradients)"),
+        (lambda m: LayerGuidedIntegratedGradients(m, m[0]), "LayerGuidedIntegratedGradients"),
+    ],
+)
+def test_warnings_and_progress_name_the_method_as_the_user_made_it(make, name, capsys):
+    model = mlp()
+    with pytest.warns(UserWarning, match=rf"^{re.escape(name)}: 6 of 6 examples"):
+        make(model).attribute(
+            examples(), target=0, n_steps=Auto(tolerance=1e-9, cap=32), show_progress=True
+        )
+    assert f"{name}: 100%" in capsys.readouterr().err
