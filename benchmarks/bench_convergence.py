@@ -26,7 +26,7 @@ above it and the first one after which every measured count is below it; where e
 above it, extrapolated along the power law through the last two (marked ≈). Rows are counted by
 a forward pre-hook on the model (Captum's IG: its convergence delta's two forward rows included).
 
-**Chosen budgets.** IDGI with ``n_steps=Auto(tolerance, cap=2N)`` (rounds of 16, 32, … steps,
+**Chosen budgets.** IDGI with ``n_steps=Auto(tolerance, cap=N)`` (rounds of 16, 32, … steps,
 at most N). On MiniLM the method runs (rows counted by a forward pre-hook on the model); on
 Lite0 its rounds are replayed from the recorded line, as a round at n steps returns the n-step
 map and its estimate: on MiniLM the replay is compared with the run (rows and maps).
@@ -76,8 +76,8 @@ RUN_NOTE = (
     "last column compares the two."
 )
 REPLAY_NOTE = (
-    "Here its rounds are replayed from the recorded line (rows: n + 1 per round at n steps, as "
-    "the hook counts for IDGI at a fixed n)."
+    "Here its rounds are replayed from the recorded line (rows: n + 1 at the last round's n "
+    "steps, as the hook counts for IDGI at a fixed n: each round reuses the last one's vertices)."
 )
 SAMPLING_TOLERANCES = (0.3, 0.1)
 NOISE_SCALE = 0.5
@@ -147,11 +147,13 @@ def replay_auto(estimates: dict[int, float], auto: Auto) -> list[int]:
 
     ``estimates[n]``: the example's estimated relative error at ``n`` steps. A round at ``n``
     steps is followed by one at ``2n`` while the estimate is above the tolerance and the steps
-    spent stay within the cap (``captum_smooth.attr._budgets.attribute_auto``).
+    spent stay within the cap (``captum_smooth.attr._budgets.attribute_auto``); on the
+    straight line each round reuses the last one's vertices (they fit the memory budget
+    here), so it spends ``n`` new steps, and an example's rows are its last round's.
     """
     rounds, spent = [auto.start], auto.start
-    while estimates[rounds[-1]] > auto.tolerance and spent + 2 * rounds[-1] <= auto.cap:
-        spent += 2 * rounds[-1]
+    while estimates[rounds[-1]] > auto.tolerance and spent + rounds[-1] <= auto.cap:
+        spent += rounds[-1]
         rounds.append(2 * rounds[-1])
     return rounds
 
@@ -323,7 +325,7 @@ class Paths:
         out = []
         for errors, estimates in zip(self.idgi_error, self.idgi_estimate, strict=True):
             rounds = replay_auto(estimates, auto)
-            rows = sum(self.idgi_rows[n] - self.once for n in rounds) + self.once
+            rows = self.idgi_rows[rounds[-1]]  # the last round's vertices, the others reused
             out.append((rows, rounds[-1], errors[rounds[-1]], estimates[rounds[-1]]))
         return out
 
@@ -384,7 +386,7 @@ def measure_paths(
         log(f"  {subject.name}: IG at {steps} steps, median error {median(errors):.4f}")
 
     for tolerance in tolerances:
-        cap = 2 * n
+        cap = n
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # inputs stopped by the cap
             (attr, _), rows = count_rows(
@@ -679,7 +681,7 @@ def input_rows(paths: Paths, labels: list[str], cap: int) -> list[str]:
 
 def subject_section(name: str, paths: Paths, labels: list[str], n: int, sampling=None) -> list[str]:
     tolerances = (*SAMPLING_TOLERANCES, *TOLERANCES)
-    cap = 2 * n
+    cap = n
     out = [
         f"## {name}",
         "",

@@ -8,8 +8,13 @@ when the next round would take it past the cap. The others go on with twice the 
 - a Monte-Carlo average (``n_samples``, ``n_baselines``) draws as many new samples as it has
   and merges them with the ones it has (their means and Welford sums, Chan's formula): no
   sample is drawn twice, and the result is the average of every sample drawn;
-- a path (``n_steps``) is evaluated again at twice the steps, so an example spends at most
-  about twice its final budget (the rows of a round are not reused by the next).
+- a path (``n_steps``) goes on at twice the steps. Where its grid nests (the straight line's
+  and the blur path's evenly spaced vertices: those at ``n`` steps are every other one at
+  ``2n``), the next round evaluates only the new vertices and reuses the rows of the last,
+  kept while they fit the memory budget (:func:`~captum_smooth.set_memory_budget`), so an
+  example spends its final budget's rows; otherwise (Guided IG's path, placed steps, a
+  quadrature, rows too large to keep) the next round evaluates the path again, and an
+  example spends at most about twice its final budget.
 
 An example's rounds depend only on its own estimates, so a path method gives an example the
 same result whatever else is in the batch; a sampling method's draws come from the batch's
@@ -28,6 +33,7 @@ import torch
 from torch import Tensor
 
 from captum_smooth._utils import validation as check
+from captum_smooth._utils.batching import memory_budget
 from captum_smooth.attr._errors import relative_error
 
 BUDGETS = ("n_steps", "n_samples", "n_baselines")
@@ -41,7 +47,8 @@ class Auto:
     ``"auto"`` is ``Auto()``. Each example's budget doubles from ``start`` until its estimated
     relative error (``return_error``) is at most ``tolerance``, or until the next round would
     spend more than ``cap`` steps (samples, baselines) on it in all; an example that stops
-    at the cap unconverged is named in a warning.
+    at the cap unconverged is named in a warning. A round that reuses the last one's rows
+    (a path whose steps nest, while they fit the memory budget) spends only its new steps.
 
     Args:
         tolerance: the relative error ``||error|| / ||attributions||`` to reach, in (0, 1].
@@ -152,9 +159,17 @@ Fold = Callable[
 
 
 def attribute_auto(
-    fold: Fold, n_examples: int, budget: str, auto: Auto, method: str
+    fold: Fold,
+    n_examples: int,
+    budget: str,
+    auto: Auto,
+    method: str,
+    reuses: Callable[[int], bool] = lambda value: False,
 ) -> tuple[tuple[Tensor, ...], Tensor | None, tuple[Tensor, ...]]:
     """Run ``fold(rows, value, with_error)`` in rounds until each example converges.
+
+    ``reuses(value)``: whether a path's round at ``value`` steps reuses the rows of the last
+    round (then it spends ``value / 2`` new steps, not ``value``).
 
     Returns the attributions, the delta (or ``None``) and the error estimate of every example,
     each from the round it stopped in (merged over its rounds for samples).
@@ -168,7 +183,7 @@ def attribute_auto(
     while True:
         current = state.result() if state is not None else (attributions, delta, error)
         converged = relative_error(current[0], current[2]) <= auto.tolerance
-        following = spent + (value if sampling else 2 * value)
+        following = spent + (value if sampling or reuses(2 * value) else 2 * value)
         if following > auto.cap:
             break
         active = [i for i, done in enumerate(converged.tolist()) if not done]
@@ -195,6 +210,54 @@ def attribute_auto(
             stacklevel=check.user_stacklevel(),
         )
     return result[0], result[1], _given(result[2])
+
+
+class Kept:
+    """The vertices of a path's last round, for the next round at twice the steps to reuse.
+
+    An automatic ``n_steps`` keeps, per call, the outputs and gradients of the round it
+    ran last (every vertex, in order, for the examples it ran) when they fit the memory
+    budget; a round at twice the steps on a nested view (``Stream.nested``) then evaluates
+    only its odd vertices and takes its even ones from here, cut to the examples still
+    running.
+    """
+
+    def __init__(self) -> None:
+        """Keep nothing yet."""
+        self.steps: int | None = None
+        self.rows: list[int] | None = None
+        self.vertices: list[tuple[Tensor, tuple[Tensor, ...]]] = []
+
+    def reuses(self, steps: int) -> bool:
+        """Whether a round at ``steps`` steps can take its even vertices from here."""
+        return self.steps is not None and 2 * self.steps == steps
+
+    def fits(self, steps: int, inputs: tuple[Tensor, ...]) -> bool:
+        """Whether the ``steps + 1`` vertices of ``inputs`` (widened) fit the memory budget."""
+        per_vertex = sum(x.numel() * x.element_size() for x in inputs) + 8 * inputs[0].shape[0]
+        return (steps + 1) * per_vertex <= memory_budget(inputs[0].device)
+
+    def taken(self, rows: Sequence[int] | None) -> list[tuple[Tensor, tuple[Tensor, ...]]]:
+        """The kept vertices of the examples ``rows`` (``None``: every example), in order."""
+        if rows is None or list(rows) == self.rows:
+            return self.vertices
+        kept = range(len(self.vertices[0][0])) if self.rows is None else self.rows
+        where = {row: i for i, row in enumerate(kept)}
+        index = torch.tensor([where[row] for row in rows], device=self.vertices[0][0].device)
+        return [
+            (values.index_select(0, index), tuple(g.index_select(0, index) for g in grads))
+            for values, grads in self.vertices
+        ]
+
+    def keep(
+        self,
+        steps: int | None,
+        rows: Sequence[int] | None,
+        vertices: list[tuple[Tensor, tuple[Tensor, ...]]],
+    ) -> None:
+        """Keep the ``vertices`` of a round at ``steps`` (``None``: keep nothing)."""
+        self.steps, self.vertices = steps, vertices
+        self.rows = None if rows is None else list(rows)
 
 
 def _placed(

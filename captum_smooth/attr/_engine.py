@@ -330,6 +330,10 @@ class Stream(NamedTuple):
     quadrature or a polyline, whose error is estimated by nesting)."""
     budget: str = "n_steps"
     """The argument of ``attribute`` that sets how many blocks there are."""
+    nested: bool = False
+    """Whether the same view at twice the budget holds these blocks' points as its even
+    blocks (a polyline on an evenly spaced grid): an automatic budget then evaluates only
+    the new ones (:class:`~captum_smooth.attr._budgets.Kept`)."""
 
     def after(self, first: Sequence[Block]) -> Stream:
         """The same stream with the blocks ``first`` (a delta's forward-only rows) before it."""

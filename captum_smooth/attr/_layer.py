@@ -120,6 +120,7 @@ class LayerAttribution(GradientAttribution):
         rule: type[Rule] | None = None,
         return_error: bool = False,
         attribute_to_layer_input: bool = False,
+        label: str | None = None,
         **settings: Any,
     ) -> Any:
         """Activations of the inputs (and baselines), then the method's template on them."""
@@ -150,6 +151,7 @@ class LayerAttribution(GradientAttribution):
             show_progress,
             rule=rule,
             return_error=return_error,
+            label=label or type(self).__name__,
             **settings,
         )
         parts = list(result) if return_convergence_delta or return_error else [result]

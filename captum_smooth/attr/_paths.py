@@ -16,6 +16,7 @@ path (IDGI is one).
 
 from __future__ import annotations
 
+import collections
 import copy
 import functools
 import inspect
@@ -40,6 +41,7 @@ from captum_smooth.attr import _budgets as budgets
 from captum_smooth.attr._engine import (
     AdaptivePath,
     Block,
+    Evaluated,
     ModelCall,
     Stage,
     Stream,
@@ -228,7 +230,8 @@ class StraightLine(Path):
             blocks = self.placement.probes + 2 + self.n_steps
             return Stream(self._placed_polyline(self.placement), blocks, True)
         alphas = [j / self.n_steps for j in range(self.n_steps + 1)]
-        return Stream((Block(points) for points in self._points(alphas)), self.n_steps + 1)
+        vertices = (Block(points) for points in self._points(alphas))
+        return Stream(vertices, self.n_steps + 1, nested=True)
 
 
 CAPTUM_HINTS: Mapping[str, str] = {
@@ -304,6 +307,7 @@ class PathAttribution(GradientAttribution):
         show_progress: bool = False,
         rule: type[Rule] | None = None,
         return_error: bool = False,
+        label: str | None = None,
         **settings: Any,
     ) -> Any:
         """The template of every ``attribute``: check, build the path, evaluate it, fold it.
@@ -311,7 +315,10 @@ class PathAttribution(GradientAttribution):
         Formats and checks the common arguments, builds the path, evaluates the view the rule
         integrates and folds it; returns the attributions in the user's form, then the delta
         and the error estimate (:mod:`~captum_smooth.attr._errors`) where asked for.
+        ``label`` names the method in warnings, errors and the progress bar as the user made
+        it (a wrapper's or a layer variant's name; default: this class's).
         """
+        label = label or type(self).__name__
         inputs_tuple, is_tuple = check.format_inputs(inputs)
         n_examples = inputs_tuple[0].shape[0]
         check.check_batch_size(internal_batch_size)
@@ -327,6 +334,9 @@ class PathAttribution(GradientAttribution):
             raise ValueError(f"`return_convergence_delta`: {rule.__name__} gives no delta")
         warn_if_training(self.forward_func)
         auto = budgets.auto_setting(settings)
+
+        # an automatic n_steps keeps each round's vertices for the next where they nest
+        kept = budgets.Kept() if auto is not None and auto[0] == "n_steps" else None
 
         def fold(
             rows: Sequence[int] | None, budget: int | None, with_error: bool
@@ -344,13 +354,20 @@ class PathAttribution(GradientAttribution):
                 rule,
                 with_error,
                 None if auto is None else auto[0],
+                kept,
+                rows,
+                label,
             )
 
         if auto is None:
             attributions, delta, error = fold(None, None, return_error)
         else:
             attributions, delta, error = budgets.attribute_auto(
-                fold, n_examples, *auto, type(self).__name__
+                fold,
+                n_examples,
+                *auto,
+                label,
+                reuses=lambda steps: kept is not None and kept.reuses(steps),
             )
 
         def users_form(maps: tuple[Tensor, ...]) -> Any:
@@ -375,8 +392,15 @@ class PathAttribution(GradientAttribution):
         rule: type[Rule],
         return_error: bool,
         auto: str | None,
+        kept: budgets.Kept | None = None,
+        rows: Sequence[int] | None = None,
+        label: str | None = None,
     ) -> tuple[tuple[Tensor, ...], Tensor | None, tuple[Tensor, ...] | None]:
         """Build the path, evaluate the view the rule integrates, fold it.
+
+        With ``kept`` (a round of an automatic ``n_steps`` on the examples ``rows``), a nested
+        view takes the vertices the last round kept and evaluates only the new ones, and the
+        round's own vertices are kept for the next where they fit the memory budget.
 
         Returns the attributions (float32 at least), the delta and the error estimate (each
         ``None`` where not asked for).
@@ -388,7 +412,7 @@ class PathAttribution(GradientAttribution):
         stream = rule.stream(self.path(wide, **call.settings), return_convergence_delta)
         if auto is not None and stream.budget != auto:
             raise ValueError(
-                f"`{auto}='auto'`: the error of {type(self).__name__} is estimated over "
+                f"`{auto}='auto'`: the error of {label or type(self).__name__} is estimated over "
                 f"`{stream.budget}`; set {stream.budget}='auto' instead"
             )
         folder = rule(wide)
@@ -403,17 +427,31 @@ class PathAttribution(GradientAttribution):
             autocast=caller_autocast(wide[0].device),
             pad_chunks=_pads(self.fixed_chunk_shapes, self.forward_func),
         )
-        progress = type(self).__name__ if show_progress else None
+        progress = (label or type(self).__name__) if show_progress else None
         # the caller's autocast is the model's, not ours (ModelCall restores it); checks of the
         # model's outputs are read once, after the last chunk
+        steps = None if auto is None else call.settings[auto]
+        if kept is None or not stream.nested:
+            reused, keeping = None, None
+        else:
+            reused = kept.taken(rows) if kept.reuses(steps) else None
+            keeping = [] if kept.fits(steps, wide) else None
         with torch.autocast(wide[0].device.type, enabled=False), check.deferred_checks():
-            for evaluated in evaluate_stream(model, stream, internal_batch_size, progress):
+            if reused is None:
+                vertices = evaluate_stream(model, stream, internal_batch_size, progress)
+            else:
+                vertices = _reusing(stream, reused, model, internal_batch_size, progress)
+            for evaluated in vertices:
                 folder.fold(evaluated)
                 if watcher is not None:
                     watcher.fold(evaluated)
+                if keeping is not None:
+                    keeping.append((evaluated.values, evaluated.grads))
             # the rule's last blocks, outside the caller's autocast too
             attributions = folder.attributions()
             error = None if watcher is None else watcher.error(attributions)
+        if kept is not None:
+            kept.keep(None if keeping is None else steps, rows, keeping or [])
         delta = None
         if return_convergence_delta:
             total = sum(sum_rows(a) for a in attributions)
@@ -428,6 +466,42 @@ class PathAttribution(GradientAttribution):
     def multiplies_by_inputs(self) -> bool:
         """Whether the attributions are scaled by ``x - x'`` (global attribution)."""
         return True
+
+
+def _reusing(
+    stream: Stream,
+    reused: list[tuple[Tensor, tuple[Tensor, ...]]],
+    model: ModelCall,
+    internal_batch_size: int | None,
+    progress: str | None,
+) -> Iterator[Evaluated]:
+    """The vertices of a nested ``stream``: the even ones ``reused``, the odd ones evaluated.
+
+    Only the odd blocks go to the engine (packed into chunks as any stream's, and counted by
+    the progress bar); each even block gets the outputs and gradients the last round had at
+    its point, in order.
+    """
+    even: collections.deque[Block] = collections.deque()
+
+    def odd_blocks() -> Iterator[Block]:
+        for j, block in enumerate(stream.blocks):
+            if j % 2:
+                yield block
+            else:
+                even.append(block)
+
+    def kept(index: int) -> Evaluated:
+        values, grads = reused[index]
+        return Evaluated(even.popleft(), values, grads)
+
+    odd = odd_blocks()
+    new = stream._replace(blocks=odd, n_blocks=stream.n_blocks // 2)
+    for j, evaluated in enumerate(evaluate_stream(model, new, internal_batch_size, progress)):
+        yield kept(j)
+        yield evaluated
+    for _ in odd:  # the last (even) vertex
+        raise RuntimeError("a nested view has an even number of vertices")
+    yield kept(len(reused) - 1)
 
 
 class RuleOnPath(GradientAttribution):
@@ -508,10 +582,14 @@ class RuleOnPath(GradientAttribution):
         settings = {**defaults(signature), **call}
         for name in self.not_applicable:
             settings.pop(name, None)
-        return self._path_method._attribute(rule=self.rule, **settings)
+        return self._path_method._attribute(rule=self.rule, label=self._label(), **settings)
+
+    def _label(self) -> str:
+        """The method as the user made it: ``IDGI(IntegratedGradients)``."""
+        return f"{type(self).__name__}({type(self.attribution_method).__name__})"
 
     def _call_name(self) -> str:
-        return f"{type(self).__name__}({type(self.attribution_method).__name__}).attribute()"
+        return f"{self._label()}.attribute()"
 
     def has_convergence_delta(self) -> bool:
         """Whether ``attribute`` can return a convergence delta (the rule is complete)."""

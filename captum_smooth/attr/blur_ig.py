@@ -460,4 +460,5 @@ class BlurPath(Path):
             blocks = self.placement.probes + 1 + len(self.sigmas)
             return Stream(self._placed_polyline(self.placement), blocks, True)
         vertices = (Block(points) for points, _ in self._levels(self.sigmas[::-1]))
-        return Stream(vertices, len(self.sigmas))
+        # σ_j = schedule(j / n_steps): the levels at n steps are every other one at 2 n
+        return Stream(vertices, len(self.sigmas), nested=True)

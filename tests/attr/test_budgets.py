@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pytest
@@ -18,6 +19,7 @@ from captum_smooth import (
     SmoothGradSquared,
     SmoothTaylor,
     relative_error,
+    set_memory_budget,
 )
 from captum_smooth.attr.layer import LayerGuidedIntegratedGradients
 
@@ -210,3 +212,105 @@ def test_auto_on_the_wrong_budget_or_on_two_is_an_error():
         nbig.attribute(x, target=0, n_steps="auto", n_baselines="auto")
     with pytest.raises(TypeError, match="`n_steps` must be an int"):
         GuidedIntegratedGradients(model).attribute(x, target=0, n_steps="many")
+
+
+def steps_of(run, model, x, attr) -> int:
+    """The fixed budget whose map ``attr`` is (one example)."""
+    for n in (16, 32, 64, 128, 256, 512, 1024, 2048):
+        if torch.allclose(run(model, x, n)[0], attr, rtol=1e-10, atol=1e-12):
+            return n
+    pytest.fail("the map is no fixed budget's map")
+
+
+NESTED = [
+    lambda m, x, n: IDGI(IntegratedGradients(m)).attribute(
+        x, target=0, n_steps=n, return_error=True),
+    lambda m, x, n: IDGI(IntegratedGradients(m), segment_rule="trapezoid").attribute(
+        x, target=0, n_steps=n, return_error=True, internal_batch_size=7),  # kept across chunks
+    lambda m, x, n: IDGI(BlurIntegratedGradients(nn.Sequential(nn.Flatten(), m))).attribute(
+        x.view(len(x), 1, 2, 3), target=0, n_steps=n, max_sigma=2.0, return_error=True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("run", NESTED)
+def test_rounds_on_a_nested_grid_evaluate_only_their_new_vertices(run):
+    # the vertices at n steps are every other one at 2n (straight line, blur levels): each
+    # round evaluates only the new ones, so an example spends its final budget's rows, and
+    # its map and estimate are those of a fixed call at that budget
+    model = mlp()
+    x = examples()
+    counter = Rows(model)
+    auto = Auto(tolerance=0.01, cap=4096)
+    together, together_error = run(model, x, auto)
+    batch_rows = counter.rows
+    spent, stops = 0, set()
+    for i in range(len(x)):
+        counter.rows = 0
+        attr, error = run(model, x[i : i + 1], auto)
+        alone = counter.rows
+        n = steps_of(run, model, x[i : i + 1], attr)
+        assert alone == n + 1
+        torch.testing.assert_close(attr, together[i : i + 1])
+        torch.testing.assert_close(error, together_error[i : i + 1])
+        torch.testing.assert_close(run(model, x[i : i + 1], n)[1], error)
+        spent, stops = spent + alone, stops | {n}
+    assert batch_rows == spent and len(stops) > 1  # examples stopped in different rounds
+
+
+@pytest.mark.parametrize("run", NESTED[:1] + NESTED[2:])
+def test_rows_too_large_to_keep_are_evaluated_again_with_the_same_maps(run):
+    model = mlp()
+    x = examples()
+    counter = Rows(model)
+    auto = Auto(tolerance=0.01, cap=4096)
+    reused = run(model, x, auto)
+    reusing = counter.rows
+    counter.rows = 0
+    previous = set_memory_budget(64)  # no round's vertices fit: every round starts anew
+    try:
+        again = run(model, x, auto)
+    finally:
+        set_memory_budget(previous)
+    again_rows = counter.rows
+    for got, expected in zip(again, reused, strict=True):
+        torch.testing.assert_close(got, expected)
+    # each example evaluates every round's vertices: (16 + 1) + (32 + 1) + … per example
+    rounds = 0
+    for i in range(len(x)):
+        n = steps_of(run, model, x[i : i + 1], reused[0][i : i + 1])
+        rounds += sum(k + 1 for k in (16, 32, 64, 128, 256, 512, 1024) if k <= n)
+    assert again_rows == rounds > reusing
+
+
+def test_a_round_that_reuses_rows_counts_only_its_new_steps_against_the_cap():
+    model = mlp()
+    x = examples()[-1:]
+    counter = Rows(model)
+    idgi = IDGI(IntegratedGradients(model))
+    with pytest.warns(UserWarning, match="within cap=64"):
+        idgi.attribute(x, target=0, n_steps=Auto(tolerance=1e-9, cap=64))
+    assert counter.rows == 65  # rounds at 16, 32 and 64 steps: 16 + 16 + 32 new steps
+    counter.rows = 0
+    previous = set_memory_budget(64)
+    try:
+        with pytest.warns(UserWarning, match="within cap=64"):
+            idgi.attribute(x, target=0, n_steps=Auto(tolerance=1e-9, cap=64))
+    finally:
+        set_memory_budget(previous)
+    assert counter.rows == 17 + 33  # 16 + 32 steps; 64 more would pass the cap
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda m: IDGI(IntegratedGradients(m)), "IDGI(IntegratedGradients)"),
+        (lambda m: LayerGuidedIntegratedGradients(m, m[0]), "LayerGuidedIntegratedGradients"),
+    ],
+)
+def test_warnings_and_progress_name_the_method_as_the_user_made_it(make, name, capsys):
+    model = mlp()
+    with pytest.warns(UserWarning, match=rf"^{re.escape(name)}: 6 of 6 examples"):
+        make(model).attribute(
+            examples(), target=0, n_steps=Auto(tolerance=1e-9, cap=32), show_progress=True
+        )
+    assert f"{name}: 100%" in capsys.readouterr().err
