@@ -619,7 +619,7 @@ def auto_rows(paths: Paths, cap: int, tolerances: Sequence[float]) -> list[str]:
 
 
 def goal(paths: Paths, cap: int) -> str:
-    """Issue 24's goal at the strictest tolerance, met or not."""
+    """The goal at the strictest tolerance, met or not."""
     tolerance = TOLERANCES[-1]
     replayed = paths.replay(tolerance, cap)
     rows = median([r for r, _, _, _ in replayed])
@@ -627,7 +627,7 @@ def goal(paths: Paths, cap: int) -> str:
     sign, gl = censored_value(ig_reached(paths, tolerance))
     met = sign != ">" and rows * 3 <= gl and converged == len(replayed)
     return (
-        f"Issue 24's goal, {percent(tolerance)} with at least 3× fewer rows than Captum's IG at a "
+        f"The goal, {percent(tolerance)} with at least 3× fewer rows than Captum's IG at a "
         f"fixed budget needs: IDGI(IG) with `n_steps=Auto({tolerance})` spends a median "
         f"{rows:,.0f} rows ({converged} of {len(replayed)} inputs converged), Captum's IG needs "
         f"{sign}{gl:,.0f}: **{'met' if met else 'not met'}**."
@@ -785,7 +785,7 @@ def main() -> None:
     scale = ""
     if (args.inputs, args.sentences, n, ig_max, args.samples) != (12, 24, 1024, 512, 256):
         scale = (
-            " A reduced scale, to fit a shared 2-core CPU; the full run (issue 24's 12 photo "
+            " A reduced scale, to fit a shared 2-core CPU; the full run (12 photo "
             "inputs and 24 sentences, N = 1024, Captum's IG up to 512 steps, 256 samples) is "
             "`python benchmarks/bench_convergence.py` with the defaults."
         )

@@ -1,4 +1,4 @@
-"""Step placement where the output rises (issue 24, item 3): the straight line and the blur path."""
+"""Step placement where the output rises: the straight line and the blur path."""
 
 import pytest
 import torch
