@@ -8,6 +8,8 @@ import warnings
 import pytest
 import torch
 from captum.attr import IntegratedGradients
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from captum_smooth import (
@@ -314,3 +316,38 @@ def test_warnings_and_progress_name_the_method_as_the_user_made_it(make, name, c
             examples(), target=0, n_steps=Auto(tolerance=1e-9, cap=32), show_progress=True
         )
     assert f"{name}: 100%" in capsys.readouterr().err
+
+
+@settings(max_examples=10)
+@given(
+    tolerance=st.floats(0.003, 0.2),
+    start=st.sampled_from([2, 4, 8, 16]),
+    n=st.integers(1, 5),
+    seed=st.integers(0, 2**16),
+)
+def test_reused_rounds_spend_and_return_what_fixed_calls_at_their_stops_do(
+    tolerance, start, n, seed
+):
+    model = mlp()
+    x = 3 * torch.randn(n, 6, dtype=torch.float64, generator=seeded(seed))
+    counter = Rows(model)
+    idgi = IDGI(IntegratedGradients(model), segment_rule="trapezoid")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # examples stopped by the cap
+        attr, error = idgi.attribute(
+            x, target=1, n_steps=Auto(tolerance, cap=512, start=start), return_error=True
+        )
+    spent = counter.rows
+    stops = []
+    for i in range(n):
+        steps = start
+        while not torch.allclose(
+            idgi.attribute(x[i : i + 1], target=1, n_steps=steps), attr[i : i + 1],
+            rtol=1e-9, atol=1e-12,
+        ):  # fmt: skip
+            steps *= 2
+            assert steps <= 512, "no fixed budget gives the example's map"
+        _, fixed_error = idgi.attribute(x[i : i + 1], target=1, n_steps=steps, return_error=True)
+        torch.testing.assert_close(fixed_error, error[i : i + 1])
+        stops.append(steps)
+    assert spent == sum(steps + 1 for steps in stops)
