@@ -392,15 +392,16 @@ class PathAttribution(GradientAttribution):
         rule: type[Rule],
         return_error: bool,
         auto: str | None,
-        kept: budgets.Kept | None = None,
-        rows: Sequence[int] | None = None,
-        label: str | None = None,
+        kept: budgets.Kept | None,
+        rows: Sequence[int] | None,
+        label: str,
     ) -> tuple[tuple[Tensor, ...], Tensor | None, tuple[Tensor, ...] | None]:
         """Build the path, evaluate the view the rule integrates, fold it.
 
         With ``kept`` (a round of an automatic ``n_steps`` on the examples ``rows``), a nested
         view takes the vertices the last round kept and evaluates only the new ones, and the
-        round's own vertices are kept for the next where they fit the memory budget.
+        round's own vertices are kept for the next where they fit the memory budget. ``label``
+        names the method in errors and the progress bar.
 
         Returns the attributions (float32 at least), the delta and the error estimate (each
         ``None`` where not asked for).
@@ -412,7 +413,7 @@ class PathAttribution(GradientAttribution):
         stream = rule.stream(self.path(wide, **call.settings), return_convergence_delta)
         if auto is not None and stream.budget != auto:
             raise ValueError(
-                f"`{auto}='auto'`: the error of {label or type(self).__name__} is estimated over "
+                f"`{auto}='auto'`: the error of {label} is estimated over "
                 f"`{stream.budget}`; set {stream.budget}='auto' instead"
             )
         folder = rule(wide)
@@ -427,15 +428,15 @@ class PathAttribution(GradientAttribution):
             autocast=caller_autocast(wide[0].device),
             pad_chunks=_pads(self.fixed_chunk_shapes, self.forward_func),
         )
-        progress = (label or type(self).__name__) if show_progress else None
-        # the caller's autocast is the model's, not ours (ModelCall restores it); checks of the
-        # model's outputs are read once, after the last chunk
+        progress = label if show_progress else None
         steps = None if auto is None else call.settings[auto]
         if kept is None or not stream.nested:
             reused, keeping = None, None
         else:
             reused = kept.taken(rows) if kept.reuses(steps) else None
             keeping = [] if kept.fits(steps, wide) else None
+        # the caller's autocast is the model's, not ours (ModelCall restores it); checks of the
+        # model's outputs are read once, after the last chunk
         with torch.autocast(wide[0].device.type, enabled=False), check.deferred_checks():
             if reused is None:
                 vertices = evaluate_stream(model, stream, internal_batch_size, progress)
