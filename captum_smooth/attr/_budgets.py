@@ -237,16 +237,22 @@ class Kept:
         per_vertex = sum(x.numel() * x.element_size() for x in inputs) + 8 * inputs[0].shape[0]
         return (steps + 1) * per_vertex <= memory_budget(inputs[0].device)
 
-    def taken(self, rows: Sequence[int] | None) -> list[tuple[Tensor, tuple[Tensor, ...]]]:
-        """The kept vertices of the examples ``rows`` (``None``: every example), in order."""
-        if rows is None or list(rows) == self.rows:
-            return self.vertices
-        kept = range(len(self.vertices[0][0])) if self.rows is None else self.rows
+    def take(self, rows: Sequence[int] | None) -> list[tuple[Tensor, tuple[Tensor, ...]]]:
+        """The kept vertices of the examples ``rows`` (``None``: every example), in order.
+
+        They are handed over: nothing is kept any more (the examples that stopped are freed).
+        """
+        vertices, kept = self.vertices, self.rows
+        self.keep(None, None, [])
+        if kept is None:  # every example of the call
+            kept = list(range(len(vertices[0][0])))
+        if rows is None or list(rows) == kept:
+            return vertices
         where = {row: i for i, row in enumerate(kept)}
-        index = torch.tensor([where[row] for row in rows], device=self.vertices[0][0].device)
+        index = torch.tensor([where[row] for row in rows], device=vertices[0][0].device)
         return [
             (values.index_select(0, index), tuple(g.index_select(0, index) for g in grads))
-            for values, grads in self.vertices
+            for values, grads in vertices
         ]
 
     def keep(

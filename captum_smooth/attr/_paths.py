@@ -433,7 +433,7 @@ class PathAttribution(GradientAttribution):
         if kept is None or not stream.nested:
             reused, keeping = None, None
         else:
-            reused = kept.taken(rows) if kept.reuses(steps) else None
+            reused = kept.take(rows) if kept.reuses(steps) else None
             keeping = [] if kept.fits(steps, wide) else None
         # the caller's autocast is the model's, not ours (ModelCall restores it); checks of the
         # model's outputs are read once, after the last chunk
