@@ -351,3 +351,26 @@ def test_reused_rounds_spend_and_return_what_fixed_calls_at_their_stops_do(
         torch.testing.assert_close(fixed_error, error[i : i + 1])
         stops.append(steps)
     assert spent == sum(steps + 1 for steps in stops)
+
+
+def test_a_round_whose_vertices_do_not_fit_reuses_the_last_but_keeps_nothing():
+    # one example of 6 float64 features: a vertex is 6 * 8 bytes and its output 8; a budget of
+    # 1,000 bytes holds the 17 vertices of 16 steps (952), not the 33 of 32 steps (1,848)
+    model = mlp()
+    x = examples()[-1:]
+    counter = Rows(model)
+    idgi = IDGI(IntegratedGradients(model))
+    previous = set_memory_budget(1000)
+    try:
+        with pytest.warns(UserWarning, match="within cap=4096"):
+            attr = idgi.attribute(x, target=0, n_steps=Auto(tolerance=1e-9, cap=4096))
+    finally:
+        set_memory_budget(previous)
+    # 16 steps (kept), 32 (reusing them: 16 new rows; too many to keep), then each later
+    # round anew (k + 1 rows, 2k steps against the cap), as far as the cap allows
+    rows, spent, steps = 17 + 16, 32, 32
+    while spent + 2 * steps <= 4096:
+        spent, steps = spent + 2 * steps, 2 * steps
+        rows += steps + 1
+    assert counter.rows == rows
+    torch.testing.assert_close(attr, idgi.attribute(x, target=0, n_steps=steps))
