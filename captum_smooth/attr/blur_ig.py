@@ -112,21 +112,22 @@ def _blurs_and_derivatives(
     """:func:`_blurs` of ``x`` at ``sigmas``, and ``(blur(x, σ + δ) - blur(x, σ)) / δ``.
 
     The same two products as :func:`gaussian_blurs`, at the levels and at the levels ``+ δ``
-    together. What is only needed until the difference is taken (the products, the blurs at
-    ``σ + δ``) goes to ``scratch``, buffers kept from one group of levels to the next: a call
-    allocates the memory that its points and derivatives keep, and no fresh memory per group
-    besides (on a CPU, every fresh page is a fault). Both are contiguous, in the inputs'
-    layout.
+    together, into ``scratch``, a buffer kept from one group of levels to the next. The
+    products at the levels go where the derivatives will be, and are copied out as the blurs;
+    the products at ``σ + δ`` go where the first half of the products along the height was:
+    a call allocates the memory that its points and derivatives keep, and the scratch once (on
+    a CPU, every fresh page is a fault). Both are contiguous, in the inputs' layout.
     """
     k = len(sigmas)
     height = x.shape[-2]
     tall = _buffer(scratch, "tall", (2 * k * height, x.numel() // height), x)
     tall, columns = _along_height(x, [*sigmas, *(s + step for s in sigmas)], out=tall)
-    # the blurs are copied out of the products before the products at σ + δ replace them
-    products = _buffer(scratch, "products", (k, *tall.shape[1:]), x)
-    blurred = _as_levels(torch.bmm(tall[:k], columns[:k].mT, out=products), x).contiguous()
-    ahead = _as_levels(torch.bmm(tall[k:], columns[k:].mT, out=products), x)
-    difference = torch.sub(ahead, blurred, out=x.new_empty((k, *x.shape)))
+    difference = x.new_empty((k, *x.shape))
+    at = torch.bmm(tall[:k], columns[:k].mT, out=difference.view(k, *tall.shape[1:]))
+    blurred = _as_levels(at, x).contiguous()
+    # the first half of `tall` has been read: the products at σ + δ take its place
+    ahead = torch.bmm(tall[k:], columns[k:].mT, out=tall[:k])
+    torch.sub(_as_levels(ahead, x), blurred, out=difference)
     return blurred, difference.div_(step)
 
 
