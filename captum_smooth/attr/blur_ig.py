@@ -94,16 +94,17 @@ def _as_levels(products: Tensor, x: Tensor) -> Tensor:
 def _blurs(x: Tensor, sigmas: Sequence[float], scratch: dict[str, Tensor]) -> Tensor:
     """:func:`gaussian_blurs` of ``x`` at ``sigmas``, as one contiguous ``(levels, *x.shape)``.
 
-    The products go to ``scratch`` (as in :func:`_blurs_and_derivatives`) and the blurs are
-    copied out of them in the inputs' layout: the engine then sends a group's points to the
-    model, and a rule stacks them, as views of this tensor (:func:`parts_of`) rather than
-    copies, and the products' memory is not held while the model runs.
+    The products go to ``scratch``, buffers kept from one group of levels to the next, and the
+    blurs are copied out of them in the inputs' layout: the engine then sends a group's points
+    to the model, and a rule stacks them, as views of this tensor (:func:`parts_of`) rather
+    than copies, and the products' memory is not held while the model runs.
     """
     height = x.shape[-2]
     tall = _buffer(scratch, "tall", (len(sigmas) * height, x.numel() // height), x)
     tall, columns = _along_height(x, sigmas, out=tall)
     products = torch.bmm(tall, columns.mT, out=_buffer(scratch, "products", tall.shape, x))
-    return _as_levels(products, x).contiguous()
+    # a copy even where the view is contiguous (one image): the scratch is reused
+    return _as_levels(products, x).clone(memory_format=torch.contiguous_format)
 
 
 def _blurs_and_derivatives(
@@ -124,7 +125,8 @@ def _blurs_and_derivatives(
     tall, columns = _along_height(x, [*sigmas, *(s + step for s in sigmas)], out=tall)
     difference = x.new_empty((k, *x.shape))
     at = torch.bmm(tall[:k], columns[:k].mT, out=difference.view(k, *tall.shape[1:]))
-    blurred = _as_levels(at, x).contiguous()
+    # a copy even where the view is contiguous (one image): the derivatives replace `at`
+    blurred = _as_levels(at, x).clone(memory_format=torch.contiguous_format)
     # the first half of `tall` has been read: the products at σ + δ take its place
     ahead = torch.bmm(tall[k:], columns[k:].mT, out=tall[:k])
     torch.sub(_as_levels(ahead, x), blurred, out=difference)
