@@ -91,26 +91,45 @@ def _as_levels(products: Tensor, x: Tensor) -> Tensor:
     return levels.reshape(k, *x.shape)
 
 
+def _blurs(x: Tensor, sigmas: Sequence[float], scratch: dict[str, Tensor]) -> Tensor:
+    """:func:`gaussian_blurs` of ``x`` at ``sigmas``, as one contiguous ``(levels, *x.shape)``.
+
+    The products go to ``scratch``, buffers kept from one group of levels to the next, and the
+    blurs are copied out of them in the inputs' layout: the engine then sends a group's points
+    to the model, and a rule stacks them, as views of this tensor (:func:`parts_of`) rather
+    than copies, and the products' memory is not held while the model runs.
+    """
+    height = x.shape[-2]
+    tall = _buffer(scratch, "tall", (len(sigmas) * height, x.numel() // height), x)
+    tall, columns = _along_height(x, sigmas, out=tall)
+    products = torch.bmm(tall, columns.mT, out=_buffer(scratch, "products", tall.shape, x))
+    # a copy even where the view is contiguous (one image): the scratch is reused
+    return _as_levels(products, x).clone(memory_format=torch.contiguous_format)
+
+
 def _blurs_and_derivatives(
     x: Tensor, sigmas: Sequence[float], step: float, scratch: dict[str, Tensor]
 ) -> tuple[Tensor, Tensor]:
-    """:func:`gaussian_blurs` of ``x`` at ``sigmas``, and ``(blur(x, σ + δ) - blur(x, σ)) / δ``.
+    """:func:`_blurs` of ``x`` at ``sigmas``, and ``(blur(x, σ + δ) - blur(x, σ)) / δ``.
 
     The same two products as :func:`gaussian_blurs`, at the levels and at the levels ``+ δ``
-    together. What is only needed until the difference is taken (the products along the
-    height, the blurs at ``σ + δ``) goes to ``scratch``, buffers kept from one group of levels
-    to the next: a call allocates the memory that its points and derivatives keep, and no
-    fresh memory per group besides (on a CPU, every fresh page is a fault). The blurs are a
-    strided view, as :func:`gaussian_blurs`'; the derivatives one contiguous tensor.
+    together, into ``scratch``, a buffer kept from one group of levels to the next. The
+    products at the levels go where the derivatives will be, and are copied out as the blurs;
+    the products at ``σ + δ`` go where the first half of the products along the height was:
+    a call allocates the memory that its points and derivatives keep, and the scratch once (on
+    a CPU, every fresh page is a fault). Both are contiguous, in the inputs' layout.
     """
     k = len(sigmas)
     height = x.shape[-2]
     tall = _buffer(scratch, "tall", (2 * k * height, x.numel() // height), x)
     tall, columns = _along_height(x, [*sigmas, *(s + step for s in sigmas)], out=tall)
-    at = torch.bmm(tall[:k], columns[:k].mT)
-    ahead = torch.bmm(tall[k:], columns[k:].mT, out=_buffer(scratch, "ahead", at.shape, x))
-    blurred = _as_levels(at, x)
-    difference = torch.sub(_as_levels(ahead, x), blurred, out=x.new_empty((k, *x.shape)))
+    difference = x.new_empty((k, *x.shape))
+    at = torch.bmm(tall[:k], columns[:k].mT, out=difference.view(k, *tall.shape[1:]))
+    # a copy even where the view is contiguous (one image): the derivatives replace `at`
+    blurred = _as_levels(at, x).clone(memory_format=torch.contiguous_format)
+    # the first half of `tall` has been read: the products at σ + δ take its place
+    ahead = torch.bmm(tall[k:], columns[k:].mT, out=tall[:k])
+    torch.sub(_as_levels(ahead, x), blurred, out=difference)
     return blurred, difference.div_(step)
 
 
@@ -352,20 +371,25 @@ class BlurPath(Path):
         scratch: list[dict[str, Tensor]] = [{} for _ in self.inputs]
         for start in range(0, len(sigmas), group):
             part = sigmas[start : start + group]
-            if not step:
-                blurred = tuple(gaussian_blurs(x, part) for x in self.inputs)
-                yield from ((points, None) for points in zip(*blurred, strict=True))
-                continue
-            pairs = [
-                _blurs_and_derivatives(x, part, step, scratch[i]) for i, x in enumerate(self.inputs)
-            ]
+            if step:
+                pairs = [
+                    _blurs_and_derivatives(x, part, step, scratch[i])
+                    for i, x in enumerate(self.inputs)
+                ]
+                blurred = [b for b, _ in pairs]
+            else:
+                blurred = [_blurs(x, part, scratch[i]) for i, x in enumerate(self.inputs)]
             if start + group >= len(sigmas):
                 # the model runs while the last group's blocks wait: without the scratch
                 scratch = []
-            blurred = tuple(b for b, _ in pairs)
-            # a rule stacks a group's derivatives without a copy: they are one tensor
-            derivatives = tuple(parts_of(d) for _, d in pairs)
-            yield from zip(zip(*blurred, strict=True), zip(*derivatives, strict=True), strict=True)
+            # a group's points, and its derivatives, are one tensor each: the engine and the
+            # rules join and stack their blocks' views of it without a copy
+            points = zip(*(parts_of(b) for b in blurred), strict=True)
+            if not step:
+                yield from ((p, None) for p in points)
+                continue
+            derivatives = zip(*(parts_of(d) for _, d in pairs), strict=True)
+            yield from zip(points, derivatives, strict=True)
 
     def _placed_levels(
         self, sigmas: Tensor, step: float = 0.0

@@ -8,6 +8,7 @@ from scipy import ndimage
 
 from captum_smooth import BlurIntegratedGradients
 from captum_smooth.attr import gaussian_blur
+from captum_smooth.attr._engine import joined, stacked
 from tests.attr.reference import pair_call_model
 
 
@@ -75,6 +76,34 @@ def test_blur_levels_are_batched_under_internal_batch_size(cnn):
     )
     assert sizes == [5, 5, 5, 3]
     torch.testing.assert_close(chunked, whole)
+
+
+@pytest.mark.parametrize("grad_step", [0.0, 0.05])
+@pytest.mark.parametrize("shape", [(2, 3, 8, 6), (1, 1, 8, 6), (2, 3, 1, 6), (1, 1, 1)])
+@pytest.mark.parametrize("group", [None, 2])
+def test_a_group_of_blur_levels_is_one_tensor_that_the_engine_joins_without_a_copy(
+    monkeypatch, grad_step, shape, group
+):
+    from captum_smooth.attr import blur_ig
+
+    if group is not None:  # levels a few at a time: the scratch serves several groups
+        size = max(torch.Size(shape).numel(), max(shape[-2:]) ** 2)
+        monkeypatch.setattr(blur_ig, "_GROUP_ELEMENTS", group * 2 * size)
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(6))
+    path = BlurIntegratedGradients(lambda t: t.flatten(1).sum(1)).path(
+        (x,), max_sigma=2.0, n_steps=5, grad_step=0.01, sqrt_schedule=False
+    )
+    levels = list(path._levels(path.sigmas, grad_step))
+    points = [p for (p,), _ in levels]
+    expected = torch.stack([gaussian_blur(x, s) for s in path.sigmas])
+    torch.testing.assert_close(torch.stack(points), expected)
+    # the rows of a group's levels, as the engine sends them to the model: a view, not a copy
+    assert joined(points[:2]).data_ptr() == points[0].data_ptr()
+    if grad_step:
+        derivatives = [d for _, (d,) in levels]
+        ahead = torch.stack([gaussian_blur(x, s + grad_step) for s in path.sigmas])
+        torch.testing.assert_close(torch.stack(derivatives), (ahead - expected) / grad_step)
+        assert stacked(derivatives[:2]).data_ptr() == derivatives[0].data_ptr()
 
 
 @pytest.mark.parametrize(
