@@ -366,6 +366,8 @@ class ModelCall:
 
     def __post_init__(self) -> None:
         self.additional_forward_args = format_additional_forward_args(self.additional_forward_args)
+        # the target is checked against the model's output once per call, not per chunk
+        self._target = check.TargetOnce(self.target, self.n_examples)
 
     def __call__(
         self, points: tuple[Tensor, ...], example: Rows, with_grad: bool
@@ -377,11 +379,12 @@ class ModelCall:
             if self.autocast is not None
             else contextlib.nullcontext()
         )
-        with autocast:
+        target = select_target(self._target.target, example, self.n_examples)
+        with autocast, self._target.chunk(target, example):
             values, grads = self.value_and_grad_func(
                 self.forward_func,
                 points,
-                select_target(self.target, example, self.n_examples),
+                target,
                 select_forward_args(self.additional_forward_args, example),
                 with_grad,
             )
