@@ -369,10 +369,21 @@ def check_target_in_output(target: TargetType, output: Tensor) -> TargetType:
     Returns:
         The target to select with: ``target`` itself, or its clamped copy.
 
+    Inside a call of the engine, whose chunks are evaluated in :meth:`TargetOnce.chunk`, a
+    chunk's target is checked once per call rather than per chunk (:class:`TargetOnce`).
+
     Raises:
         ValueError: naming ``target``, instead of torch's ``IndexError``, Captum's assertion,
             or a negative index silently counted from the end.
     """
+    once = _TARGET_ONCE.get()
+    if once is not None and target is once.chunk_target:
+        return once.check(target, output)
+    return _target_in_output(target, output)
+
+
+def _target_in_output(target: TargetType, output: Tensor) -> TargetType:
+    """:func:`check_target_in_output`, every time."""
     if target is None:
         return target
     shape = tuple(output.shape)
@@ -421,6 +432,86 @@ def _check_per_example_shape(per_example: bool, shape: tuple[int, ...]) -> None:
         raise ValueError(
             f"a `target` per example needs a model output of shape (batch, classes), got {shape}"
         )
+
+
+_TARGET_ONCE: ContextVar[TargetOnce | None] = ContextVar("target_once", default=None)
+
+
+class TargetOnce:
+    """A call's ``target``, checked against the model's output once rather than per chunk.
+
+    The engine takes each chunk's target from :attr:`target` and evaluates the chunk inside
+    :meth:`chunk`, where :func:`check_target_in_output` checks that target as it checks any,
+    until a chunk holding every example has been checked: that check answered for every
+    example (a tensor target's answer read at the end of :func:`deferred_checks`, where a
+    failed one is raised before any later chunk's), so later chunks whose outputs differ from
+    its output in their rows only are not checked again. They take their targets from the
+    checked one: a tensor clamped to the output's range (as each chunk's check would clamp
+    it), a list of class indices as one tensor on the output's device (Captum's selection
+    would make one per chunk; it selects the same entries).
+    """
+
+    def __init__(self, target: TargetType, n_examples: int) -> None:
+        """Check ``target``, that of ``n_examples`` examples, once."""
+        self._target, self._n_examples = target, n_examples
+        self._checked: tuple[Any, ...] | None = None
+        """What the output was like when a chunk holding every example was checked."""
+        self._then: Any = None
+        """How :attr:`target` becomes the checked one, made when a later chunk needs it."""
+        self.chunk_target: Any = None
+        """The target of the chunk being evaluated."""
+        self._rows: Any = None
+
+    @property
+    def target(self) -> TargetType:
+        """The target that chunks select theirs from: the user's, then the checked one."""
+        if self._then is not None:
+            self._target, self._then = self._then(), None
+        return self._target
+
+    @contextlib.contextmanager
+    def chunk(self, target: TargetType, rows: Any) -> Iterator[None]:
+        """Evaluate a chunk with ``target``, selected for the examples ``rows`` (ranges)."""
+        self.chunk_target, self._rows = target, rows
+        token = _TARGET_ONCE.set(self)
+        try:
+            yield
+        finally:
+            _TARGET_ONCE.reset(token)
+            self.chunk_target = self._rows = None
+
+    def check(self, target: TargetType, output: Tensor) -> TargetType:
+        """:func:`check_target_in_output` of the chunk's ``target``, unless already answered."""
+        seen = (output.dim(), output.shape[1:], output.device, checks_deferred())
+        if seen == self._checked:
+            return target
+        checked = _target_in_output(target, output)
+        if self._checked is None and self._every_example():
+            self._checked = seen
+            full = self._target
+            if isinstance(full, Tensor) and checked is not target:
+                # clamped: a shared target is the chunk's, a per-example one is clamped alike
+                high = output.shape[1] - 1
+                self._then = (lambda: checked) if full is target else (lambda: full.clamp(0, high))
+            elif isinstance(full, list) and not isinstance(full[0], tuple):
+                device = output.device  # not the output: its graph is freed after the chunk
+                self._then = lambda: torch.tensor(full, device=device)
+        return checked
+
+    def _every_example(self) -> bool:
+        """Whether the chunk's rows hold every example (``rows``: ranges of examples)."""
+        if not isinstance(self._target, (list, Tensor)) or (
+            isinstance(self._target, Tensor) and self._target.numel() == 1
+        ):
+            return True  # one target for all: every chunk's is the same
+        if not isinstance(self._rows, list):
+            return False
+        seen: set[int] = set()
+        for rows in self._rows:
+            seen.update(rows)
+            if len(seen) == self._n_examples:
+                return True
+        return False
 
 
 def check_forward_args(args: tuple[Any, ...] | None, inputs: tuple[Tensor, ...]) -> None:

@@ -9,8 +9,9 @@ sits above the path layer and the layer variants, which it joins.
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from captum.attr import GradientAttribution, IntegratedGradients, LayerIntegratedGradients
@@ -19,7 +20,7 @@ from torch import Tensor
 from captum_smooth._utils import validation as check
 from captum_smooth._utils.captum_compat import BaselineType
 from captum_smooth.attr._layer import LayerAttribution
-from captum_smooth.attr._paths import PathAttribution, RuleOnPath, StraightLine
+from captum_smooth.attr._paths import PathAttribution, RuleOnPath, StraightLine, _with_progress
 from captum_smooth.attr._placement import Placement, check_placement
 
 
@@ -116,13 +117,19 @@ class RuleOnIGPath(RuleOnPath):
         where the output rises (:class:`Placement`); the package's path methods that have it
         take it among their own arguments.
         """
-        signature = super().signature()
         if not isinstance(self.attribution_method, (IntegratedGradients, LayerIntegratedGradients)):
-            return signature
-        added = inspect.Parameter("placement", inspect.Parameter.KEYWORD_ONLY, default=None)
-        return signature.replace(parameters=[*signature.parameters.values(), added])
+            return super().signature()
+        return _with_placement(type(self.attribution_method).attribute)
 
     @property
     def multiplies_by_inputs(self) -> bool:
         """The attributions add up to the output's change: global attributions."""
         return True
+
+
+@functools.cache  # per method class, as _with_progress: rebuilt, it costs more than a call's checks
+def _with_placement(attribute: Callable[..., Any]) -> inspect.Signature:
+    """The signature :func:`_with_progress` gives ``attribute``, with ``placement`` last."""
+    signature = _with_progress(attribute)
+    added = inspect.Parameter("placement", inspect.Parameter.KEYWORD_ONLY, default=None)
+    return signature.replace(parameters=[*signature.parameters.values(), added])

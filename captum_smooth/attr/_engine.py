@@ -370,6 +370,8 @@ class ModelCall:
 
     def __post_init__(self) -> None:
         self.additional_forward_args = format_additional_forward_args(self.additional_forward_args)
+        # the target is checked against the model's output once per call, not per chunk
+        self._target = check.TargetOnce(self.target, self.n_examples)
 
     def __call__(
         self, points: tuple[Tensor, ...], example: Rows, with_grad: bool
@@ -381,11 +383,12 @@ class ModelCall:
             if self.autocast is not None
             else contextlib.nullcontext()
         )
-        with autocast:
+        target = select_target(self._target.target, example, self.n_examples)
+        with autocast, self._target.chunk(target, example):
             values, grads = self.value_and_grad_func(
                 self.forward_func,
                 points,
-                select_target(self.target, example, self.n_examples),
+                target,
                 select_forward_args(self.additional_forward_args, example),
                 with_grad,
             )
@@ -443,15 +446,19 @@ def evaluate(
         need = pending[0].block.need
         run(queues[need], need == "grad")
 
+    n_examples = model.n_examples
     for block in itertools.chain([first], blocks):
-        _check_rows(block, model.n_examples)
-        entry = _Pending(block, model.n_examples if block.need != "point" else 0)
+        need = block.need
+        for points in block.points:
+            if points.shape[0] != n_examples:
+                _check_rows(block, n_examples)
+        entry = _Pending(block, 0 if need == "point" else n_examples)
         pending.append(entry)
-        if block.need != "point":
-            queue = queues[block.need]
-            queue.add(entry, block.points, model.n_examples)
+        if need != "point":
+            queue = queues[need]
+            queue.add(entry, block.points, n_examples)
             while len(queue) >= chunks.size:
-                run(queue, block.need == "grad")
+                run(queue, need == "grad")
         if pending[0].missing == 0:
             yield from ready()
         if held > chunks.size:  # the head waits on a part-filled queue: evaluate it now
@@ -585,7 +592,8 @@ def evaluate_stream(
     example), advanced chunk by chunk and closed when the evaluation ends or is abandoned.
     """
     bar = progress_bar(progress is not None, stream.n_blocks * model.n_examples, progress or "")
-    model = dataclasses.replace(model, progress=bar)
+    if bar is not None or model.progress is not None:
+        model = dataclasses.replace(model, progress=bar)
     try:
         if stream.adaptive:
             yield from evaluate_adaptive(model, stream.blocks, internal_batch_size)  # type: ignore[arg-type]
@@ -694,17 +702,19 @@ class _Queue:
         (on the host: selecting a chunk's targets never reads the device).
         """
         taken, columns, indices = [], [], []
-        self._taken = []
-        while self._parts and size > 0:
-            entry, points, start, stop = self._parts.popleft()
-            end = min(stop, start + size)
+        self._taken = undo = []
+        parts = self._parts
+        while parts and size > 0:
+            entry, points, start, stop = parts.popleft()
+            end = stop if stop - start <= size else start + size
             taken.append((entry, end - start))
-            self._taken.append((entry, points, start, end))
-            whole = start == 0 and end == points[0].shape[0]
+            undo.append((entry, points, start, end))
+            # a part that starts at a block's first row runs to its last (add, restore)
+            whole = start == 0 and end == stop
             columns.append(points if whole else tuple(rows_of(p, start, end) for p in points))
             indices.append(range(start, end))
             if end < stop:
-                self._parts.appendleft((entry, points, end, stop))
+                parts.appendleft((entry, points, end, stop))
             size -= end - start
             self._rows -= end - start
         points = tuple(joined(column) for column in zip(*columns, strict=True))
@@ -712,6 +722,7 @@ class _Queue:
 
 
 def _check_rows(block: Block, n_examples: int) -> None:
+    """``ValueError`` unless every tensor of ``block`` holds ``n_examples`` rows."""
     if any(p.shape[0] != n_examples for p in block.points):
         sizes = {p.shape[0] for p in block.points}
         raise ValueError(f"a block must hold one row per example ({n_examples}), got {sizes}")

@@ -126,6 +126,14 @@ class StraightLine(Path):
         check_quadrature("gausslegendre" if method is None else method, n_steps)
         self.placement = placement
         self._distance: tuple[Tensor, ...] | None = None
+        self._alphas: dict[tuple[float, ...], tuple[Tensor, ...]] = {}
+        """The α's of :meth:`_points` as tensors, per input: shared with :meth:`from_baselines`."""
+
+    def from_baselines(self, baselines: tuple[Tensor, ...]) -> StraightLine:
+        """The same line, settings and α's, from other ``baselines`` (shaped and typed alike)."""
+        line = copy.copy(self)
+        line.baselines, line._distance = baselines, None
+        return line
 
     def _direction(self) -> tuple[Tensor, ...]:
         """The quadrature's direction: ``x - x'`` (computed once), or ones without it."""
@@ -184,13 +192,16 @@ class StraightLine(Path):
         sends to the model, and the rules stack, without copying them.
         """
         group = max(1, GROUP_ELEMENTS // max(1, sum(x.numel() for x in self.inputs)))
-        # the α's in each input's dtype, copied to its device without waiting for queued work
-        steps = tuple(
-            torch.tensor(alphas, dtype=z.dtype)
-            .to(z.device, non_blocking=True)
-            .view(-1, *(1,) * z.dim())
-            for z in self.baselines
-        )
+        key = tuple(alphas)
+        steps = self._alphas.get(key)
+        if steps is None:
+            # the α's in each input's dtype, copied to its device without waiting for queued work
+            steps = self._alphas[key] = tuple(
+                torch.tensor(alphas, dtype=z.dtype)
+                .to(z.device, non_blocking=True)
+                .view(-1, *(1,) * z.dim())
+                for z in self.baselines
+            )
         for start in range(0, len(alphas), group):
             points = tuple(
                 parts_of(torch.addcmul(z, alpha[start : start + group], d))

@@ -168,9 +168,12 @@ class NoiseBaselineIntegratedGradients(PathAttribution):
                 raise ValueError("`baseline_low` must not exceed `baseline_high`")
             bounds.append((low_t, high_t))
         draw = _UniformBaselines(inputs, bounds, baseline_transform, generator)
-        # validated now: a bad method or n_steps fails before any draw or model call
-        StraightLine(inputs, inputs, n_steps, method)
-        return NoiseBaselines(inputs, draw, n_baselines, n_steps, method, self._multiply_by_inputs)
+        # validated now: a bad method or n_steps fails before any draw or model call; each
+        # baseline's line is this one from its baseline
+        line = StraightLine(
+            inputs, inputs, n_steps, method, 1.0 / n_baselines, self._multiply_by_inputs
+        )
+        return NoiseBaselines(inputs, draw, n_baselines, line)
 
     def has_convergence_delta(self) -> bool:
         """Always: completeness holds against the mean output at the baselines."""
@@ -194,20 +197,20 @@ class NoiseBaselines(Path):
         inputs: tuple[Tensor, ...],
         draw: _UniformBaselines,
         n_baselines: int,
-        n_steps: int,
-        method: str,
-        multiply_by_inputs: bool,
+        line: StraightLine,
     ) -> None:
-        """Paths to ``n_baselines`` baselines from ``draw``, ``n_steps`` nodes of ``method``."""
-        self.inputs, self.draw, self.n_baselines = inputs, draw, n_baselines
-        self.n_steps, self.method, self.multiply_by_inputs = n_steps, method, multiply_by_inputs
+        """Paths to ``n_baselines`` baselines from ``draw``, each ``line`` from its baseline.
+
+        ``line`` has the quadrature's settings and the weight ``1/N``.
+        """
+        self.inputs, self.draw, self.n_baselines, self.line = inputs, draw, n_baselines, line
 
     def quadrature(self, with_delta: bool) -> Stream:
         """Each baseline's line in turn, its baseline drawn when its first block is needed."""
         lines = Stream(
             self._blocks(with_delta),
-            self.n_baselines * (with_delta + self.n_steps),
-            samples=(self.n_baselines, self.n_steps),
+            self.n_baselines * (with_delta + self.line.n_steps),
+            samples=(self.n_baselines, self.line.n_steps),
             budget="n_baselines",
         )
         if not with_delta:
@@ -219,15 +222,7 @@ class NoiseBaselines(Path):
             baselines = self.draw()
             if with_delta:
                 yield Block(baselines, value_weight=-1.0 / self.n_baselines, need="value")
-            line = StraightLine(
-                self.inputs,
-                baselines,
-                self.n_steps,
-                self.method,
-                1.0 / self.n_baselines,
-                self.multiply_by_inputs,
-            )
-            yield from line.quadrature(with_delta=False).blocks
+            yield from self.line.from_baselines(baselines).quadrature(with_delta=False).blocks
 
 
 def _in_users_form(
@@ -249,13 +244,14 @@ class _UniformBaselines:
         transform: Callable[[tuple[Tensor, ...]], Any] | None,
         generator: torch.Generator | None,
     ) -> None:
-        self.inputs, self.bounds = inputs, bounds
-        self.transform, self.generator = transform, generator
+        self.inputs, self.transform, self.generator = inputs, transform, generator
+        # each draw's low + (high - low) · u: the width once
+        self.bounds = [(low, high - low) for low, high in bounds]
 
     def __call__(self) -> tuple[Tensor, ...]:
         u = tuple(
-            low + (high - low) * check.rand_like(x, self.generator)
-            for x, (low, high) in zip(self.inputs, self.bounds, strict=True)
+            low + width * check.rand_like(x, self.generator)
+            for x, (low, width) in zip(self.inputs, self.bounds, strict=True)
         )
         if self.transform is None:
             return u

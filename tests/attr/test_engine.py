@@ -10,6 +10,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from captum_smooth import IDGI, NoiseBaselineIntegratedGradients, SmoothTaylor
+from captum_smooth._utils import validation
 from captum_smooth._utils.batching import AUTO_CHUNK_ELEMENTS, chunk_rows, set_memory_budget
 from captum_smooth.attr._engine import (
     Block,
@@ -349,3 +350,43 @@ def test_tensor_operations_per_block_are_a_few_whatever_the_number_of_blocks(att
             attribute(model, x, n)
         calls.append(counter.calls)
     assert (calls[1] - calls[0]) / 40 <= 8
+
+
+@pytest.mark.parametrize(
+    "target",
+    [1, [0, 2, 1, 2], torch.tensor([0, 2, 1, 2]), torch.tensor(2)],
+    ids=["int", "list", "tensor", "one-element tensor"],
+)
+def test_the_target_is_checked_against_the_output_once_per_call_not_per_chunk(monkeypatch, target):
+    # a chunk of four rows holds every example: its check answers for the five chunks after it
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)).eval()
+    x = torch.rand(4, 3, 2, 2, generator=seeded(0))
+    checks = []
+    check_target = validation._target_in_output
+    monkeypatch.setattr(
+        validation, "_target_in_output", lambda t, out: checks.append(t) or check_target(t, out)
+    )
+    chunked = SmoothTaylor(model).attribute(
+        x, target=target, n_samples=6, internal_batch_size=4, generator=seeded(1)
+    )
+    assert len(checks) == 1
+    whole = SmoothTaylor(model).attribute(
+        x, target=target, n_samples=6, internal_batch_size=24, generator=seeded(1)
+    )
+    torch.testing.assert_close(chunked, whole)
+
+
+def test_chunks_that_hold_some_examples_each_check_their_own_targets(monkeypatch):
+    # no chunk of three rows holds all four examples: each is checked, and a bad index in the
+    # last example's rows is found
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)).eval()
+    x = torch.rand(4, 3, 2, 2, generator=seeded(0))
+    checks = []
+    check_target = validation._target_in_output
+    monkeypatch.setattr(
+        validation, "_target_in_output", lambda t, out: checks.append(t) or check_target(t, out)
+    )
+    SmoothTaylor(model).attribute(x, target=[0, 1, 2, 0], n_samples=3, internal_batch_size=3)
+    assert len(checks) == 4
+    with pytest.raises(ValueError, match="`target` holds 5, out of range"):
+        SmoothTaylor(model).attribute(x, target=[0, 1, 2, 5], n_samples=3, internal_batch_size=3)
