@@ -352,20 +352,26 @@ def test_tensor_operations_per_block_are_a_few_whatever_the_number_of_blocks(att
     assert (calls[1] - calls[0]) / 40 <= 8
 
 
+@pytest.fixture
+def checks(monkeypatch) -> list:
+    """The targets the engine checks against a chunk's output, one entry per check."""
+    checked = []
+    check_target = validation._target_in_output
+    monkeypatch.setattr(
+        validation, "_target_in_output", lambda t, out: checked.append(t) or check_target(t, out)
+    )
+    return checked
+
+
 @pytest.mark.parametrize(
     "target",
     [1, [0, 2, 1, 2], torch.tensor([0, 2, 1, 2]), torch.tensor(2)],
     ids=["int", "list", "tensor", "one-element tensor"],
 )
-def test_the_target_is_checked_against_the_output_once_per_call_not_per_chunk(monkeypatch, target):
+def test_the_target_is_checked_against_the_output_once_per_call_not_per_chunk(checks, target):
     # a chunk of four rows holds every example: its check answers for the five chunks after it
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)).eval()
     x = torch.rand(4, 3, 2, 2, generator=seeded(0))
-    checks = []
-    check_target = validation._target_in_output
-    monkeypatch.setattr(
-        validation, "_target_in_output", lambda t, out: checks.append(t) or check_target(t, out)
-    )
     chunked = SmoothTaylor(model).attribute(
         x, target=target, n_samples=6, internal_batch_size=4, generator=seeded(1)
     )
@@ -376,16 +382,11 @@ def test_the_target_is_checked_against_the_output_once_per_call_not_per_chunk(mo
     torch.testing.assert_close(chunked, whole)
 
 
-def test_chunks_that_hold_some_examples_each_check_their_own_targets(monkeypatch):
+def test_chunks_that_hold_some_examples_each_check_their_own_targets(checks):
     # no chunk of three rows holds all four examples: each is checked, and a bad index in the
     # last example's rows is found
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)).eval()
     x = torch.rand(4, 3, 2, 2, generator=seeded(0))
-    checks = []
-    check_target = validation._target_in_output
-    monkeypatch.setattr(
-        validation, "_target_in_output", lambda t, out: checks.append(t) or check_target(t, out)
-    )
     SmoothTaylor(model).attribute(x, target=[0, 1, 2, 0], n_samples=3, internal_batch_size=3)
     assert len(checks) == 4
     with pytest.raises(ValueError, match="`target` holds 5, out of range"):
